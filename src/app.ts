@@ -1,0 +1,66 @@
+// buildApp: the HTTP application over the services — plugins, security, then every page. Tests build it too.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import csrf from '@fastify/csrf-protection';
+import rateLimit from '@fastify/rate-limit';
+import type { Services } from './services.ts';
+import { errorHandler, securityHeaders } from './infra/web.ts';
+import { newId } from './infra/crypto.ts';
+import { stylesheet } from './views/layout.ts';
+import type { Auth } from './guards.ts';
+import { authPages } from './modules/sessions/auth.pages.ts';
+import { recoveryPages } from './modules/recovery/recovery.pages.ts';
+import { accountPages } from './modules/account/account.pages.ts';
+import { adminPages } from './modules/admin/admin.pages.ts';
+
+export async function buildApp(services: Services): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    loggerInstance: services.logger as FastifyBaseLogger,
+    trustProxy: config.trustProxy,
+    bodyLimit: 16 * 1024,
+    genReqId: () => newId(),
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: 16 * 1024 });
+  await app.register(csrf, {
+    cookieKey: config.secureCookies ? '__Host-latchkey_csrf' : 'latchkey_csrf',
+    cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies },
+    getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf,
+  });
+  await app.register(rateLimit, { global: false, errorResponseBuilder: () => ({ statusCode: 429, message: 'Too many requests' }) });
+
+  securityHeaders(app, config.secureCookies);
+  errorHandler(app);
+
+  const cache = new WeakMap<FastifyRequest, Promise<Auth | null>>();
+  app.decorateRequest('auth', function (this: FastifyRequest) {
+    let loaded = cache.get(this);
+    if (!loaded) {
+      loaded = services.sessions.validate(this.cookies[services.sessions.cookieName]);
+      cache.set(this, loaded);
+    }
+    return loaded;
+  });
+
+  // Every form post carries a CSRF token; it is checked once the form body has been parsed.
+  app.addHook('preHandler', (request, reply, done) => {
+    if (request.method === 'POST') return app.csrfProtection(request, reply, done);
+    done();
+  });
+
+  app.get('/assets/latchkey.css', (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(stylesheet);
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/', async (request, reply) => reply.redirect((await request.auth()) ? '/account' : '/login', 303));
+
+  await app.register(authPages(services));
+  await app.register(recoveryPages(services));
+  await app.register(accountPages(services));
+  await app.register(adminPages(services));
+  return app;
+}

@@ -1,0 +1,156 @@
+// The `latchkey` command line: parse, call the same services the pages call, print one clear line.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { systemClock } from '../infra/clock.ts';
+import { UserError } from '../infra/errors.ts';
+import { createLogger } from '../infra/logger.ts';
+import { migrateToLatest, openDatabase } from '../infra/db.ts';
+import { COMMAND_LINE } from '../modules/audit/audit.ts';
+import { SmtpTransport } from '../modules/mail/transport.ts';
+import { renderMail } from '../modules/mail/templates.ts';
+import { normalizeEmail } from '../modules/users/identity.ts';
+import { createServices, type Services } from '../services.ts';
+import { serve } from '../server.ts';
+
+const USAGE = `Usage: latchkey <command>
+
+Commands:
+  serve                                              start the server
+  users add --email E --name N [--password P] [--admin]
+                                                     create a user
+  users list [--search Q]                            list users
+  users send-reset EMAIL                             queue password reset instructions
+  users reset-link EMAIL                             print a fresh reset link, for delivery by hand
+  mail test TO                                       send a test email through the outgoing server
+  migrate                                            bring the database schema up to date`;
+
+/** Wrong usage: exit code 2. */
+class UsageError extends Error {}
+
+function parse(args: string[], options: ParseArgsConfig['options'], positionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message.split('\n')[0]!);
+  }
+  if (parsed.positionals.length !== positionals) {
+    throw new UsageError(positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : 'expected exactly one email address');
+  }
+  return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+}
+
+async function withServices<T>(config: Config, run: (services: Services) => Promise<T>): Promise<T> {
+  // The command line logs only problems: its output is the answer.
+  const services = await createServices(config, systemClock, createLogger('warn'));
+  try {
+    return await run(services);
+  } finally {
+    await services.close();
+  }
+}
+
+async function findUser(services: Services, typed: string) {
+  const email = normalizeEmail(typed);
+  const user = await services.users.findByTypedEmail(email);
+  if (!user) throw new UserError(`no user has the email ${email}`);
+  return user;
+}
+
+async function run(argv: string[], out: (line: string) => void): Promise<void> {
+  const [command, sub, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    out(USAGE);
+    if (command === undefined) throw new UsageError('missing command');
+    return;
+  }
+  if (command === 'serve') {
+    parse(argv.slice(1), {}, 0);
+    return serve(loadConfig());
+  }
+  if (command === 'migrate') {
+    parse(argv.slice(1), {}, 0);
+    const config = loadConfig();
+    const db = openDatabase(config.database);
+    try {
+      const applied = await migrateToLatest(db);
+      out(applied.length === 0 ? 'The database schema is up to date.' : `Applied ${applied.length} migration(s): ${applied.join(', ')}`);
+    } finally {
+      await db.destroy();
+    }
+    return;
+  }
+  if (command === 'users') {
+    if (sub === 'add') {
+      const { values } = parse(rest, { email: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' }, admin: { type: 'boolean' } }, 0);
+      if (typeof values.email !== 'string' || typeof values.name !== 'string') throw new UsageError('users add needs --email and --name');
+      const password = typeof values.password === 'string' ? values.password : null;
+      await withServices(loadConfig(), async (services) => {
+        const user = await services.users.create({ email: values.email as string, name: values.name as string, password, role: values.admin ? 'admin' : 'user' }, COMMAND_LINE);
+        out(`Created ${user.role === 'admin' ? 'administrator' : 'user'} ${user.name} <${user.email}>${password ? '' : ' without a password: send reset instructions so they can choose one'}.`);
+      });
+      return;
+    }
+    if (sub === 'list') {
+      const { values } = parse(rest, { search: { type: 'string' } }, 0);
+      await withServices(loadConfig(), async (services) => {
+        const list = await services.users.search(typeof values.search === 'string' ? values.search : undefined, 10_000);
+        if (list.length === 0) return out('No users.');
+        for (const user of list) {
+          const lastLogin = user.last_login_at ? new Date(user.last_login_at).toISOString() : 'never logged in';
+          out([user.email, user.name, user.role === 'admin' ? 'Administrator' : 'User', user.status === 'active' ? 'Active' : 'Archived', lastLogin].join('\t'));
+        }
+      });
+      return;
+    }
+    if (sub === 'send-reset' || sub === 'reset-link') {
+      const { positionals } = parse(rest, {}, 1);
+      await withServices(loadConfig(), async (services) => {
+        const user = await findUser(services, positionals[0]!);
+        if (sub === 'send-reset') {
+          await services.recovery.sendInstructions(user.id, COMMAND_LINE, 'cli');
+          out(`Password reset instructions queued for ${user.email}.`);
+          // Deliver now when the server is not running; a running server's worker would do it too.
+          await services.worker.drain();
+        } else {
+          const { link } = await services.recovery.linkForHand(user.id, COMMAND_LINE);
+          out(link);
+        }
+      });
+      return;
+    }
+    throw new UsageError(`unknown users command "${sub ?? ''}" (add, list, send-reset, reset-link)`);
+  }
+  if (command === 'mail' && sub === 'test') {
+    const { positionals } = parse(rest, {}, 1);
+    const to = normalizeEmail(positionals[0]!);
+    const config = loadConfig();
+    if (!config.smtpUrl) throw new UserError('no outgoing mail server is configured (set LATCHKEY_SMTP_URL); mail goes to the development mailbox');
+    const transport = new SmtpTransport(config.smtpUrl);
+    try {
+      const mail = renderMail({ template: 'test', params: {} }, null, { baseUrl: config.baseUrl });
+      const { reply } = await transport.send({ from: config.mailFrom, to, ...mail });
+      out(`Test email accepted by ${transport.name}: ${reply}`);
+    } finally {
+      transport.close();
+    }
+    return;
+  }
+  throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"`);
+}
+
+try {
+  await run(process.argv.slice(2), (line) => process.stdout.write(line + '\n'));
+} catch (error) {
+  if (error instanceof UsageError) {
+    process.stderr.write(`latchkey: ${error.message}\nRun "latchkey help" for the list of commands.\n`);
+    process.exitCode = 2;
+  } else if (error instanceof UserError || error instanceof ConfigError) {
+    process.stderr.write(`latchkey: ${error.message}\n`);
+    process.exitCode = 1;
+  } else {
+    const e = error as Error & { code?: string };
+    process.stderr.write(`latchkey: ${e.code === 'EADDRINUSE' ? 'the port is already in use (set LATCHKEY_PORT)' : e.message.split('\n')[0]}\n`);
+    process.exitCode = 1;
+  }
+}

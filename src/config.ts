@@ -1,0 +1,160 @@
+// Every setting Latchkey reads, with its default, checked once at start; nothing else reads process.env.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export type PasswordRule = 'upper' | 'lower' | 'digit' | 'special' | 'common' | 'personal';
+const PASSWORD_RULES: readonly PasswordRule[] = ['upper', 'lower', 'digit', 'special', 'common', 'personal'];
+
+export interface Config {
+  port: number;
+  host: string;
+  baseUrl: URL;
+  /** True when the base URL is https: cookies get the Secure flag and the __Host- prefix. */
+  secureCookies: boolean;
+  production: boolean;
+  database: { kind: 'sqlite'; path: string };
+  dataDir: string;
+  smtpUrl: string | null;
+  mailFrom: string;
+  resetTtlSeconds: number;
+  admin: { email: string; password: string } | null;
+  secret: string | null;
+  sessionIdleSeconds: number;
+  sessionMaxSeconds: number;
+  /** Requests per minute per IP address on the login and reset forms; 0 turns the limit off. */
+  rateLimitPerMinute: number;
+  /** Reset emails per account per hour; 0 turns the limit off. */
+  resetLimitPerHour: number;
+  mailRetryHorizonSeconds: number;
+  trustProxy: boolean;
+  logLevel: string;
+  passwordPolicy: { minLength: number; maxLength: number; rules: PasswordRule[] };
+}
+
+/** A setting that cannot be used; its message is one line that names the variable. */
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+function parseDatabaseUrl(raw: string, cwd: string): Config['database'] {
+  if (raw.startsWith('sqlite:')) {
+    const file = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (file === '') throw new ConfigError('LATCHKEY_DATABASE_URL must name a file, as in sqlite:./data/latchkey.db');
+    return { kind: 'sqlite', path: file === ':memory:' ? file : path.resolve(cwd, file) };
+  }
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    throw new ConfigError('LATCHKEY_DATABASE_URL: PostgreSQL is not supported by this release yet; use sqlite:<path>');
+  }
+  throw new ConfigError(`LATCHKEY_DATABASE_URL must start with sqlite: or postgres://, got "${raw}"`);
+}
+
+function parseSmtpUrl(raw: string | undefined): string | null {
+  if (raw === undefined || raw.trim() === '') return null;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new ConfigError('LATCHKEY_SMTP_URL is not a valid URL (expected smtp://[user:pass@]host:port or smtps://…)');
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') {
+    throw new ConfigError(`LATCHKEY_SMTP_URL must start with smtp:// or smtps://, got ${url.protocol}//`);
+  }
+  if (url.hostname === '') throw new ConfigError('LATCHKEY_SMTP_URL must name a host');
+  return url.toString();
+}
+
+function parseMailFrom(raw: string | undefined): string {
+  const value = raw?.trim() || 'Latchkey <no-reply@localhost>';
+  if (/[\r\n]/.test(value)) throw new ConfigError('LATCHKEY_MAIL_FROM must be on one line');
+  if (!/^[^<>@\s]+@[^<>@\s]+$|^[^<>]*<[^<>@\s]+@[^<>@\s]+>$/.test(value)) {
+    throw new ConfigError(`LATCHKEY_MAIL_FROM must be an address or "Name <address>", got "${value}"`);
+  }
+  return value;
+}
+
+function parseRules(raw: string | undefined): PasswordRule[] {
+  if (raw === undefined || raw.trim() === '') return [...PASSWORD_RULES];
+  if (raw.trim() === 'none') return [];
+  const rules = raw.split(',').map((rule) => rule.trim()).filter(Boolean);
+  for (const rule of rules) {
+    if (!PASSWORD_RULES.includes(rule as PasswordRule)) {
+      throw new ConfigError(`LATCHKEY_PASSWORD_RULES: unknown rule "${rule}" (known: ${PASSWORD_RULES.join(', ')}, or none)`);
+    }
+  }
+  return rules as PasswordRule[];
+}
+
+/** Reads `.env` from the working directory (without overriding the real environment), then the settings. */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const envFile = path.join(cwd, '.env');
+  if (env === process.env && existsSync(envFile)) process.loadEnvFile(envFile);
+
+  const port = integer(env, 'LATCHKEY_PORT', 3000, 0, 65535);
+  const host = env.LATCHKEY_HOST?.trim() || '127.0.0.1';
+  let baseUrl: URL;
+  try {
+    baseUrl = new URL(env.LATCHKEY_BASE_URL?.trim() || `http://localhost:${port}`);
+  } catch {
+    throw new ConfigError(`LATCHKEY_BASE_URL is not a valid URL: "${env.LATCHKEY_BASE_URL}"`);
+  }
+  if (baseUrl.protocol !== 'http:' && baseUrl.protocol !== 'https:') {
+    throw new ConfigError('LATCHKEY_BASE_URL must start with http:// or https://');
+  }
+  if (baseUrl.search || baseUrl.hash) throw new ConfigError('LATCHKEY_BASE_URL must not have a query or fragment');
+  if (!baseUrl.pathname.endsWith('/')) baseUrl.pathname += '/';
+
+  const adminEmail = env.LATCHKEY_ADMIN_EMAIL?.trim();
+  const adminPassword = env.LATCHKEY_ADMIN_PASSWORD;
+  if (Boolean(adminEmail) !== Boolean(adminPassword)) {
+    throw new ConfigError('LATCHKEY_ADMIN_EMAIL and LATCHKEY_ADMIN_PASSWORD must be set together');
+  }
+
+  const minLength = integer(env, 'LATCHKEY_PASSWORD_MIN_LENGTH', 8, 8, 128);
+  const maxLength = integer(env, 'LATCHKEY_PASSWORD_MAX_LENGTH', 128, 64, 1024);
+  const sessionIdleSeconds = integer(env, 'LATCHKEY_SESSION_IDLE_TIMEOUT', 30 * 60, 60, 30 * 86400);
+  const sessionMaxSeconds = integer(env, 'LATCHKEY_SESSION_MAX_AGE', 12 * 3600, 60, 365 * 86400);
+  if (sessionMaxSeconds < sessionIdleSeconds) {
+    throw new ConfigError('LATCHKEY_SESSION_MAX_AGE must not be shorter than LATCHKEY_SESSION_IDLE_TIMEOUT');
+  }
+  const dataDir = path.resolve(cwd, env.LATCHKEY_DATA_DIR?.trim() || './data');
+
+  return {
+    port,
+    host,
+    baseUrl,
+    secureCookies: baseUrl.protocol === 'https:',
+    production: env.NODE_ENV === 'production',
+    database: parseDatabaseUrl(env.LATCHKEY_DATABASE_URL?.trim() || `sqlite:${path.join(dataDir, 'latchkey.db')}`, cwd),
+    dataDir,
+    smtpUrl: parseSmtpUrl(env.LATCHKEY_SMTP_URL),
+    mailFrom: parseMailFrom(env.LATCHKEY_MAIL_FROM),
+    resetTtlSeconds: integer(env, 'LATCHKEY_RESET_TTL', 86400, 1, 7 * 86400),
+    admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : null,
+    secret: env.LATCHKEY_SECRET?.trim() || null,
+    sessionIdleSeconds,
+    sessionMaxSeconds,
+    rateLimitPerMinute: integer(env, 'LATCHKEY_RATE_LIMIT', 30, 0, 1_000_000),
+    resetLimitPerHour: integer(env, 'LATCHKEY_RESET_LIMIT_PER_HOUR', 5, 0, 1_000_000),
+    mailRetryHorizonSeconds: integer(env, 'LATCHKEY_MAIL_RETRY_HORIZON', 86400, 60, 30 * 86400),
+    trustProxy: bool(env, 'LATCHKEY_TRUST_PROXY', false),
+    logLevel: env.LATCHKEY_LOG_LEVEL?.trim() || 'info',
+    passwordPolicy: { minLength, maxLength, rules: parseRules(env.LATCHKEY_PASSWORD_RULES) },
+  };
+}

@@ -1,0 +1,54 @@
+// What pages share about who is asking: the signed-in user, the login redirect, the form rate limit.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from './services.ts';
+import type { User } from './modules/users/users.repo.ts';
+import type { Session } from './modules/sessions/sessions.ts';
+import { html } from './views/html.ts';
+import { page } from './views/layout.ts';
+
+export interface Auth {
+  user: User;
+  session: Session;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed-in user and session, loaded once per request on first use. */
+    auth(): Promise<Auth | null>;
+  }
+}
+
+/** Route options that limit a form to the configured number of posts per minute and address. */
+export function formLimit(services: Services): { rateLimit?: { max: number; timeWindow: number } } {
+  const max = services.config.rateLimitPerMinute;
+  return max > 0 ? { rateLimit: { max, timeWindow: 60_000 } } : {};
+}
+
+/** Sends an anonymous visitor to the login page and back here afterwards. */
+export async function requireUser(request: FastifyRequest, reply: FastifyReply): Promise<Auth | null> {
+  const auth = await request.auth();
+  if (auth) return auth;
+  const next = request.method === 'GET' ? request.url : '/account';
+  reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303);
+  return null;
+}
+
+
+/** Administrators only: anonymous visitors go to the login page, other users get a clear refusal. */
+export async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<Auth | null> {
+  const auth = await requireUser(request, reply);
+  if (!auth) return null;
+  if (auth.user.role !== 'admin') {
+    reply.code(403).type('text/html; charset=utf-8').send(forbiddenPage(auth));
+    return null;
+  }
+  return auth;
+}
+
+function forbiddenPage(auth: Auth): string {
+  return page({
+    title: 'Not allowed',
+    viewer: auth.user,
+    body: html`<div class="card narrow"><h1>Not allowed</h1><p class="error" role="alert">This page is for administrators only. Your account does not have the Administrator role.</p><p><a href="/account">Go to your account</a></p></div>`,
+  });
+}

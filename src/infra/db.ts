@@ -1,0 +1,118 @@
+// The database: Kysely over SQLite (better-sqlite3), with the schema's types and versioned migrations.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, type Generated, type Transaction } from 'kysely';
+import type { Config } from '../config.ts';
+import { migrations } from './migrations.ts';
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  role: 'user' | 'admin';
+  status: 'active' | 'archived';
+  password_hash: string | null;
+  created_at: number;
+  last_login_at: number | null;
+  password_changed_at: number | null;
+}
+
+export interface SessionsTable {
+  id_hash: string;
+  user_id: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  absolute_expires_at: number;
+  ip: string;
+  user_agent: string;
+}
+
+export interface ResetLinksTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+  revoked_reason: 'replaced' | 'password_changed' | 'email_changed' | 'archived' | null;
+  requested_by: 'self' | 'admin' | 'cli';
+}
+
+export type MailStatus = 'queued' | 'sending' | 'sent' | 'retrying' | 'failed' | 'cancelled';
+
+export interface MailMessagesTable {
+  id: string;
+  template: string;
+  to_address: string;
+  subject: string;
+  params: string;
+  /** The reset token, sealed with the installation secret; cleared once the mail has gone. */
+  sealed_token: string | null;
+  user_id: string | null;
+  reset_link_id: string | null;
+  status: MailStatus;
+  attempts: number;
+  next_attempt_at: number;
+  lease_until: number | null;
+  last_error: string | null;
+  transport: string | null;
+  created_at: number;
+  sent_at: number | null;
+}
+
+export interface MailAttemptsTable {
+  id: string;
+  message_id: string;
+  at: number;
+  server: string;
+  outcome: 'sent' | 'temporary' | 'permanent';
+  reply: string;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: number;
+  type: string;
+  user_id: string | null;
+  actor_id: string | null;
+  email: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  detail: string | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  reset_links: ResetLinksTable;
+  mail_messages: MailMessagesTable;
+  mail_attempts: MailAttemptsTable;
+  audit_events: AuditEventsTable;
+}
+
+export type Db = Kysely<Database>;
+export type Tx = Transaction<Database>;
+/** Either the database or an open transaction: repositories take this so callers choose. */
+export type Executor = Db | Tx;
+
+export function openDatabase(database: Config['database']): Db {
+  if (database.path !== ':memory:') mkdirSync(path.dirname(database.path), { recursive: true });
+  const sqlite = new SQLite(database.path);
+  // WAL lets pages read while the worker writes; NORMAL sync is durable across process crashes in WAL mode.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+/** Applies every pending migration; returns the names applied. */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
+}

@@ -1,0 +1,70 @@
+// HTTP plumbing shared by every page: security headers, the calm error page, who is asking, form fields.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor } from '../modules/audit/audit.ts';
+import { html } from '../views/html.ts';
+import { page } from '../views/layout.ts';
+import { UserError } from './errors.ts';
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  // Reset tokens travel in a URL: never let them leak to another site through the Referer header.
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'permissions-policy': 'interest-cohort=()',
+};
+
+export function securityHeaders(app: FastifyInstance, https: boolean): void {
+  app.addHook('onSend', async (_request, reply, payload) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+    if (https) reply.header('strict-transport-security', 'max-age=31536000');
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+}
+
+export function actorOf(request: FastifyRequest, userId: string | null = null): Actor {
+  const agent = request.headers['user-agent'];
+  return { userId, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
+}
+
+/** A form field as a string: absent, repeated or non-text fields read as empty. */
+export function field(body: unknown, name: string, maxLength = 1024): string {
+  if (typeof body !== 'object' || body === null) return '';
+  const value = (body as Record<string, unknown>)[name];
+  if (typeof value !== 'string') return '';
+  if (value.length > maxLength) throw new UserError(`The field "${name}" is too long.`, 400);
+  return value;
+}
+
+export function errorPage(reply: FastifyReply, status: number, title: string, message: string): FastifyReply {
+  return reply
+    .code(status)
+    .type('text/html; charset=utf-8')
+    .send(page({ title, body: html`<div class="card narrow"><h1>${title}</h1><p class="error" role="alert">${message}</p><p><a href="/">Back to Latchkey</a></p></div>` }));
+}
+
+const FRAMEWORK_ERRORS: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'Too much data', 'The form sent more data than Latchkey accepts. Shorten the fields and try again.'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'Unsupported form', 'Latchkey only accepts ordinary HTML form posts here.'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'Empty request', 'The request had no content.'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'Bad request', 'The request was malformed.'],
+  FST_CSRF_INVALID_TOKEN: [403, 'Form expired', 'This form has expired or did not come from Latchkey. Go back, reload the page and try again.'],
+  FST_CSRF_MISSING_SECRET: [403, 'Form expired', 'This form has expired or did not come from Latchkey. Go back, reload the page and try again.'],
+};
+
+export function errorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof UserError) return errorPage(reply, error.status, 'Something is not right', error.message);
+    const known = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
+    if (known) return errorPage(reply, known[0], known[1], known[2]);
+    if (error.statusCode === 429) return errorPage(reply, 429, 'Too many requests', 'Too many attempts from your address. Wait a minute and try again.');
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      return errorPage(reply, error.statusCode, 'Bad request', 'Latchkey could not understand this request.');
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return errorPage(reply, 500, 'Something went wrong', `Latchkey hit an unexpected problem. Try again; if it keeps happening, give your administrator this reference: ${request.id}.`);
+  });
+  app.setNotFoundHandler((_request, reply) => errorPage(reply, 404, 'Page not found', 'There is no page at this address.'));
+}

@@ -1,0 +1,62 @@
+// The /account page: who you are, change your password, your sessions.
+import { html } from '../../views/html.ts';
+import { page, type Viewer } from '../../views/layout.ts';
+import type { Session } from '../sessions/sessions.ts';
+
+export interface AccountView {
+  viewer: Viewer & { email: string };
+  csrfToken: string;
+  sessions: Session[];
+  currentSession: string;
+  rules: string[];
+  notice?: string | null;
+  broken?: string[];
+  error?: string | null;
+}
+
+function when(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+}
+
+export function accountPage(view: AccountView): string {
+  const broken = view.broken ?? [];
+  return page({
+    title: 'Your account',
+    viewer: view.viewer,
+    csrfToken: view.csrfToken,
+    notice: view.notice,
+    body: html`<div class="card">
+<h1>Your account</h1>
+<p><strong>${view.viewer.name}</strong><br><span data-testid="account-email">${view.viewer.email}</span></p>
+<form method="post" action="/logout"><input type="hidden" name="_csrf" value="${view.csrfToken}"><button type="submit" class="secondary">Log out</button></form>
+</div>
+<div class="card">
+<h2>Change Password</h2>
+${broken.length > 0
+  ? html`<div class="error" role="alert">The password was not accepted:<ul>${broken.map((message) => html`<li>${message}</li>`)}</ul></div>`
+  : ''}
+${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
+<form method="post" action="/account/password">
+  <input type="hidden" name="_csrf" value="${view.csrfToken}">
+  <label for="current">Current Password</label>
+  <input id="current" name="current" type="password" autocomplete="current-password" required maxlength="1024">
+  <label for="password">New Password</label>
+  <input id="password" name="password" type="password" autocomplete="new-password" required maxlength="1024" aria-describedby="rules">
+  <label for="confirmation">Confirm New Password</label>
+  <input id="confirmation" name="confirmation" type="password" autocomplete="new-password" required maxlength="1024">
+  <div id="rules" class="rules"><p>Your password needs:</p><ul>${view.rules.map((rule) => html`<li>${rule}</li>`)}</ul></div>
+  <button type="submit">Change Password</button>
+</form>
+</div>
+<div class="card">
+<h2>Active sessions</h2>
+<table>
+<thead><tr><th>Started</th><th>Last active</th><th>Address</th><th>Browser</th></tr></thead>
+<tbody>${view.sessions.map(
+      (session) => html`<tr><td>${when(session.created_at)}${session.id_hash === view.currentSession ? html` <strong>(this session)</strong>` : ''}</td><td>${when(session.last_seen_at)}</td><td>${session.ip}</td><td>${session.user_agent.slice(0, 80)}</td></tr>`,
+    )}</tbody>
+</table>
+<form method="post" action="/account/sessions/end-others"><input type="hidden" name="_csrf" value="${view.csrfToken}"><button type="submit" class="secondary">Log out other sessions</button></form>
+</div>`,
+  });
+}

@@ -1,0 +1,85 @@
+// The transactional outbox: a mail is a row written in the same transaction as the change that causes it.
+import type { Executor, Db, MailMessagesTable, MailStatus } from '../../infra/db.ts';
+import type { Clock } from '../../infra/clock.ts';
+import { newId, type SecretBox } from '../../infra/crypto.ts';
+import { recordAudit, type Actor } from '../audit/audit.ts';
+import { renderMail, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
+
+export interface QueuedMail {
+  to: string;
+  mail: MailTemplate;
+  userId?: string | null;
+  resetLinkId?: string | null;
+  /** A reset token for the link inside the mail; stored sealed, never in the clear. */
+  token?: string;
+}
+
+export type StoredMessage = Pick<MailMessagesTable, 'template' | 'params' | 'sealed_token'>;
+
+export class Outbox {
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly box: SecretBox,
+    readonly settings: MailSettings,
+  ) {}
+
+  async enqueue(db: Executor, actor: Actor, queued: QueuedMail): Promise<string> {
+    const id = newId();
+    const now = this.clock.now();
+    const { subject } = renderMail(queued.mail, null, this.settings);
+    await db
+      .insertInto('mail_messages')
+      .values({
+        id,
+        template: queued.mail.template,
+        to_address: queued.to,
+        subject,
+        params: JSON.stringify(queued.mail.params),
+        sealed_token: queued.token ? this.box.seal(queued.token) : null,
+        user_id: queued.userId ?? null,
+        reset_link_id: queued.resetLinkId ?? null,
+        status: 'queued',
+        attempts: 0,
+        next_attempt_at: now,
+        lease_until: null,
+        last_error: null,
+        transport: null,
+        created_at: now,
+        sent_at: null,
+      })
+      .execute();
+    await recordAudit(db, now, actor, {
+      type: 'mail.queued',
+      userId: queued.userId ?? null,
+      email: queued.to,
+      detail: { message: id, template: queued.mail.template },
+    });
+    // Tell the worker after the caller's transaction: on SQLite the worker's queries wait for it to end.
+    setImmediate(() => this.listeners.forEach((listener) => listener()));
+    return id;
+  }
+
+  onEnqueue(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The mail as it is sent: with the real link when `reveal`, else with the token masked. */
+  render(message: StoredMessage, reveal: boolean): RenderedMail {
+    const mail = { template: message.template, params: JSON.parse(message.params) } as MailTemplate;
+    const token = reveal && message.sealed_token ? this.box.open(message.sealed_token) : null;
+    return renderMail(mail, token ? this.linkFor(token) : null, this.settings);
+  }
+
+  linkFor(token: string): string {
+    return `${this.settings.baseUrl.href}reset-password/${token}`;
+  }
+
+  async list(db: Db, options: { limit: number; status?: MailStatus }) {
+    let query = db.selectFrom('mail_messages').selectAll().orderBy('created_at', 'desc').orderBy('id').limit(options.limit);
+    if (options.status) query = query.where('status', '=', options.status);
+    return query.execute();
+  }
+}

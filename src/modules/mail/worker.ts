@@ -1,0 +1,214 @@
+// The courier: claims due messages from the outbox with a lease, delivers them, retries with backoff, gives up visibly.
+import type { Db, MailMessagesTable } from '../../infra/db.ts';
+import type { Clock } from '../../infra/clock.ts';
+import { newId } from '../../infra/crypto.ts';
+import type { Logger } from '../../infra/logger.ts';
+import { recordAudit } from '../audit/audit.ts';
+import type { Outbox } from './outbox.ts';
+import { DeliveryError, type MailTransport } from './transport.ts';
+
+export interface WorkerOptions {
+  from: string;
+  /** How long after a mail was queued the worker keeps retrying it. */
+  retryHorizonMs: number;
+  /** Print reset links to the log when they land in the development mailbox. */
+  logLinks: boolean;
+  pollIntervalMs?: number;
+  leaseMs?: number;
+  batchSize?: number;
+}
+
+/** The development mailbox: with no SMTP server, mail is kept in the database and read on the Mail Queue page. */
+export const MAILBOX = 'development mailbox';
+
+const BASE_DELAY_MS = 30_000;
+const MAX_DELAY_MS = 60 * 60_000;
+
+/** Exponential backoff with full jitter between half and all of the step. */
+export function retryDelay(attempts: number, random = Math.random): number {
+  const step = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.max(0, attempts - 1));
+  return Math.round(step / 2 + (random() * step) / 2);
+}
+
+export class MailWorker {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly outbox: Outbox,
+    private readonly transport: MailTransport | null,
+    private readonly logger: Logger,
+    private readonly options: WorkerOptions,
+  ) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.unsubscribe = this.outbox.onEnqueue(() => this.nudge());
+    this.nudge();
+  }
+
+  /** Finishes the messages in hand, then stops; nothing is claimed after this is called. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+    this.transport?.close();
+  }
+
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.drain()
+      .catch((error: unknown) => this.logger.error({ err: error }, 'mail worker pass failed'))
+      .finally(() => {
+        this.running = null;
+        if (this.stopped) return;
+        if (this.again) {
+          this.again = false;
+          this.nudge();
+        } else {
+          this.timer = setTimeout(() => this.nudge(), this.options.pollIntervalMs ?? 1000);
+          this.timer.unref();
+        }
+      });
+  }
+
+  /** Delivers every message that is due now; returns when none is left. For tests and the command line. */
+  async drain(): Promise<void> {
+    for (;;) {
+      const batch = await this.claim();
+      if (batch.length === 0) return;
+      await Promise.all(batch.map((message) => this.deliver(message)));
+      if (this.stopped) return;
+    }
+  }
+
+  private async claim(): Promise<MailMessagesTable[]> {
+    const now = this.clock.now();
+    const due = this.db
+      .selectFrom('mail_messages')
+      .select('id')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('status', 'in', ['queued', 'retrying']), eb('next_attempt_at', '<=', now)]),
+          // A lease that ran out means a worker died mid-send: the message is due again.
+          eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
+        ]),
+      )
+      .orderBy('next_attempt_at')
+      .limit(this.options.batchSize ?? 20);
+    return this.db
+      .updateTable('mail_messages')
+      .set({ status: 'sending', lease_until: now + (this.options.leaseMs ?? 120_000) })
+      .where('id', 'in', due)
+      .returningAll()
+      .execute();
+  }
+
+  private async deliver(message: MailMessagesTable): Promise<void> {
+    const skip = await this.reasonNotToSend(message);
+    if (skip) {
+      await this.db
+        .updateTable('mail_messages')
+        .set({ status: 'cancelled', lease_until: null, last_error: skip, sealed_token: null })
+        .where('id', '=', message.id)
+        .execute();
+      return;
+    }
+    const rendered = this.outbox.render(message, true);
+    const attemptAt = this.clock.now();
+    if (this.transport === null) {
+      await this.finish(message, attemptAt, MAILBOX, 'sent', 'kept in the development mailbox', true);
+      if (this.options.logLinks && message.sealed_token) {
+        const link = rendered.text.split('\n').find((line) => line.includes('/reset-password/'));
+        this.logger.info({ to: message.to_address, link }, 'development mailbox: reset link');
+      }
+      return;
+    }
+    try {
+      const { reply } = await this.transport.send({
+        from: this.options.from,
+        to: message.to_address,
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+      });
+      await this.finish(message, attemptAt, this.transport.name, 'sent', reply, false);
+    } catch (error) {
+      const failure = error instanceof DeliveryError ? error : new DeliveryError(String(error), false);
+      const attempts = message.attempts + 1;
+      const nextAt = this.clock.now() + retryDelay(attempts);
+      const givingUp = failure.permanent || nextAt > message.created_at + this.options.retryHorizonMs;
+      await this.finish(message, attemptAt, this.transport.name, givingUp ? 'permanent' : 'temporary', failure.message, false, nextAt);
+    }
+  }
+
+  private async reasonNotToSend(message: MailMessagesTable): Promise<string | null> {
+    if (!message.reset_link_id) return null;
+    const link = await this.db
+      .selectFrom('reset_links')
+      .select(['expires_at', 'used_at', 'revoked_at'])
+      .where('id', '=', message.reset_link_id)
+      .executeTakeFirst();
+    if (!link) return 'The reset link of this mail no longer exists.';
+    if (link.used_at !== null) return 'The reset link was used before this mail went out.';
+    if (link.revoked_at !== null) return 'The reset link was replaced or voided before this mail went out.';
+    if (link.expires_at <= this.clock.now()) return 'The reset link expired before this mail could be delivered.';
+    return null;
+  }
+
+  private async finish(
+    message: MailMessagesTable,
+    at: number,
+    server: string,
+    outcome: 'sent' | 'temporary' | 'permanent',
+    reply: string,
+    keepToken: boolean,
+    nextAt = 0,
+  ): Promise<void> {
+    const attempts = message.attempts + 1;
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, at, server, outcome, reply }).execute();
+      const common = { attempts, lease_until: null, transport: server };
+      if (outcome === 'sent') {
+        await trx
+          .updateTable('mail_messages')
+          .set({ ...common, status: 'sent', sent_at: this.clock.now(), last_error: null, ...(keepToken ? {} : { sealed_token: null }) })
+          .where('id', '=', message.id)
+          .execute();
+      } else if (outcome === 'temporary') {
+        await trx
+          .updateTable('mail_messages')
+          .set({ ...common, status: 'retrying', next_attempt_at: nextAt, last_error: reply })
+          .where('id', '=', message.id)
+          .execute();
+      } else {
+        await trx
+          .updateTable('mail_messages')
+          .set({ ...common, status: 'failed', last_error: reply, sealed_token: null })
+          .where('id', '=', message.id)
+          .execute();
+      }
+      const type = outcome === 'sent' ? 'mail.sent' : outcome === 'temporary' ? 'mail.retrying' : 'mail.failed';
+      await recordAudit(trx, at, { userAgent: 'mail worker' }, {
+        type,
+        userId: message.user_id,
+        email: message.to_address,
+        detail: { message: message.id, server, reply },
+      });
+    });
+  }
+}

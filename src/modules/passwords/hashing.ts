@@ -1,0 +1,31 @@
+// Password hashing with argon2id (OWASP parameters), verification, and rehash detection.
+import { Algorithm, hash, verify } from '@node-rs/argon2';
+
+/** OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1. */
+export const ARGON2_PARAMS = { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+const CURRENT_PREFIX = `$argon2id$v=19$m=${ARGON2_PARAMS.memoryCost},t=${ARGON2_PARAMS.timeCost},p=${ARGON2_PARAMS.parallelism}$`;
+
+/** Unicode passwords are compared in one normal form, so the same typed password always matches. */
+export function normalizePassword(password: string): string {
+  return password.normalize('NFKC');
+}
+
+export function hashPassword(password: string): Promise<string> {
+  return hash(normalizePassword(password), ARGON2_PARAMS);
+}
+
+// A real hash to verify against when there is no user, so a miss costs the same time as a hit.
+let decoy: Promise<string> | null = null;
+
+export async function verifyPassword(
+  storedHash: string | null,
+  password: string,
+): Promise<{ ok: boolean; needsRehash: boolean }> {
+  if (storedHash === null) {
+    decoy ??= hashPassword('latchkey-decoy-password');
+    await verify(await decoy, normalizePassword(password)).catch(() => false);
+    return { ok: false, needsRehash: false };
+  }
+  const ok = await verify(storedHash, normalizePassword(password)).catch(() => false);
+  return { ok, needsRehash: ok && !storedHash.startsWith(CURRENT_PREFIX) };
+}

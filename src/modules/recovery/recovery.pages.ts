@@ -1,0 +1,84 @@
+// The reset flow's routes: request a link, open it (swapped for a cookie and a clean URL), set the new password.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { formLimit } from '../../guards.ts';
+import type { Services } from '../../services.ts';
+import { UserError } from '../../infra/errors.ts';
+import { actorOf, field } from '../../infra/web.ts';
+import { describeDuration } from '../mail/templates.ts';
+import { PasswordRefused } from '../passwords/passwords.service.ts';
+import { LinkUnusable } from './recovery.service.ts';
+import { newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from './recovery.views.ts';
+
+// The longest the token may sit in the browser's cookie jar, however long the link itself is valid.
+const RESET_COOKIE_MAX_SECONDS = 3600;
+
+export function recoveryPages(services: Services): FastifyPluginAsync {
+  const { recovery, sessions, config, policy } = services;
+  const resetCookie = config.secureCookies ? '__Host-latchkey_reset' : 'latchkey_reset';
+  const cookieOptions = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: config.secureCookies };
+  const html = (reply: FastifyReply) => reply.type('text/html; charset=utf-8');
+
+  const showUnusable = (reply: FastifyReply, state: LinkUnusable['state']) =>
+    html(reply.code(state === 'invalid' ? 404 : 410)).clearCookie(resetCookie, { path: '/' }).send(unusableLinkPage(state));
+
+  const tokenFrom = (request: FastifyRequest) => request.cookies[resetCookie] ?? '';
+
+  return async (app) => {
+    app.get('/reset-password', async (_request, reply) => html(reply).send(requestPage({ csrfToken: reply.generateCsrf() })));
+
+    app.post('/reset-password', { config: formLimit(services) }, async (request, reply) => {
+      const email = field(request.body, 'email', 320);
+      try {
+        await recovery.requestReset(email, actorOf(request));
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        return html(reply.code(400)).send(requestPage({ csrfToken: reply.generateCsrf(), email, error: error.message }));
+      }
+      return html(reply).send(requestSentPage(describeDuration(config.resetTtlSeconds)));
+    });
+
+    // The emailed link. Opening it never uses it up; the token moves into a cookie and the address bar
+    // shows a clean URL, so the token does not linger in history or leak through the Referer header.
+    app.get('/reset-password/:token', async (request, reply) => {
+      const { token } = request.params as { token: string };
+      const inspection = await recovery.inspect(token);
+      await recovery.recordOpened(inspection, actorOf(request));
+      if (inspection.state !== 'usable') return showUnusable(reply, inspection.state);
+      const remaining = Math.floor((inspection.link.expires_at - services.clock.now()) / 1000);
+      reply.setCookie(resetCookie, token, { ...cookieOptions, maxAge: Math.max(1, Math.min(remaining, RESET_COOKIE_MAX_SECONDS)) });
+      return reply.redirect('/reset-password/new', 303);
+    });
+
+    app.get('/reset-password/new', async (request, reply) => {
+      const inspection = await recovery.inspect(tokenFrom(request));
+      if (inspection.state !== 'usable') return showUnusable(reply, inspection.state);
+      return html(reply).send(newPasswordPage({ csrfToken: reply.generateCsrf(), name: inspection.user.name, rules: policy.rules() }));
+    });
+
+    app.post('/reset-password/new', async (request, reply) => {
+      const password = field(request.body, 'password');
+      const confirmation = field(request.body, 'confirmation');
+      const token = tokenFrom(request);
+      try {
+        const { sessionToken } = await recovery.redeem(token, password, confirmation, actorOf(request));
+        reply.clearCookie(resetCookie, { path: '/' });
+        reply.setCookie(sessions.cookieName, sessionToken, sessions.cookieOptions(config.sessionMaxSeconds));
+        return reply.redirect('/account?notice=password-changed', 303);
+      } catch (error) {
+        if (error instanceof LinkUnusable) return showUnusable(reply, error.state);
+        if (!(error instanceof UserError)) throw error;
+        const inspection = await recovery.inspect(token);
+        const name = inspection.user?.name ?? '';
+        return html(reply.code(400)).send(
+          newPasswordPage({
+            csrfToken: reply.generateCsrf(),
+            name,
+            rules: policy.rules(),
+            broken: error instanceof PasswordRefused ? error.broken : [],
+            error: error instanceof PasswordRefused ? null : error.message,
+          }),
+        );
+      }
+    });
+  };
+}

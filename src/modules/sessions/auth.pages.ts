@@ -1,0 +1,58 @@
+// /login and /logout.
+import type { FastifyPluginAsync } from 'fastify';
+import { formLimit } from '../../guards.ts';
+import type { Services } from '../../services.ts';
+import { UserError } from '../../infra/errors.ts';
+import { actorOf, field } from '../../infra/web.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { loginPage } from './auth.views.ts';
+
+/** Only a path on this site may follow a login: never another host. */
+export function safeNext(next: unknown): string | null {
+  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return null;
+  return /^[\x21-\x7e]{1,500}$/.test(next) ? next : null;
+}
+
+const NOTICES: Record<string, string> = {
+  'logged-out': 'You have been logged out.',
+};
+
+export function authPages(services: Services): FastifyPluginAsync {
+  const { sessions, login } = services;
+  return async (app) => {
+    app.get('/login', async (request, reply) => {
+      const query = request.query as Record<string, unknown>;
+      const next = safeNext(query.next);
+      if (await request.auth()) return reply.redirect(next ?? '/account', 303);
+      const notice = typeof query.notice === 'string' ? (NOTICES[query.notice] ?? null) : null;
+      return reply.type('text/html; charset=utf-8').send(loginPage({ csrfToken: reply.generateCsrf(), next: next ?? undefined, notice }));
+    });
+
+    app.post('/login', { config: formLimit(services) }, async (request, reply) => {
+      const next = safeNext((request.query as Record<string, unknown>).next);
+      const email = field(request.body, 'email', 320);
+      const password = field(request.body, 'password');
+      try {
+        const { token } = await login.login(email, password, actorOf(request));
+        reply.setCookie(sessions.cookieName, token, sessions.cookieOptions(services.config.sessionMaxSeconds));
+        return reply.redirect(next ?? '/account', 303);
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        return reply
+          .code(error.status)
+          .type('text/html; charset=utf-8')
+          .send(loginPage({ csrfToken: reply.generateCsrf(), email, error: error.message, next: next ?? undefined }));
+      }
+    });
+
+    app.post('/logout', async (request, reply) => {
+      const auth = await request.auth();
+      if (auth) {
+        await sessions.end(services.db, auth.session.id_hash);
+        await recordAudit(services.db, services.clock.now(), actorOf(request, auth.user.id), { type: 'logout', userId: auth.user.id, email: auth.user.email });
+      }
+      reply.clearCookie(sessions.cookieName, { path: '/' });
+      return reply.redirect('/login?notice=logged-out', 303);
+    });
+  };
+}

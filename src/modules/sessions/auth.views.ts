@@ -1,0 +1,23 @@
+// The login page.
+import { html } from '../../views/html.ts';
+import { page } from '../../views/layout.ts';
+
+export function loginPage(options: { csrfToken: string; email?: string; error?: string | null; next?: string; notice?: string | null }): string {
+  return page({
+    title: 'Log in',
+    notice: options.notice,
+    body: html`<div class="card narrow">
+<h1>Log in</h1>
+${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+<form method="post" action="/login${options.next ? `?next=${encodeURIComponent(options.next)}` : ''}">
+  <input type="hidden" name="_csrf" value="${options.csrfToken}">
+  <label for="email">Email</label>
+  <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${options.email ?? ''}" autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
+  <button type="submit">Log in</button>
+</form>
+<p><a href="/reset-password">Reset Password</a></p>
+</div>`,
+  });
+}

@@ -1,0 +1,98 @@
+// Builds the domain services from the settings: the one place that wires database, clock, mail and rules.
+import { ConfigError, type Config } from './config.ts';
+import { UserError } from './infra/errors.ts';
+import type { Clock } from './infra/clock.ts';
+import { SecretBox } from './infra/crypto.ts';
+import { migrateToLatest, openDatabase, type Db } from './infra/db.ts';
+import type { Logger } from './infra/logger.ts';
+import { loadSecret } from './infra/secret.ts';
+import { Outbox } from './modules/mail/outbox.ts';
+import { SmtpTransport } from './modules/mail/transport.ts';
+import { MailWorker } from './modules/mail/worker.ts';
+import { Passwords } from './modules/passwords/passwords.service.ts';
+import { PasswordPolicy } from './modules/passwords/policy.ts';
+import { Recovery } from './modules/recovery/recovery.service.ts';
+import { Login } from './modules/sessions/login.ts';
+import { Sessions } from './modules/sessions/sessions.ts';
+import { UserDirectory } from './modules/users/users.service.ts';
+import { countUsers } from './modules/users/users.repo.ts';
+import { COMMAND_LINE } from './modules/audit/audit.ts';
+
+export interface Services {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  outbox: Outbox;
+  worker: MailWorker;
+  policy: PasswordPolicy;
+  users: UserDirectory;
+  sessions: Sessions;
+  login: Login;
+  passwords: Passwords;
+  recovery: Recovery;
+  close(): Promise<void>;
+}
+
+/** Opens the database, applies migrations and wires every service. The mail worker is built, not started. */
+export async function createServices(config: Config, clock: Clock, logger: Logger): Promise<Services> {
+  const secret = loadSecret(config.secret, config.dataDir);
+  const db = openDatabase(config.database);
+  try {
+    await migrateToLatest(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  const outbox = new Outbox(clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl });
+  const transport = config.smtpUrl ? new SmtpTransport(config.smtpUrl) : null;
+  const worker = new MailWorker(db, clock, outbox, transport, logger, {
+    from: config.mailFrom,
+    retryHorizonMs: config.mailRetryHorizonSeconds * 1000,
+    logLinks: !config.production,
+  });
+  const policy = new PasswordPolicy(config.passwordPolicy);
+  const users = new UserDirectory(db, clock, policy);
+  const sessions = new Sessions(db, clock, {
+    idleSeconds: config.sessionIdleSeconds,
+    maxSeconds: config.sessionMaxSeconds,
+    secureCookies: config.secureCookies,
+  });
+  const passwords = new Passwords(clock, policy, sessions, outbox);
+  const recovery = new Recovery(db, clock, passwords, sessions, outbox, {
+    ttlSeconds: config.resetTtlSeconds,
+    limitPerHour: config.resetLimitPerHour,
+  });
+  const login = new Login(db, clock, users, sessions);
+  return {
+    config,
+    db,
+    clock,
+    logger,
+    outbox,
+    worker,
+    policy,
+    users,
+    sessions,
+    login,
+    passwords,
+    recovery,
+    async close() {
+      await worker.stop();
+      await db.destroy();
+    },
+  };
+}
+
+/** The first administrator from LATCHKEY_ADMIN_EMAIL / LATCHKEY_ADMIN_PASSWORD, only while no user exists. */
+export async function ensureFirstAdministrator(services: Services): Promise<void> {
+  const admin = services.config.admin;
+  if (!admin || (await countUsers(services.db)) > 0) return;
+  try {
+    await services.users.create({ email: admin.email, name: 'Administrator', password: admin.password, role: 'admin' }, COMMAND_LINE);
+  } catch (error) {
+    if (error instanceof UserError) throw new ConfigError(`LATCHKEY_ADMIN_EMAIL / LATCHKEY_ADMIN_PASSWORD: ${error.message}`);
+    throw error;
+  }
+  services.logger.info({ email: admin.email }, 'created the first administrator');
+}

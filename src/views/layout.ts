@@ -1,0 +1,59 @@
+// The page frame shared by every page: head, header with the signed-in user, flash message, styles.
+import { html, type SafeHtml } from './html.ts';
+
+export interface Viewer {
+  name: string;
+  role: 'user' | 'admin';
+}
+
+export interface PageOptions {
+  title: string;
+  viewer?: Viewer | null;
+  csrfToken?: string;
+  notice?: string | null;
+  body: SafeHtml;
+}
+
+const STYLES = `
+*{box-sizing:border-box}body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2330;background:#f5f6f8}
+header{background:#1d2330;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
+header a,header button.link{color:#fff}header .brand{font-weight:700;text-decoration:none;margin-right:auto}
+main{max-width:60rem;margin:2rem auto;padding:0 1rem}.card{background:#fff;border-radius:8px;padding:1.5rem;box-shadow:0 1px 3px #0002;margin-bottom:1.5rem}
+.narrow{max-width:26rem;margin-left:auto;margin-right:auto}label{display:block;font-weight:600;margin-top:1rem}
+input[type=email],input[type=password],input[type=text],input[type=search],select{width:100%;padding:.55rem;border:1px solid #b8bfcc;border-radius:6px;font:inherit}
+button,.button{display:inline-block;margin-top:1.2rem;padding:.55rem 1.1rem;border:0;border-radius:6px;background:#2456c9;color:#fff;font:inherit;cursor:pointer;text-decoration:none}
+button.secondary{background:#e4e7ee;color:#1d2330}button.link{background:none;padding:0;margin:0;text-decoration:underline;color:#2456c9}
+.error{background:#fde8e8;border:1px solid #f3b4b4;color:#8a1c1c;padding:.8rem 1rem;border-radius:6px}.error ul{margin:.3rem 0 0}
+.notice{background:#e7f5ea;border:1px solid #a6d8b2;color:#1b5e2b;padding:.8rem 1rem;border-radius:6px;margin-bottom:1rem}
+table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e4e7ee;vertical-align:top}
+.rules{font-size:.92rem;color:#4a5262}.muted{color:#6a7282;font-size:.92rem}pre{white-space:pre-wrap;background:#f5f6f8;padding:1rem;border-radius:6px}
+nav.settings{display:flex;gap:1rem}nav.settings a[aria-current]{font-weight:700}form.inline{display:inline}
+`;
+
+export function page(options: PageOptions): string {
+  const { viewer } = options;
+  return '<!doctype html>' + html`<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${options.title} · Latchkey</title>
+<link rel="stylesheet" href="/assets/latchkey.css">
+</head>
+<body>
+<header>
+  <a class="brand" href="/">Latchkey</a>
+  ${viewer
+    ? html`${viewer.role === 'admin' ? html`<a href="/admin/users">Settings</a>` : ''}
+  <a href="/account">${viewer.name}</a>
+  <form class="inline" method="post" action="/logout"><input type="hidden" name="_csrf" value="${options.csrfToken ?? ''}"><button class="link" type="submit">Log out</button></form>`
+    : ''}
+</header>
+<main>
+${options.notice ? html`<div class="notice" role="status">${options.notice}</div>` : ''}
+${options.body}
+</main>
+</body>
+</html>`.value;
+}
+
+export const stylesheet = STYLES.trim();
