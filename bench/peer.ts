@@ -213,7 +213,8 @@ async function benchPost(url: string, route: string, bodies: string[], opts: Ben
     connections: opts.connections,
     duration: opts.durationSeconds,
     method: 'POST',
-    // Sent because browsers send it on every POST and better-auth checks it; see the report for what it enforces.
+    // Browsers send Origin on every POST, and better-auth answers 403 on sign-in (or any request carrying a cookie)
+    // when it differs from its baseURL, which is http://127.0.0.1:PORT, not localhost.
     headers: { 'content-type': 'application/json', origin: new URL(url).origin },
     requests: [{ setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length]! }) }],
   });
