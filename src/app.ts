@@ -12,7 +12,9 @@ import type { Auth } from './guards.ts';
 import { authPages } from './modules/sessions/auth.pages.ts';
 import { recoveryPages } from './modules/recovery/recovery.pages.ts';
 import { accountPages } from './modules/account/account.pages.ts';
-import { adminPages } from './modules/admin/admin.pages.ts';
+import { adminUserPages } from './modules/admin/users.pages.ts';
+import { mailQueuePages } from './modules/admin/mail-queue.pages.ts';
+import { auditPages } from './modules/admin/audit.pages.ts';
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const { config } = services;
@@ -61,6 +63,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(authPages(services));
   await app.register(recoveryPages(services));
   await app.register(accountPages(services));
-  await app.register(adminPages(services));
+  await app.register(adminUserPages(services));
+  await app.register(mailQueuePages(services));
+  await app.register(auditPages(services));
   return app;
 }

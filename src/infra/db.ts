@@ -16,6 +16,8 @@ export interface UsersTable {
   created_at: number;
   last_login_at: number | null;
   password_changed_at: number | null;
+  /** "name email" in lower case, for case-insensitive search on any part of either. */
+  search_key: string;
 }
 
 export interface SessionsTable {

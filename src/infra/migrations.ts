@@ -102,4 +102,27 @@ export const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0002_users_console': {
+    async up(db: AnyDb) {
+      // Lower-cased "name email" computed in JavaScript, which lower-cases all of Unicode (SQLite's lower() does ASCII only).
+      await db.schema.alterTable('users').addColumn('search_key', 'text', (c) => c.notNull().defaultTo('')).execute();
+      const users = await db.selectFrom('users').select(['id', 'name', 'email']).execute();
+      for (const user of users as Array<{ id: string; name: string; email: string }>) {
+        await db.updateTable('users').set({ search_key: `${user.name} ${user.email}`.toLowerCase() }).where('id', '=', user.id).execute();
+      }
+      await db.schema.createIndex('users_name').on('users').columns(['name', 'email']).execute();
+      await db.schema.createIndex('users_last_login').on('users').column('last_login_at').execute();
+      await db.schema.createIndex('users_password_changed').on('users').column('password_changed_at').execute();
+      await db.schema.createIndex('users_status').on('users').column('status').execute();
+      await db.schema.createIndex('reset_links_open').on('reset_links').columns(['user_id', 'used_at', 'revoked_at', 'expires_at']).execute();
+      await db.schema.createIndex('audit_events_type').on('audit_events').columns(['type', 'at']).execute();
+      await db.schema.createIndex('audit_events_actor').on('audit_events').columns(['actor_id', 'at']).execute();
+    },
+    async down(db: AnyDb) {
+      for (const index of ['users_name', 'users_last_login', 'users_password_changed', 'users_status', 'reset_links_open', 'audit_events_type', 'audit_events_actor']) {
+        await db.schema.dropIndex(index).execute();
+      }
+      await db.schema.alterTable('users').dropColumn('search_key').execute();
+    },
+  },
 };

@@ -27,7 +27,14 @@ button.secondary{background:#e4e7ee;color:#1d2330}button.link{background:none;pa
 .notice{background:#e7f5ea;border:1px solid #a6d8b2;color:#1b5e2b;padding:.8rem 1rem;border-radius:6px;margin-bottom:1rem}
 table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e4e7ee;vertical-align:top}
 .rules{font-size:.92rem;color:#4a5262}.muted{color:#6a7282;font-size:.92rem}pre{white-space:pre-wrap;background:#f5f6f8;padding:1rem;border-radius:6px}
-nav.settings{display:flex;gap:1rem}nav.settings a[aria-current]{font-weight:700}form.inline{display:inline}
+nav.settings{display:flex;gap:1rem;flex-wrap:wrap}nav.settings a[aria-current]{font-weight:700}form.inline{display:inline}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}fieldset.filters{border:0;padding:0;margin:1rem 0 0}
+label.check{display:inline-block;font-weight:400;margin:.3rem 1rem 0 0}.pager{display:flex;gap:1rem;margin-top:1rem;align-items:center}
+.title-row{display:flex;justify-content:space-between;align-items:center;gap:1rem}details.menu{position:relative}
+details.menu summary{list-style:none;margin:0}details.menu ul{position:absolute;right:0;list-style:none;margin:.3rem 0 0;padding:.4rem 0;background:#fff;border:1px solid #d4d9e2;border-radius:6px;box-shadow:0 4px 12px #0002;min-width:18rem;z-index:1}
+details.menu li a{display:block;padding:.45rem 1rem;text-decoration:none;color:#1d2330}details.menu li a:hover{background:#eef2fb}
+dl.details{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1.5rem}dl.details dt{font-weight:600}dl.details dd{margin:0}
+.field-error{display:block;color:#8a1c1c;font-size:.92rem}form.filters label{margin-top:.6rem}
 `;
 
 export function page(options: PageOptions): string {

@@ -51,7 +51,8 @@ export class Recovery {
     const now = this.clock.now();
     await this.db.transaction().execute(async (trx) => {
       const user = await findUserByEmail(trx, email);
-      await recordAudit(trx, now, actor, { type: 'reset.requested', userId: user?.id ?? null, email: typed });
+      // The address is kept as typed too: look-alikes and typos are what an investigation looks for.
+      await recordAudit(trx, now, actor, { type: 'reset.requested', userId: user?.id ?? null, email, detail: { typed } });
       if (!user || user.status !== 'active') {
         hashToken(randomToken());
         return;
@@ -162,6 +163,8 @@ export class Recovery {
     const user = await findUserById(trx, userId);
     if (!user) throw new UserError('This user does not exist.', 404);
     if (user.status !== 'active') throw new UserError(`${user.email} is archived: an archived user cannot reset a password.`, 409);
+    // RFC 2606 reserves .invalid for addresses that can never receive mail (placeholders for people without one).
+    if (user.email.endsWith('.invalid')) throw new UserError(`${user.email} cannot receive mail: set a real email address first.`, 409);
     return user;
   }
 

@@ -67,6 +67,7 @@ export class Sessions {
         'users.created_at as user_created_at',
         'users.last_login_at',
         'users.password_changed_at',
+        'users.search_key',
       ])
       .where('sessions.id_hash', '=', idHash)
       .executeTakeFirst();
@@ -105,6 +106,7 @@ export class Sessions {
       created_at: row.user_created_at,
       last_login_at: row.last_login_at,
       password_changed_at: row.password_changed_at,
+      search_key: row.search_key,
     };
     return { user, session };
   }

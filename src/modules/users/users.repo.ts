@@ -4,6 +4,10 @@ import type { Executor, UsersTable } from '../../infra/db.ts';
 
 export type User = UsersTable;
 
+export function searchKeyOf(name: string, email: string): string {
+  return `${name} ${email}`.toLowerCase();
+}
+
 export function findUserByEmail(db: Executor, email: string): Promise<User | undefined> {
   return db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
 }
@@ -21,16 +25,84 @@ export async function countUsers(db: Executor): Promise<number> {
   return Number(row.n);
 }
 
+export const USER_FILTERS = ['active', 'archived', 'admins', 'reset-pending', 'never-logged-in'] as const;
+export type UserFilter = (typeof USER_FILTERS)[number];
+export const USER_SORTS = ['name', 'email', 'role', 'status', 'last_login', 'password_changed'] as const;
+export type UserSort = (typeof USER_SORTS)[number];
+
+export interface UserQuery {
+  search?: string;
+  filters?: UserFilter[];
+  sort?: UserSort;
+  dir?: 'asc' | 'desc';
+  limit: number;
+  offset?: number;
+}
+
+export type ListedUser = User & { reset_pending: number };
+
+const SORT_COLUMNS = {
+  name: 'users.name',
+  email: 'users.email',
+  role: 'users.role',
+  status: 'users.status',
+  last_login: 'users.last_login_at',
+  password_changed: 'users.password_changed_at',
+} as const;
+
 /** Escapes LIKE wildcards so a search for "100%" means the text "100%". */
 function likePattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-export function searchUsers(db: Executor, options: { search?: string; limit: number; offset?: number }): Promise<User[]> {
-  let query = db.selectFrom('users').selectAll().orderBy('name').orderBy('email').limit(options.limit).offset(options.offset ?? 0);
-  if (options.search) {
-    const pattern = likePattern(options.search);
-    query = query.where(sql<boolean>`(lower(name) like ${pattern} escape '\\' or email like ${pattern} escape '\\')`);
+function filtered(db: Executor, query: UserQuery, now: number) {
+  const openLink = (eb: any) => // eslint-disable-line @typescript-eslint/no-explicit-any
+    eb.exists(
+      eb
+        .selectFrom('reset_links')
+        .select('reset_links.id')
+        .whereRef('reset_links.user_id', '=', 'users.id')
+        .where('reset_links.used_at', 'is', null)
+        .where('reset_links.revoked_at', 'is', null)
+        .where('reset_links.expires_at', '>', now),
+    );
+  let q = db.selectFrom('users');
+  if (query.search) q = q.where(sql<boolean>`users.search_key like ${likePattern(query.search)} escape '\\'`);
+  for (const filter of query.filters ?? []) {
+    if (filter === 'active') q = q.where('users.status', '=', 'active');
+    if (filter === 'archived') q = q.where('users.status', '=', 'archived');
+    if (filter === 'admins') q = q.where('users.role', '=', 'admin');
+    if (filter === 'never-logged-in') q = q.where('users.last_login_at', 'is', null);
+    if (filter === 'reset-pending') q = q.where(openLink);
   }
+  return { q, openLink };
+}
+
+/** One page of the directory, with whether each user has a reset link outstanding, and the total that match. */
+export async function listUsers(db: Executor, query: UserQuery, now: number): Promise<{ rows: ListedUser[]; total: number }> {
+  const { q, openLink } = filtered(db, query, now);
+  const dir = query.dir ?? 'asc';
+  const rows = await q
+    .selectAll('users')
+    .select((eb) => eb.case().when(openLink(eb)).then(1).else(0).end().as('reset_pending'))
+    .orderBy(SORT_COLUMNS[query.sort ?? 'name'], dir)
+    .orderBy('users.email', dir)
+    .limit(query.limit)
+    .offset(query.offset ?? 0)
+    .execute();
+  const count = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return { rows: rows as ListedUser[], total: Number(count.n) };
+}
+
+/** Ids of every user that matches, for a bulk action on "all that match the current search". */
+export async function matchingUserIds(db: Executor, query: Omit<UserQuery, 'limit'>, now: number, cap: number): Promise<string[]> {
+  const { q } = filtered(db, { ...query, limit: cap }, now);
+  const rows = await q.select('users.id').orderBy('users.name').limit(cap).execute();
+  return rows.map((row) => row.id);
+}
+
+export function searchUsers(db: Executor, options: { search?: string; limit: number }): Promise<User[]> {
+  let query = db.selectFrom('users').selectAll().orderBy('name').orderBy('email').limit(options.limit);
+  if (options.search) query = query.where(sql<boolean>`search_key like ${likePattern(options.search)} escape '\\'`);
   return query.execute();
 }

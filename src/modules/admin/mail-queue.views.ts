@@ -1,43 +1,7 @@
-// Administration pages: the Settings menu, the users list and the mail queue with the development mailbox.
+// The Mail Queue pages: every message with its status, and one message with its attempts (the development mailbox too).
 import { html, type SafeHtml } from '../../views/html.ts';
-import { page, type Viewer } from '../../views/layout.ts';
 import type { MailAttemptsTable, MailMessagesTable } from '../../infra/db.ts';
-import type { User } from '../users/users.repo.ts';
-
-const MENU = [
-  { href: '/admin/users', label: 'Users' },
-  { href: '/admin/mail-queue', label: 'Mail Queue' },
-] as const;
-
-function when(ms: number | null): string {
-  return ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
-}
-
-export function adminPage(options: { title: string; viewer: Viewer; csrfToken: string; current: string; body: SafeHtml }): string {
-  return page({
-    title: options.title,
-    viewer: options.viewer,
-    csrfToken: options.csrfToken,
-    body: html`<nav class="settings card" aria-label="Settings">${MENU.map(
-      (item) => html`<a href="${item.href}"${item.href === options.current ? html` aria-current="page"` : ''}>${item.label}</a>`,
-    )}</nav>
-${options.body}`,
-  });
-}
-
-export function usersList(users: User[], search: string): SafeHtml {
-  return html`<div class="card">
-<h1>Users</h1>
-<form method="get" action="/admin/users" role="search"><label for="q">Search</label><input id="q" name="q" type="search" value="${search}" maxlength="200"><button type="submit">Search</button></form>
-<table>
-<thead><tr><th>Name</th><th>Email</th><th>Role</th><th>Status</th><th>Last Login</th></tr></thead>
-<tbody>${users.map(
-    (user) => html`<tr><td>${user.name}</td><td>${user.email}</td><td>${user.role === 'admin' ? 'Administrator' : 'User'}</td><td>${user.status === 'active' ? 'Active' : 'Archived'}</td><td>${when(user.last_login_at)}</td></tr>`,
-  )}</tbody>
-</table>
-${users.length === 0 ? html`<p class="muted">No user matches.</p>` : ''}
-</div>`;
-}
+import { when } from './console.views.ts';
 
 const STATUS: Record<MailMessagesTable['status'], string> = {
   queued: 'Queued',

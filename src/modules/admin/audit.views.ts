@@ -1,0 +1,62 @@
+// The Audit Log page and its CSV export.
+import { html, type SafeHtml } from '../../views/html.ts';
+import { AUDIT_LABELS, AUDIT_TYPES, type AuditRow } from '../audit/audit.ts';
+import { pager } from './console.views.ts';
+import { activityTable, describeDetail } from './users.views.ts';
+
+export interface AuditView {
+  rows: AuditRow[];
+  total: number;
+  filters: { user: string; type: string; from: string; to: string };
+  page: number;
+  perPage: number;
+  params: URLSearchParams;
+  error?: string | null;
+}
+
+export function auditPage(view: AuditView): SafeHtml {
+  const { filters } = view;
+  return html`<div class="card">
+<h1>Audit Log</h1>
+<form method="get" action="/admin/audit" class="filters">
+<label for="user">User</label><input id="user" name="user" type="text" value="${filters.user}" maxlength="254" placeholder="Email address">
+<label for="type">Event</label><select id="type" name="type"><option value="">All events</option>${AUDIT_TYPES.map(
+    (type) => html`<option value="${type}"${filters.type === type ? html` selected` : ''}>${AUDIT_LABELS[type]}</option>`,
+  )}</select>
+<label for="from">From</label><input id="from" name="from" type="date" value="${filters.from}">
+<label for="to">To</label><input id="to" name="to" type="date" value="${filters.to}">
+<button type="submit">Filter</button>
+<a class="button secondary" href="/admin/audit.csv?${view.params.toString()}">Export CSV</a>
+</form>
+${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
+</div>
+<div class="card">
+${activityTable(view.rows)}
+${pager('/admin/audit', view.params, view.page, view.perPage, view.total, 'events')}
+</div>`;
+}
+
+/** A cell that a spreadsheet will not run as a formula, quoted when it must be. */
+function csvCell(value: string): string {
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function auditCsv(rows: AuditRow[]): string {
+  const header = ['time', 'event', 'type', 'user', 'by', 'ip', 'user agent', 'details'];
+  const lines = rows.map((row) =>
+    [
+      new Date(row.at).toISOString(),
+      AUDIT_LABELS[row.type as keyof typeof AUDIT_LABELS] ?? row.type,
+      row.type,
+      row.user_email ?? row.email ?? '',
+      row.actor_email ?? '',
+      row.ip ?? '',
+      row.user_agent ?? '',
+      describeDetail(row.detail),
+    ]
+      .map(csvCell)
+      .join(','),
+  );
+  return [header.join(','), ...lines].join('\r\n') + '\r\n';
+}

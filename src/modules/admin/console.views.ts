@@ -1,0 +1,50 @@
+// The frame of every administration page: the Settings menu, times, pagination.
+import { html, type SafeHtml } from '../../views/html.ts';
+import { page, type Viewer } from '../../views/layout.ts';
+
+const MENU = [
+  { href: '/admin/users', label: 'Users' },
+  { href: '/admin/mail-queue', label: 'Mail Queue' },
+  { href: '/admin/audit', label: 'Audit Log' },
+] as const;
+
+export function when(ms: number | null): string {
+  return ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+}
+
+export interface ConsolePage {
+  title: string;
+  viewer: Viewer;
+  csrfToken: string;
+  section: (typeof MENU)[number]['href'];
+  notice?: string | null;
+  body: SafeHtml;
+}
+
+export function consolePage(options: ConsolePage): string {
+  return page({
+    title: options.title,
+    viewer: options.viewer,
+    csrfToken: options.csrfToken,
+    notice: options.notice,
+    body: html`<nav class="settings card" aria-label="Settings"><strong>Settings</strong>${MENU.map(
+      (item) => html`<a href="${item.href}"${item.href === options.section ? html` aria-current="page"` : ''}>${item.label}</a>`,
+    )}</nav>
+${options.body}`,
+  });
+}
+
+/** "Previous / Page 2 of 40 (1,973 in all) / Next", keeping the rest of the query. */
+export function pager(base: string, params: URLSearchParams, page: number, perPage: number, total: number, noun: string): SafeHtml {
+  const pages = Math.max(1, Math.ceil(total / perPage));
+  const link = (target: number) => {
+    const next = new URLSearchParams(params);
+    next.set('page', String(target));
+    return `${base}?${next.toString()}`;
+  };
+  return html`<nav class="pager" aria-label="Pages">
+${page > 1 ? html`<a href="${link(page - 1)}" rel="prev">Previous</a>` : ''}
+<span>Page ${page} of ${pages} (${total.toLocaleString('en-US')} ${noun} in all)</span>
+${page < pages ? html`<a href="${link(page + 1)}" rel="next">Next</a>` : ''}
+</nav>`;
+}

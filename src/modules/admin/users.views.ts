@@ -1,0 +1,258 @@
+// The users pages of the console: the list with search, filters, sorting and bulk reset; a user's page; forms.
+import { html, type SafeHtml } from '../../views/html.ts';
+import type { Session } from '../sessions/sessions.ts';
+import { AUDIT_LABELS, type AuditRow } from '../audit/audit.ts';
+import type { ListedUser, User, UserFilter, UserSort } from '../users/users.repo.ts';
+import { pager, when } from './console.views.ts';
+
+export const FILTER_LABELS: Record<UserFilter, string> = {
+  active: 'Active',
+  archived: 'Archived',
+  admins: 'Administrators',
+  'reset-pending': 'Reset pending',
+  'never-logged-in': 'Never logged in',
+};
+
+const COLUMNS: Array<{ sort: UserSort; label: string }> = [
+  { sort: 'name', label: 'Name' },
+  { sort: 'email', label: 'Email' },
+  { sort: 'role', label: 'Role' },
+  { sort: 'status', label: 'Status' },
+  { sort: 'last_login', label: 'Last Login' },
+  { sort: 'password_changed', label: 'Password Changed' },
+];
+
+export const roleLabel = (role: User['role']) => (role === 'admin' ? 'Administrator' : 'User');
+export const statusLabel = (status: User['status']) => (status === 'active' ? 'Active' : 'Archived');
+
+export interface UsersListView {
+  rows: ListedUser[];
+  total: number;
+  search: string;
+  filters: UserFilter[];
+  sort: UserSort;
+  dir: 'asc' | 'desc';
+  page: number;
+  perPage: number;
+  params: URLSearchParams;
+  csrfToken: string;
+}
+
+export function usersList(view: UsersListView): SafeHtml {
+  const sortLink = (sort: UserSort) => {
+    const next = new URLSearchParams(view.params);
+    next.set('sort', sort);
+    next.set('dir', view.sort === sort && view.dir === 'asc' ? 'desc' : 'asc');
+    next.delete('page');
+    return `/admin/users?${next.toString()}`;
+  };
+  const arrow = (sort: UserSort) => (view.sort === sort ? (view.dir === 'asc' ? ' ▲' : ' ▼') : '');
+  return html`<div class="card">
+<h1>Users</h1>
+<p><a class="button" href="/admin/users/new">New User</a></p>
+<form method="get" action="/admin/users" role="search">
+  <label for="q">Search</label>
+  <input id="q" name="q" type="search" value="${view.search}" maxlength="200" placeholder="Part of a name or email">
+  <fieldset class="filters"><legend>Filters</legend>
+  ${(Object.keys(FILTER_LABELS) as UserFilter[]).map(
+    (filter) => html`<label class="check"><input type="checkbox" name="filter" value="${filter}"${view.filters.includes(filter) ? html` checked` : ''}> ${FILTER_LABELS[filter]}</label>`,
+  )}
+  </fieldset>
+  <input type="hidden" name="sort" value="${view.sort}"><input type="hidden" name="dir" value="${view.dir}">
+  <button type="submit">Search</button>
+</form>
+</div>
+<div class="card">
+<form method="post" action="/admin/users/bulk-reset">
+<input type="hidden" name="_csrf" value="${view.csrfToken}">
+<input type="hidden" name="q" value="${view.search}">
+${view.filters.map((filter) => html`<input type="hidden" name="filter" value="${filter}">`)}
+<table>
+<thead><tr><th><span class="visually-hidden">Select</span></th>${COLUMNS.map(
+    (column) => html`<th><a href="${sortLink(column.sort)}">${column.label}${arrow(column.sort)}</a></th>`,
+  )}<th>Reset Pending</th></tr></thead>
+<tbody>${view.rows.map(
+    (user) => html`<tr>
+<td><input type="checkbox" name="ids" value="${user.id}" aria-label="Select ${user.name}"></td>
+<td><a href="/admin/users/${user.id}">${user.name}</a></td><td>${user.email}</td><td>${roleLabel(user.role)}</td><td>${statusLabel(user.status)}</td>
+<td>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</td><td>${when(user.password_changed_at)}</td><td>${user.reset_pending ? 'Yes' : 'No'}</td></tr>`,
+  )}</tbody>
+</table>
+${view.rows.length === 0 ? html`<p class="muted">No user matches.</p>` : ''}
+${pager('/admin/users', view.params, view.page, view.perPage, view.total, 'users')}
+<p>
+<button type="submit" name="scope" value="selected">Send Password Reset Instructions</button>
+<button type="submit" name="scope" value="matching" class="secondary">Send to all ${view.total.toLocaleString('en-US')} matching users</button>
+</p>
+</form>
+</div>`;
+}
+
+export function bulkConfirm(options: { csrfToken: string; count: number; hidden: Array<[string, string]>; tooMany: boolean; cap: number }): SafeHtml {
+  if (options.count === 0) {
+    return html`<div class="card narrow"><h1>Send Password Reset Instructions</h1><p class="error" role="alert">Select at least one user first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
+  }
+  if (options.tooMany) {
+    return html`<div class="card narrow"><h1>Send Password Reset Instructions</h1><p class="error" role="alert">${options.count.toLocaleString('en-US')} users match: a bulk action reaches at most ${options.cap.toLocaleString('en-US')}. Narrow the search or the filters first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
+  }
+  return html`<div class="card narrow">
+<h1>Send Password Reset Instructions</h1>
+<p>Send password reset instructions to ${options.count.toLocaleString('en-US')} ${options.count === 1 ? 'user' : 'users'}? Each gets a new link; earlier links stop working.</p>
+<form method="post" action="/admin/users/bulk-reset">
+<input type="hidden" name="_csrf" value="${options.csrfToken}">
+${options.hidden.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
+<input type="hidden" name="confirmed" value="1">
+<button type="submit">Confirm</button> <a class="button secondary" href="/admin/users">Cancel</a>
+</form>
+</div>`;
+}
+
+export function bulkSummary(queued: User[], refused: Array<{ user: User; reason: string }>): SafeHtml {
+  return html`<div class="card">
+<h1>Reset instructions: summary</h1>
+<p role="status">Queued for ${queued.length} ${queued.length === 1 ? 'user' : 'users'}; refused for ${refused.length}.</p>
+${queued.length > 0 ? html`<h2>Queued</h2><ul>${queued.map((user) => html`<li>${user.name} &lt;${user.email}&gt;</li>`)}</ul>` : ''}
+${refused.length > 0 ? html`<h2>Refused</h2><ul>${refused.map(({ user, reason }) => html`<li>${user.name} &lt;${user.email}&gt;: ${reason}</li>`)}</ul>` : ''}
+<p><a href="/admin/users">Back to Users</a></p>
+</div>`;
+}
+
+export interface UserForm {
+  email: string;
+  name: string;
+  role: User['role'];
+  errors?: Record<string, string>;
+  error?: string | null;
+}
+
+function userFields(form: UserForm): SafeHtml {
+  const errors = form.errors ?? {};
+  const fieldError = (name: string) => (errors[name] ? html`<span class="field-error" id="${name}-error">${errors[name]}</span>` : '');
+  return html`<label for="name">Name</label>
+<input id="name" name="name" type="text" required maxlength="100" value="${form.name}">${fieldError('name')}
+<label for="email">Email</label>
+<input id="email" name="email" type="email" required maxlength="254" value="${form.email}">${fieldError('email')}
+<label for="role">Role</label>
+<select id="role" name="role"><option value="user"${form.role === 'user' ? html` selected` : ''}>User</option><option value="admin"${form.role === 'admin' ? html` selected` : ''}>Administrator</option></select>`;
+}
+
+export function newUserForm(csrfToken: string, form: UserForm, rules: string[]): SafeHtml {
+  return html`<div class="card narrow">
+<h1>New User</h1>
+${form.error ? html`<p class="error" role="alert">${form.error}</p>` : ''}
+<form method="post" action="/admin/users">
+<input type="hidden" name="_csrf" value="${csrfToken}">
+${userFields(form)}
+<label for="password">Password (optional)</label>
+<input id="password" name="password" type="password" autocomplete="new-password" maxlength="1024" aria-describedby="rules">
+<p id="rules" class="rules">Leave empty and send reset instructions so the user chooses one. Otherwise: ${rules.join('; ')}.</p>
+<button type="submit">Create User</button> <a class="button secondary" href="/admin/users">Cancel</a>
+</form>
+</div>`;
+}
+
+export interface UserPageView {
+  user: User;
+  csrfToken: string;
+  sessions: Session[];
+  activity: AuditRow[];
+  resetPending: boolean;
+  form: UserForm;
+  rules: string[];
+  passwordBroken?: string[];
+  passwordError?: string | null;
+}
+
+export function userPage(view: UserPageView): SafeHtml {
+  const { user, csrfToken } = view;
+  const broken = view.passwordBroken ?? [];
+  const hidden = html`<input type="hidden" name="_csrf" value="${csrfToken}">`;
+  return html`<div class="card">
+<div class="title-row"><h1>${user.name}</h1>
+<details class="menu"><summary class="button">Action</summary>
+<ul><li><a href="/admin/users/${user.id}/send-reset">Send Password Reset Instructions</a></li></ul>
+</details></div>
+<dl class="details">
+<dt>Email</dt><dd>${user.email}</dd><dt>Role</dt><dd>${roleLabel(user.role)}</dd><dt>Status</dt><dd>${statusLabel(user.status)}</dd>
+<dt>Created</dt><dd>${when(user.created_at)}</dd><dt>Last Login</dt><dd>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</dd>
+<dt>Password Changed</dt><dd>${when(user.password_changed_at)}</dd><dt>Reset Pending</dt><dd>${view.resetPending ? 'Yes' : 'No'}</dd>
+</dl>
+<form method="post" action="/admin/users/${user.id}/${user.status === 'active' ? 'archive' : 'restore'}">${hidden}<button type="submit" class="secondary">${user.status === 'active' ? 'Archive' : 'Restore'}</button></form>
+</div>
+<div class="card">
+<h2>Edit</h2>
+${view.form.error ? html`<p class="error" role="alert">${view.form.error}</p>` : ''}
+<form method="post" action="/admin/users/${user.id}">${hidden}
+${userFields(view.form)}
+<button type="submit">Save</button>
+</form>
+</div>
+<div class="card">
+<h2>Set Password</h2>
+${broken.length > 0 ? html`<div class="error" role="alert">The password was not accepted:<ul>${broken.map((message) => html`<li>${message}</li>`)}</ul></div>` : ''}
+${view.passwordError ? html`<p class="error" role="alert">${view.passwordError}</p>` : ''}
+<form method="post" action="/admin/users/${user.id}/password">${hidden}
+<label for="new-password">New Password</label>
+<input id="new-password" name="password" type="password" autocomplete="new-password" required maxlength="1024" aria-describedby="set-rules">
+<label for="new-confirmation">Confirm New Password</label>
+<input id="new-confirmation" name="confirmation" type="password" autocomplete="new-password" required maxlength="1024">
+<div id="set-rules" class="rules"><ul>${view.rules.map((rule) => html`<li>${rule}</li>`)}</ul></div>
+<p class="muted">Every session of the user ends, and the user is told by email.</p>
+<button type="submit">Set Password</button>
+</form>
+</div>
+<div class="card">
+<h2>Active sessions</h2>
+${view.sessions.length === 0
+  ? html`<p class="muted">No active session.</p>`
+  : html`<table><thead><tr><th>Started</th><th>Last active</th><th>Address</th><th>Browser</th></tr></thead><tbody>${view.sessions.map(
+      (session) => html`<tr><td>${when(session.created_at)}</td><td>${when(session.last_seen_at)}</td><td>${session.ip}</td><td>${session.user_agent.slice(0, 80)}</td></tr>`,
+    )}</tbody></table>
+<form method="post" action="/admin/users/${user.id}/end-sessions">${hidden}<button type="submit" class="secondary">End all sessions</button></form>`}
+</div>
+<div class="card">
+<h2>Recent security activity</h2>
+${activityTable(view.activity)}
+<p><a href="/admin/audit?user=${encodeURIComponent(user.email)}">All activity in the Audit Log</a></p>
+</div>`;
+}
+
+export function activityTable(rows: AuditRow[]): SafeHtml {
+  if (rows.length === 0) return html`<p class="muted">Nothing recorded yet.</p>`;
+  return html`<table><thead><tr><th>Time</th><th>Event</th><th>User</th><th>By</th><th>Address</th><th>Browser</th><th>Details</th></tr></thead><tbody>${rows.map(
+    (row) => html`<tr><td>${when(row.at)}</td><td>${AUDIT_LABELS[row.type as keyof typeof AUDIT_LABELS] ?? row.type}</td><td>${row.user_email ?? row.email ?? ''}</td><td>${row.actor_email ?? ''}</td><td>${row.ip ?? ''}</td><td>${(row.user_agent ?? '').slice(0, 60)}</td><td>${describeDetail(row.detail)}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+/** The event's details as short "key: value" text; nested objects as compact JSON. */
+export function describeDetail(detail: string | null): string {
+  if (!detail) return '';
+  try {
+    const parsed = JSON.parse(detail) as Record<string, unknown>;
+    return Object.entries(parsed)
+      .filter(([key]) => key !== 'message' && key !== 'link')
+      .map(([key, value]) => `${key}: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
+      .join(', ');
+  } catch {
+    return detail;
+  }
+}
+
+export function sendResetConfirm(user: User, csrfToken: string): SafeHtml {
+  return html`<div class="card narrow">
+<h1>Send Password Reset Instructions</h1>
+<p>Send password reset instructions to ${user.name} &lt;${user.email}&gt;? A new link is emailed; any earlier link stops working.</p>
+<form method="post" action="/admin/users/${user.id}/send-reset">
+<input type="hidden" name="_csrf" value="${csrfToken}">
+<button type="submit">Confirm</button> <a class="button secondary" href="/admin/users/${user.id}">Cancel</a>
+</form>
+</div>`;
+}
+
+export function actionRefused(user: User, message: string): SafeHtml {
+  return html`<div class="card narrow">
+<h1>Send Password Reset Instructions</h1>
+<p class="error" role="alert">${message}</p>
+<p><a href="/admin/users/${user.id}">Back to ${user.name}</a></p>
+</div>`;
+}
