@@ -7,7 +7,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { Services } from './services.ts';
 import { errorHandler, securityHeaders } from './infra/web.ts';
 import { newId } from './infra/crypto.ts';
-import { stylesheet } from './views/layout.ts';
+import { favicon, stylesheet } from './views/layout.ts';
 import type { Auth } from './guards.ts';
 import { authPages } from './modules/sessions/auth.pages.ts';
 import { recoveryPages } from './modules/recovery/recovery.pages.ts';
@@ -56,6 +56,9 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
 
   app.get('/assets/latchkey.css', (_request, reply) => {
     reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8').send(stylesheet);
+  });
+  app.get('/favicon.ico', (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=86400').type('image/svg+xml').send(favicon);
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/', async (request, reply) => reply.redirect((await request.auth()) ? '/account' : '/login', 303));

@@ -39,16 +39,17 @@ export async function requireAdmin(request: FastifyRequest, reply: FastifyReply)
   const auth = await requireUser(request, reply);
   if (!auth) return null;
   if (auth.user.role !== 'admin') {
-    reply.code(403).type('text/html; charset=utf-8').send(forbiddenPage(auth));
+    reply.code(403).type('text/html; charset=utf-8').send(forbiddenPage(auth, reply.generateCsrf()));
     return null;
   }
   return auth;
 }
 
-function forbiddenPage(auth: Auth): string {
+function forbiddenPage(auth: Auth, csrfToken: string): string {
   return page({
     title: 'Not allowed',
     viewer: auth.user,
+    csrfToken,
     body: html`<div class="card narrow"><h1>Not allowed</h1><p class="error" role="alert">This page is for administrators only. Your account does not have the Administrator role.</p><p><a href="/account">Go to your account</a></p></div>`,
   });
 }

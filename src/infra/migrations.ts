@@ -1,5 +1,5 @@
 // Versioned schema migrations, written with Kysely's schema builder so they run on SQLite and PostgreSQL alike.
-import { type Kysely, type Migration } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
 
 // Migrations see an untyped database: they describe the schema of their own moment, not today's.
 type AnyDb = Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -110,16 +110,23 @@ export const migrations: Record<string, Migration> = {
       for (const user of users as Array<{ id: string; name: string; email: string }>) {
         await db.updateTable('users').set({ search_key: `${user.name} ${user.email}`.toLowerCase() }).where('id', '=', user.id).execute();
       }
-      await db.schema.createIndex('users_name').on('users').columns(['name', 'email']).execute();
+      // search_key rides along in the sort indexes so a search filters index entries without visiting rows.
+      await db.schema.createIndex('users_name').on('users').columns(['name', 'email', 'search_key']).execute();
+      await db.schema.createIndex('users_search_key').on('users').column('search_key').execute();
       await db.schema.createIndex('users_last_login').on('users').column('last_login_at').execute();
       await db.schema.createIndex('users_password_changed').on('users').column('password_changed_at').execute();
       await db.schema.createIndex('users_status').on('users').column('status').execute();
-      await db.schema.createIndex('reset_links_open').on('reset_links').columns(['user_id', 'used_at', 'revoked_at', 'expires_at']).execute();
+      await db.schema
+        .createIndex('reset_links_open')
+        .on('reset_links')
+        .columns(['user_id', 'expires_at'])
+        .where(sql<boolean>`used_at is null and revoked_at is null`)
+        .execute();
       await db.schema.createIndex('audit_events_type').on('audit_events').columns(['type', 'at']).execute();
       await db.schema.createIndex('audit_events_actor').on('audit_events').columns(['actor_id', 'at']).execute();
     },
     async down(db: AnyDb) {
-      for (const index of ['users_name', 'users_last_login', 'users_password_changed', 'users_status', 'reset_links_open', 'audit_events_type', 'audit_events_actor']) {
+      for (const index of ['users_name', 'users_search_key', 'users_last_login', 'users_password_changed', 'users_status', 'reset_links_open', 'audit_events_type', 'audit_events_actor']) {
         await db.schema.dropIndex(index).execute();
       }
       await db.schema.alterTable('users').dropColumn('search_key').execute();

@@ -45,6 +45,7 @@ export function page(options: PageOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} · Latchkey</title>
 <link rel="stylesheet" href="/assets/latchkey.css">
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 </head>
 <body>
 <header>
@@ -64,3 +65,7 @@ ${options.body}
 }
 
 export const stylesheet = STYLES.trim();
+
+/** A key on a dark square, so the tab has an icon and browsers stop asking. */
+export const favicon =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1d2330"/><circle cx="12" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/><path d="M17 16h10M23 16v4M26 16v3" stroke="#fff" stroke-width="3"/></svg>';

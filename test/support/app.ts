@@ -1,5 +1,6 @@
 // Starts the real Latchkey app for a test: fresh SQLite file, real HTTP port, optional real SMTP server.
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -20,14 +21,27 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 export const GOOD_PASSWORD = 'Velvet-Harbor-42';
 
 export async function startTestApp(options: { env?: Record<string, string>; clock?: Clock; smtpUrl?: string; startWorker?: boolean } = {}): Promise<TestApp> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-test-'));
+  // A known port, so the default base URL (and every emailed link) points at this very server.
+  const port = await freePort();
   const env: Record<string, string> = {
     LATCHKEY_DATABASE_URL: `sqlite:${path.join(dir, 'latchkey.db')}`,
     LATCHKEY_DATA_DIR: dir,
-    LATCHKEY_PORT: '0',
+    LATCHKEY_PORT: String(port),
     LATCHKEY_RATE_LIMIT: '0',
     LATCHKEY_RESET_LIMIT_PER_HOUR: '0',
     NODE_ENV: 'test',
@@ -37,9 +51,7 @@ export async function startTestApp(options: { env?: Record<string, string>; cloc
   const config = loadConfig(env, dir);
   const services = await createServices(config, options.clock ?? systemClock, createLogger('silent'));
   const app = await buildApp(services);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  await app.listen({ port, host: '127.0.0.1' });
   if (options.startWorker !== false) services.worker.start();
   return {
     url: `http://127.0.0.1:${port}`,

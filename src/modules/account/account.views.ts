@@ -28,7 +28,6 @@ export function accountPage(view: AccountView): string {
     body: html`<div class="card">
 <h1>Your account</h1>
 <p><strong>${view.viewer.name}</strong><br><span data-testid="account-email">${view.viewer.email}</span></p>
-<form method="post" action="/logout"><input type="hidden" name="_csrf" value="${view.csrfToken}"><button type="submit" class="secondary">Log out</button></form>
 </div>
 <div class="card">
 <h2>Change Password</h2>

@@ -71,7 +71,7 @@ export class MailWorker {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.running = this.drain()
+    this.running = this.deliverDue()
       .catch((error: unknown) => this.logger.error({ err: error }, 'mail worker pass failed'))
       .finally(() => {
         this.running = null;
@@ -86,8 +86,14 @@ export class MailWorker {
       });
   }
 
-  /** Delivers every message that is due now; returns when none is left. For tests and the command line. */
+  /** Delivers every message that is due now, waiting for a pass already under way; for tests and the command line. */
   async drain(): Promise<void> {
+    await this.running;
+    await this.deliverDue();
+    await this.running;
+  }
+
+  private async deliverDue(): Promise<void> {
     for (;;) {
       const batch = await this.claim();
       if (batch.length === 0) return;

@@ -56,16 +56,13 @@ function likePattern(text: string): string {
 }
 
 function filtered(db: Executor, query: UserQuery, now: number) {
-  const openLink = (eb: any) => // eslint-disable-line @typescript-eslint/no-explicit-any
-    eb.exists(
-      eb
-        .selectFrom('reset_links')
-        .select('reset_links.id')
-        .whereRef('reset_links.user_id', '=', 'users.id')
-        .where('reset_links.used_at', 'is', null)
-        .where('reset_links.revoked_at', 'is', null)
-        .where('reset_links.expires_at', '>', now),
-    );
+  // Users with a usable link: a set built once from the partial index of open links, not a probe per user.
+  const withOpenLink = db
+    .selectFrom('reset_links')
+    .select('reset_links.user_id')
+    .where('reset_links.used_at', 'is', null)
+    .where('reset_links.revoked_at', 'is', null)
+    .where('reset_links.expires_at', '>', now);
   let q = db.selectFrom('users');
   if (query.search) q = q.where(sql<boolean>`users.search_key like ${likePattern(query.search)} escape '\\'`);
   for (const filter of query.filters ?? []) {
@@ -73,18 +70,18 @@ function filtered(db: Executor, query: UserQuery, now: number) {
     if (filter === 'archived') q = q.where('users.status', '=', 'archived');
     if (filter === 'admins') q = q.where('users.role', '=', 'admin');
     if (filter === 'never-logged-in') q = q.where('users.last_login_at', 'is', null);
-    if (filter === 'reset-pending') q = q.where(openLink);
+    if (filter === 'reset-pending') q = q.where('users.id', 'in', withOpenLink);
   }
-  return { q, openLink };
+  return { q, withOpenLink };
 }
 
 /** One page of the directory, with whether each user has a reset link outstanding, and the total that match. */
 export async function listUsers(db: Executor, query: UserQuery, now: number): Promise<{ rows: ListedUser[]; total: number }> {
-  const { q, openLink } = filtered(db, query, now);
+  const { q, withOpenLink } = filtered(db, query, now);
   const dir = query.dir ?? 'asc';
   const rows = await q
     .selectAll('users')
-    .select((eb) => eb.case().when(openLink(eb)).then(1).else(0).end().as('reset_pending'))
+    .select((eb) => eb.case().when('users.id', 'in', withOpenLink).then(1).else(0).end().as('reset_pending'))
     .orderBy(SORT_COLUMNS[query.sort ?? 'name'], dir)
     .orderBy('users.email', dir)
     .limit(query.limit)
