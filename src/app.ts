@@ -1,11 +1,12 @@
 // buildApp: the HTTP application over the services — plugins, security, then every page. Tests build it too.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
 import rateLimit from '@fastify/rate-limit';
 import type { Services } from './services.ts';
-import { errorHandler, securityHeaders } from './infra/web.ts';
+import { errorHandler, errorPage, securityHeaders, setSecurityHeaders } from './infra/web.ts';
+import { unusableLinkPage } from './modules/recovery/recovery.views.ts';
 import { newId } from './infra/crypto.ts';
 import { favicon, stylesheet } from './views/layout.ts';
 import type { Auth } from './guards.ts';
@@ -24,7 +25,17 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     bodyLimit: 16 * 1024,
     genReqId: () => newId(),
     routerOptions: { maxParamLength: 200 },
+    // A URL the router cannot even parse (too long, broken encoding) still gets a page, with the usual headers.
+    frameworkErrors: (error, request, reply) => {
+      setSecurityHeaders(reply as FastifyReply, config.secureCookies);
+      if (request.url.startsWith('/reset-password/')) {
+        return (reply as FastifyReply).code(404).type('text/html; charset=utf-8').send(unusableLinkPage('invalid'));
+      }
+      return errorPage(reply as FastifyReply, 400, 'Bad request', 'Latchkey could not understand this address.');
+    },
   });
+  // Pages take HTML form posts only: no JSON or plain-text bodies.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
 
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 16 * 1024 });

@@ -1,5 +1,5 @@
 // Every setting Latchkey reads, with its default, checked once at start; nothing else reads process.env.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export type PasswordRule = 'upper' | 'lower' | 'digit' | 'special' | 'common' | 'personal';
@@ -16,6 +16,10 @@ export interface Config {
   dataDir: string;
   smtpUrl: string | null;
   mailFrom: string;
+  mailReplyTo: string | null;
+  dkim: { domainName: string; keySelector: string; privateKey: string } | null;
+  /** How long a claimed message stays claimed before another worker may take it (a crash mid-send). */
+  mailLeaseSeconds: number;
   resetTtlSeconds: number;
   admin: { email: string; password: string } | null;
   secret: string | null;
@@ -80,13 +84,33 @@ function parseSmtpUrl(raw: string | undefined): string | null {
   return url.toString();
 }
 
-function parseMailFrom(raw: string | undefined): string {
+function parseMailFrom(raw: string | undefined, name = 'LATCHKEY_MAIL_FROM'): string {
   const value = raw?.trim() || 'Latchkey <no-reply@localhost>';
-  if (/[\r\n]/.test(value)) throw new ConfigError('LATCHKEY_MAIL_FROM must be on one line');
+  if (/[\r\n]/.test(value)) throw new ConfigError(`${name} must be on one line`);
   if (!/^[^<>@\s]+@[^<>@\s]+$|^[^<>]*<[^<>@\s]+@[^<>@\s]+>$/.test(value)) {
-    throw new ConfigError(`LATCHKEY_MAIL_FROM must be an address or "Name <address>", got "${value}"`);
+    throw new ConfigError(`${name} must be an address or "Name <address>", got "${value}"`);
   }
   return value;
+}
+
+function parseDkim(env: Env, cwd: string): Config['dkim'] {
+  const domainName = env.LATCHKEY_DKIM_DOMAIN?.trim();
+  const keySelector = env.LATCHKEY_DKIM_SELECTOR?.trim();
+  const keyFile = env.LATCHKEY_DKIM_PRIVATE_KEY_FILE?.trim();
+  if (!domainName && !keySelector && !keyFile) return null;
+  if (!domainName || !keySelector || !keyFile) {
+    throw new ConfigError('LATCHKEY_DKIM_DOMAIN, LATCHKEY_DKIM_SELECTOR and LATCHKEY_DKIM_PRIVATE_KEY_FILE must be set together');
+  }
+  if (!/^[a-z0-9.-]+$/i.test(domainName)) throw new ConfigError(`LATCHKEY_DKIM_DOMAIN is not a domain name: "${domainName}"`);
+  if (!/^[a-z0-9._-]+$/i.test(keySelector)) throw new ConfigError(`LATCHKEY_DKIM_SELECTOR is not a selector: "${keySelector}"`);
+  let privateKey: string;
+  try {
+    privateKey = readFileSync(path.resolve(cwd, keyFile), 'utf8');
+  } catch {
+    throw new ConfigError(`LATCHKEY_DKIM_PRIVATE_KEY_FILE cannot be read: ${keyFile}`);
+  }
+  if (!privateKey.includes('PRIVATE KEY-----')) throw new ConfigError('LATCHKEY_DKIM_PRIVATE_KEY_FILE does not hold a PEM private key');
+  return { domainName, keySelector, privateKey };
 }
 
 function parseRules(raw: string | undefined): PasswordRule[] {
@@ -145,6 +169,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     dataDir,
     smtpUrl: parseSmtpUrl(env.LATCHKEY_SMTP_URL),
     mailFrom: parseMailFrom(env.LATCHKEY_MAIL_FROM),
+    mailReplyTo: env.LATCHKEY_MAIL_REPLY_TO?.trim() ? parseMailFrom(env.LATCHKEY_MAIL_REPLY_TO, 'LATCHKEY_MAIL_REPLY_TO') : null,
+    dkim: parseDkim(env, cwd),
+    mailLeaseSeconds: integer(env, 'LATCHKEY_MAIL_LEASE', 120, 5, 3600),
     resetTtlSeconds: integer(env, 'LATCHKEY_RESET_TTL', 86400, 1, 7 * 86400),
     admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : null,
     secret: env.LATCHKEY_SECRET?.trim() || null,

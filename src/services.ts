@@ -7,7 +7,7 @@ import { migrateToLatest, openDatabase, type Db } from './infra/db.ts';
 import type { Logger } from './infra/logger.ts';
 import { loadSecret } from './infra/secret.ts';
 import { Outbox } from './modules/mail/outbox.ts';
-import { SmtpTransport } from './modules/mail/transport.ts';
+import { MailRouter, MailServers } from './modules/mail/servers.ts';
 import { MailWorker } from './modules/mail/worker.ts';
 import { Passwords } from './modules/passwords/passwords.service.ts';
 import { PasswordPolicy } from './modules/passwords/policy.ts';
@@ -24,6 +24,7 @@ export interface Services {
   clock: Clock;
   logger: Logger;
   outbox: Outbox;
+  mailServers: MailServers;
   worker: MailWorker;
   policy: PasswordPolicy;
   users: UserDirectory;
@@ -45,9 +46,12 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     throw error;
   }
   const outbox = new Outbox(clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl });
-  const transport = config.smtpUrl ? new SmtpTransport(config.smtpUrl) : null;
-  const worker = new MailWorker(db, clock, outbox, transport, logger, {
+  const mailServers = new MailServers(db, clock, new SecretBox(secret, 'mail-server-password'), config.smtpUrl);
+  const router = new MailRouter(mailServers, config.dkim);
+  const worker = new MailWorker(db, clock, outbox, () => router.transports(), logger, {
     from: config.mailFrom,
+    replyTo: config.mailReplyTo,
+    leaseMs: config.mailLeaseSeconds * 1000,
     retryHorizonMs: config.mailRetryHorizonSeconds * 1000,
     logLinks: !config.production,
   });
@@ -70,6 +74,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     clock,
     logger,
     outbox,
+    mailServers,
     worker,
     policy,
     users,
@@ -79,6 +84,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     recovery,
     async close() {
       await worker.stop();
+      router.close();
       await db.destroy();
     },
   };

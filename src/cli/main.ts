@@ -6,7 +6,7 @@ import { UserError } from '../infra/errors.ts';
 import { createLogger } from '../infra/logger.ts';
 import { migrateToLatest, openDatabase } from '../infra/db.ts';
 import { COMMAND_LINE } from '../modules/audit/audit.ts';
-import { SmtpTransport } from '../modules/mail/transport.ts';
+import { describeEndpoint, sendTestEmail } from '../modules/mail/transport.ts';
 import { renderMail } from '../modules/mail/templates.ts';
 import { normalizeEmail } from '../modules/users/identity.ts';
 import { createServices, type Services } from '../services.ts';
@@ -125,15 +125,20 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
     const { positionals } = parse(rest, {}, 1);
     const to = normalizeEmail(positionals[0]!);
     const config = loadConfig();
-    if (!config.smtpUrl) throw new UserError('no outgoing mail server is configured (set LATCHKEY_SMTP_URL); mail goes to the development mailbox');
-    const transport = new SmtpTransport(config.smtpUrl);
-    try {
+    await withServices(config, async (services) => {
+      const servers = await services.mailServers.endpoints();
+      if (servers.length === 0) {
+        throw new UserError('no outgoing mail server is configured (set LATCHKEY_SMTP_URL or add one under Outgoing Mail Servers); mail goes to the development mailbox');
+      }
       const mail = renderMail({ template: 'test', params: {} }, null, { baseUrl: config.baseUrl });
-      const { reply } = await transport.send({ from: config.mailFrom, to, ...mail });
-      out(`Test email accepted by ${transport.name}: ${reply}`);
-    } finally {
-      transport.close();
-    }
+      const failures: string[] = [];
+      for (const server of servers) {
+        const result = await sendTestEmail(server.endpoint, { from: server.from ?? config.mailFrom, to, ...mail }, config.dkim);
+        if (result.ok) return out(`Test email accepted by ${describeEndpoint(server.endpoint).label} (${server.label}): ${result.reply}`);
+        failures.push(`${server.label}: ${result.message}`);
+      }
+      throw new UserError(failures.join(' | '));
+    });
     return;
   }
   throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"`);

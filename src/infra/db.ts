@@ -74,6 +74,21 @@ export interface MailAttemptsTable {
   reply: string;
 }
 
+export interface MailServersTable {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  security: 'none' | 'starttls' | 'tls';
+  username: string | null;
+  /** Sealed with the installation secret (AES-256-GCM); never sent to a browser. */
+  password_sealed: string | null;
+  from_address: string | null;
+  priority: number;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface AuditEventsTable {
   id: Generated<number>;
   at: number;
@@ -92,6 +107,7 @@ export interface Database {
   reset_links: ResetLinksTable;
   mail_messages: MailMessagesTable;
   mail_attempts: MailAttemptsTable;
+  mail_servers: MailServersTable;
   audit_events: AuditEventsTable;
 }
 

@@ -132,4 +132,25 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('users').dropColumn('search_key').execute();
     },
   },
+  '0003_mail_servers': {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('mail_servers')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('port', 'integer', (c) => c.notNull())
+        .addColumn('security', 'text', (c) => c.notNull())
+        .addColumn('username', 'text')
+        .addColumn('password_sealed', 'text')
+        .addColumn('from_address', 'text')
+        .addColumn('priority', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('mail_servers').execute();
+    },
+  },
 };

@@ -15,11 +15,15 @@ const SECURITY_HEADERS: Record<string, string> = {
   'permissions-policy': 'interest-cohort=()',
 };
 
+export function setSecurityHeaders(reply: FastifyReply, https: boolean): void {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+  if (https) reply.header('strict-transport-security', 'max-age=31536000');
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+}
+
 export function securityHeaders(app: FastifyInstance, https: boolean): void {
   app.addHook('onSend', async (_request, reply, payload) => {
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
-    if (https) reply.header('strict-transport-security', 'max-age=31536000');
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    setSecurityHeaders(reply, https);
     return payload;
   });
 }

@@ -21,7 +21,14 @@ export type AuditType =
   | 'mail.queued'
   | 'mail.sent'
   | 'mail.retrying'
-  | 'mail.failed';
+  | 'mail.failed'
+  | 'mail.cancelled'
+  | 'mail.retry_requested'
+  | 'mail.test_sent'
+  | 'mail_server.created'
+  | 'mail_server.updated'
+  | 'mail_server.deleted'
+  | 'mail_server.tested';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
 export interface Actor {
@@ -77,6 +84,13 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'mail.sent': 'Mail sent',
   'mail.retrying': 'Mail delivery failed, will retry',
   'mail.failed': 'Mail delivery failed',
+  'mail.cancelled': 'Mail cancelled',
+  'mail.retry_requested': 'Mail retry requested',
+  'mail.test_sent': 'Test email sent',
+  'mail_server.created': 'Mail server added',
+  'mail_server.updated': 'Mail server changed',
+  'mail_server.deleted': 'Mail server removed',
+  'mail_server.tested': 'Mail server tested',
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];

@@ -1,4 +1,4 @@
-// Where mail goes: an SMTP server through nodemailer (pooled), and how its failures are classified.
+// Where mail goes: SMTP servers through nodemailer (pooled), and what a failure means in words a person can act on.
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 
@@ -8,20 +8,40 @@ export interface OutgoingMail {
   subject: string;
   text: string;
   html: string;
+  replyTo?: string;
+}
+
+export type ConnectionSecurity = 'none' | 'starttls' | 'tls';
+
+/** One outgoing server, from the environment (a URL) or from the Outgoing Mail Servers page (fields). */
+export type ServerEndpoint =
+  | { kind: 'url'; url: string }
+  | { kind: 'fields'; host: string; port: number; security: ConnectionSecurity; username: string | null; password: string | null };
+
+export interface DkimSettings {
+  domainName: string;
+  keySelector: string;
+  privateKey: string;
 }
 
 export interface MailTransport {
   /** A name for the attempt log, without credentials. */
   readonly name: string;
+  /** The server's own From address, when it has one. */
+  readonly from: string | null;
   send(mail: OutgoingMail): Promise<{ reply: string }>;
   close(): void;
 }
 
-/** A failed attempt: temporary ones are retried, permanent ones stop at once. */
+/**
+ * A failed attempt. Permanent ones stop at once; temporary ones are retried later; a connection-level
+ * failure (the server could not be reached or refused us before taking the mail) tries the next server.
+ */
 export class DeliveryError extends Error {
   constructor(
     message: string,
     readonly permanent: boolean,
+    readonly connectionLevel: boolean,
   ) {
     super(message);
   }
@@ -31,47 +51,114 @@ interface NodemailerError extends Error {
   code?: string;
   responseCode?: number;
   response?: string;
+  command?: string;
+  /** nodemailer keeps the socket's own code (ECONNREFUSED, ENOTFOUND…) here when it reports ESOCKET. */
+  originalCode?: string;
+  cause?: { code?: string; message?: string };
 }
 
-/** Turns a nodemailer error into a line a person can act on, and decides whether to try again. */
-export function classifySmtpError(error: unknown): DeliveryError {
+const CERTIFICATE_PROBLEMS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the server uses a self-signed certificate',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the certificate chain ends in a self-signed certificate that is not trusted',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate was issued by an authority that is not trusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the certificate was issued by an authority that is not trusted',
+  CERT_HAS_EXPIRED: 'the certificate has expired',
+  CERT_NOT_YET_VALID: 'the certificate is not valid yet',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate was issued for another host name',
+};
+
+function oneLine(text: string, max = 300): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, max);
+}
+
+/** Turns a nodemailer error into a line a person can act on, and decides what to do next. */
+export function classifySmtpError(error: unknown, where: { host?: string; port?: number; from?: string } = {}): DeliveryError {
   const e = error as NodemailerError;
-  const reply = e.response ? e.response.replace(/\s+/g, ' ').slice(0, 500) : null;
-  if (e.code === 'EAUTH') return new DeliveryError(`Authentication failed: ${reply ?? e.message}`, false);
-  if (typeof e.responseCode === 'number') {
-    return new DeliveryError(reply ?? `${e.responseCode} ${e.message}`, e.responseCode >= 500 && e.responseCode < 600);
+  const message = oneLine(e.message ?? String(error));
+  const reply = e.response ? oneLine(e.response, 500) : null;
+  const server = where.host ? `${where.host}${where.port ? `:${where.port}` : ''}` : 'the mail server';
+  const certificateCode = [e.code, e.originalCode, e.cause?.code, ...Object.keys(CERTIFICATE_PROBLEMS).filter((code) => message.includes(code))].find(
+    (code): code is string => typeof code === 'string' && code in CERTIFICATE_PROBLEMS,
+  );
+  if (certificateCode || /certificate/i.test(message)) {
+    const reason = certificateCode ? CERTIFICATE_PROBLEMS[certificateCode] : message;
+    return new DeliveryError(`Certificate not trusted: ${reason} (${server}). Install a trusted certificate on the server, or choose another Connection Security.`, false, true);
   }
-  const messages: Record<string, string> = {
-    ECONNREFUSED: 'Connection refused: nothing is listening on that host and port.',
-    ETIMEDOUT: 'Timed out waiting for the mail server.',
-    EDNS: 'The mail server name was not found.',
-    ECONNECTION: 'Could not connect to the mail server.',
-    ESOCKET: 'The connection to the mail server failed.',
-    ETLS: 'The secure (TLS) connection to the mail server failed.',
-  };
-  const text = (e.code && messages[e.code]) || 'The mail server could not be reached.';
-  return new DeliveryError(`${text} (${e.message.replace(/\s+/g, ' ').slice(0, 300)})`, false);
+  if (e.code === 'EAUTH' || e.code === 'ENOAUTH') {
+    return new DeliveryError(`Authentication failed: the server refused the username or password${reply ? ` (${reply})` : ''}.`, false, true);
+  }
+  if (/STARTTLS/i.test(message) && (e.code === 'ETLS' || /not (supported|offered|advertised)/i.test(message))) {
+    return new DeliveryError(`STARTTLS not offered: ${server} does not support STARTTLS. Choose "SSL/TLS" or "None" as Connection Security, or enable STARTTLS on the server.`, false, true);
+  }
+  if (e.code === 'EENVELOPE' && e.command === 'MAIL FROM') {
+    return new DeliveryError(`Sender refused: the server does not accept ${where.from ? `"${where.from}"` : 'the From address'} as sender${reply ? ` (${reply})` : ''}. Use a From Address the server allows.`, (e.responseCode ?? 0) >= 500, false);
+  }
+  if (typeof e.responseCode === 'number') {
+    const permanent = e.responseCode >= 500 && e.responseCode < 600;
+    const what = e.command === 'RCPT TO' ? 'The server refused the recipient' : 'The server refused the message';
+    return new DeliveryError(`${what}: ${reply ?? `${e.responseCode} ${message}`}`, permanent, false);
+  }
+  const causeCode = `${e.originalCode ?? ''} ${e.cause?.code ?? ''}`;
+  if (e.code === 'EDNS' || /ENOTFOUND|EAI_AGAIN/.test(causeCode + message)) {
+    return new DeliveryError(`Name not found: "${where.host ?? 'the server name'}" does not resolve to an address. Check the SMTP Server name.`, false, true);
+  }
+  if (/ECONNREFUSED/.test(causeCode + message)) {
+    return new DeliveryError(`Connection refused: nothing accepts connections on ${server}. Check the SMTP Server and SMTP Port, and that the server is running.`, false, true);
+  }
+  if (e.code === 'ETIMEDOUT' || /ETIMEDOUT|timed? ?out/i.test(causeCode + message)) {
+    return new DeliveryError(`Timed out: ${server} did not answer in time. Check the SMTP Port and any firewall between Latchkey and the server.`, false, true);
+  }
+  if (e.code === 'ETLS') {
+    return new DeliveryError(`The secure connection failed: ${message}. Check the Connection Security setting.`, false, true);
+  }
+  if (e.code === 'ECONNECTION' || e.code === 'ESOCKET' || e.code === 'EPROTOCOL') {
+    return new DeliveryError(`The connection to ${server} failed: ${message}`, false, true);
+  }
+  return new DeliveryError(`Sending failed: ${message}`, false, false);
 }
 
-function describeUrl(url: URL): string {
-  return `${url.protocol}//${url.hostname}:${url.port || (url.protocol === 'smtps:' ? '465' : '587')}`;
+/** nodemailer's options for one endpoint. */
+export function transportOptions(endpoint: ServerEndpoint, dkim: DkimSettings | null) {
+  const common = {
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 30_000,
+    ...(dkim ? { dkim } : {}),
+  };
+  if (endpoint.kind === 'url') return { url: endpoint.url, ...common };
+  return {
+    host: endpoint.host,
+    port: endpoint.port,
+    secure: endpoint.security === 'tls',
+    requireTLS: endpoint.security === 'starttls',
+    ignoreTLS: endpoint.security === 'none',
+    ...(endpoint.username ? { auth: { user: endpoint.username, pass: endpoint.password ?? '' } } : {}),
+    ...common,
+  };
+}
+
+export function describeEndpoint(endpoint: ServerEndpoint): { host: string; port: number; label: string } {
+  if (endpoint.kind === 'fields') return { host: endpoint.host, port: endpoint.port, label: `${endpoint.host}:${endpoint.port}` };
+  const url = new URL(endpoint.url);
+  const port = Number(url.port || (url.protocol === 'smtps:' ? 465 : 587));
+  return { host: url.hostname, port, label: `${url.protocol}//${url.hostname}:${port}` };
 }
 
 export class SmtpTransport implements MailTransport {
   readonly name: string;
   private readonly transporter: Transporter;
+  private readonly where: { host: string; port: number };
 
-  constructor(smtpUrl: string) {
-    const url = new URL(smtpUrl);
-    this.name = describeUrl(url);
-    this.transporter = nodemailer.createTransport({
-      url: smtpUrl,
-      pool: true,
-      maxConnections: 3,
-      connectionTimeout: 10_000,
-      greetingTimeout: 10_000,
-      socketTimeout: 30_000,
-    });
+  constructor(
+    endpoint: ServerEndpoint,
+    readonly from: string | null,
+    dkim: DkimSettings | null,
+    label?: string,
+  ) {
+    const described = describeEndpoint(endpoint);
+    this.name = label ? `${label} (${described.label})` : described.label;
+    this.where = described;
+    this.transporter = nodemailer.createTransport({ ...transportOptions(endpoint, dkim), pool: true, maxConnections: 3 });
   }
 
   async send(mail: OutgoingMail): Promise<{ reply: string }> {
@@ -79,11 +166,49 @@ export class SmtpTransport implements MailTransport {
       const info = await this.transporter.sendMail(mail);
       return { reply: String(info.response ?? 'accepted') };
     } catch (error) {
-      throw classifySmtpError(error);
+      throw classifySmtpError(error, { ...this.where, from: mail.from });
     }
   }
 
   close(): void {
     this.transporter.close();
   }
+}
+
+/** "Test Connection": connect, greet, secure the connection as chosen, authenticate, quit — without sending. */
+export async function testConnection(endpoint: ServerEndpoint): Promise<{ ok: true; message: string } | { ok: false; message: string }> {
+  const where = describeEndpoint(endpoint);
+  const transporter = nodemailer.createTransport(transportOptions(endpoint, null));
+  try {
+    await transporter.verify();
+    const security = endpoint.kind === 'fields' ? { none: 'without encryption', starttls: 'with STARTTLS', tls: 'over SSL/TLS' }[endpoint.security] : '';
+    const auth = endpoint.kind === 'fields' && endpoint.username ? `, logged in as ${endpoint.username}` : '';
+    return { ok: true, message: `Connection to ${where.label} works: connected ${security}${auth}.`.replace('  ', ' ') };
+  } catch (error) {
+    return { ok: false, message: classifySmtpError(error, where).message };
+  } finally {
+    transporter.close();
+  }
+}
+
+/** "Send Test Email": a real message through one endpoint, and the server's answer. */
+export async function sendTestEmail(endpoint: ServerEndpoint, mail: OutgoingMail, dkim: DkimSettings | null): Promise<{ ok: boolean; message: string; reply?: string }> {
+  const where = describeEndpoint(endpoint);
+  const transporter = nodemailer.createTransport(transportOptions(endpoint, dkim));
+  try {
+    const info = await transporter.sendMail(mail);
+    const reply = oneLine(String(info.response ?? 'accepted'));
+    return { ok: true, message: `The server accepted the test email for ${mail.to}: ${reply}`, reply };
+  } catch (error) {
+    return { ok: false, message: classifySmtpError(error, { ...where, from: mail.from }).message };
+  } finally {
+    transporter.close();
+  }
+}
+
+/** The message exactly as it would be sent (headers and MIME parts), for the Mail Queue's source view. */
+export async function messageSource(mail: OutgoingMail, dkim: DkimSettings | null): Promise<string> {
+  const transporter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix', ...(dkim ? { dkim } : {}) });
+  const info = await transporter.sendMail(mail);
+  return (info.message as Buffer).toString('utf8');
 }

@@ -9,6 +9,7 @@ import { DeliveryError, type MailTransport } from './transport.ts';
 
 export interface WorkerOptions {
   from: string;
+  replyTo?: string | null;
   /** How long after a mail was queued the worker keeps retrying it. */
   retryHorizonMs: number;
   /** Print reset links to the log when they land in the development mailbox. */
@@ -41,7 +42,8 @@ export class MailWorker {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly outbox: Outbox,
-    private readonly transport: MailTransport | null,
+    /** The servers to try, in order; none means the development mailbox. */
+    private readonly transports: () => Promise<MailTransport[]>,
     private readonly logger: Logger,
     private readonly options: WorkerOptions,
   ) {}
@@ -60,7 +62,6 @@ export class MailWorker {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
-    this.transport?.close();
   }
 
   nudge(): void {
@@ -127,39 +128,54 @@ export class MailWorker {
   private async deliver(message: MailMessagesTable): Promise<void> {
     const skip = await this.reasonNotToSend(message);
     if (skip) {
-      await this.db
-        .updateTable('mail_messages')
-        .set({ status: 'cancelled', lease_until: null, last_error: skip, sealed_token: null })
-        .where('id', '=', message.id)
-        .execute();
+      await this.db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('mail_messages')
+          .set({ status: 'cancelled', lease_until: null, last_error: skip, sealed_token: null })
+          .where('id', '=', message.id)
+          .execute();
+        await recordAudit(trx, this.clock.now(), { userAgent: 'mail worker' }, { type: 'mail.cancelled', userId: message.user_id, email: message.to_address, detail: { message: message.id, reason: skip } });
+      });
       return;
     }
     const rendered = this.outbox.render(message, true);
-    const attemptAt = this.clock.now();
-    if (this.transport === null) {
-      await this.finish(message, attemptAt, MAILBOX, 'sent', 'kept in the development mailbox', true);
+    const transports = await this.transports();
+    if (transports.length === 0) {
+      await this.finish(message, this.clock.now(), MAILBOX, 'sent', 'kept in the development mailbox', true);
       if (this.options.logLinks && message.sealed_token) {
         const link = rendered.text.split('\n').find((line) => line.includes('/reset-password/'));
         this.logger.info({ to: message.to_address, link }, 'development mailbox: reset link');
       }
       return;
     }
-    try {
-      const { reply } = await this.transport.send({
-        from: this.options.from,
-        to: message.to_address,
-        subject: rendered.subject,
-        text: rendered.text,
-        html: rendered.html,
-      });
-      await this.finish(message, attemptAt, this.transport.name, 'sent', reply, false);
-    } catch (error) {
-      const failure = error instanceof DeliveryError ? error : new DeliveryError(String(error), false);
-      const attempts = message.attempts + 1;
-      const nextAt = this.clock.now() + retryDelay(attempts);
-      const givingUp = failure.permanent || nextAt > message.created_at + this.options.retryHorizonMs;
-      await this.finish(message, attemptAt, this.transport.name, givingUp ? 'permanent' : 'temporary', failure.message, false, nextAt);
+    // In priority order; a server that cannot be reached hands the message to the next one.
+    let failure: DeliveryError | null = null;
+    let lastServer = '';
+    for (const [index, transport] of transports.entries()) {
+      const attemptAt = this.clock.now();
+      lastServer = transport.name;
+      try {
+        const { reply } = await transport.send({
+          from: transport.from ?? this.options.from,
+          replyTo: this.options.replyTo ?? undefined,
+          to: message.to_address,
+          subject: rendered.subject,
+          text: rendered.text,
+          html: rendered.html,
+        });
+        await this.finish(message, attemptAt, transport.name, 'sent', reply, false);
+        return;
+      } catch (error) {
+        failure = error instanceof DeliveryError ? error : new DeliveryError(String(error), false, false);
+        const tryNext = failure.connectionLevel && index < transports.length - 1;
+        if (!tryNext) break;
+        await this.db.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, at: attemptAt, server: transport.name, outcome: 'temporary', reply: `${failure.message} Trying the next server.` }).execute();
+      }
     }
+    const attempts = message.attempts + 1;
+    const nextAt = this.clock.now() + retryDelay(attempts);
+    const givingUp = failure!.permanent || nextAt > message.created_at + this.options.retryHorizonMs;
+    await this.finish(message, this.clock.now(), lastServer, givingUp ? 'permanent' : 'temporary', failure!.message, false, nextAt);
   }
 
   private async reasonNotToSend(message: MailMessagesTable): Promise<string | null> {
@@ -204,7 +220,7 @@ export class MailWorker {
       } else {
         await trx
           .updateTable('mail_messages')
-          .set({ ...common, status: 'failed', last_error: reply, sealed_token: null })
+          .set({ ...common, status: 'failed', last_error: reply })
           .where('id', '=', message.id)
           .execute();
       }

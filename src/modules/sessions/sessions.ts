@@ -87,7 +87,8 @@ export class Sessions {
       ip: row.ip,
       user_agent: row.user_agent,
     };
-    if (now - row.last_seen_at >= TOUCH_AFTER_MS) {
+    // Touch often enough that a session in use never reaches its idle limit between two touches.
+    if (now - row.last_seen_at >= Math.min(TOUCH_AFTER_MS, this.settings.idleSeconds * 100)) {
       session.last_seen_at = now;
       session.expires_at = Math.min(now + this.settings.idleSeconds * 1000, row.absolute_expires_at);
       await this.db
