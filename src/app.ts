@@ -16,6 +16,7 @@ import { accountPages } from './modules/account/account.pages.ts';
 import { adminUserPages } from './modules/admin/users.pages.ts';
 import { mailQueuePages } from './modules/admin/mail-queue.pages.ts';
 import { auditPages } from './modules/admin/audit.pages.ts';
+import { mailServerPages } from './modules/admin/mail-servers.pages.ts';
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const { config } = services;
@@ -80,5 +81,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(adminUserPages(services));
   await app.register(mailQueuePages(services));
   await app.register(auditPages(services));
+  await app.register(mailServerPages(services));
   return app;
 }

@@ -268,7 +268,7 @@ describe('latchkey command line', { concurrency: true }, () => {
     const { env } = freshData();
     const result = await latchkey(['mail', 'test', 'Probe@Example.com'], { ...env, LATCHKEY_SMTP_URL: smtp.url });
     succeeded(result, 'mail test');
-    assert.match(result.stdout, /^Test email accepted by smtp:\/\/127\.0\.0\.1:\d+: /);
+    assert.match(result.stdout, /^Test email accepted by smtp:\/\/127\.0\.0\.1:\d+ \(environment\): 250 /);
     const mail = await smtp.waitForMail((m) => m.to.includes('probe@example.com'));
     assert.equal(mail.subject, 'Latchkey test email');
   });

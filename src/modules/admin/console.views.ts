@@ -4,6 +4,7 @@ import { page, type Viewer } from '../../views/layout.ts';
 
 const MENU = [
   { href: '/admin/users', label: 'Users' },
+  { href: '/admin/mail-servers', label: 'Outgoing Mail Servers' },
   { href: '/admin/mail-queue', label: 'Mail Queue' },
   { href: '/admin/audit', label: 'Audit Log' },
 ] as const;

@@ -1,5 +1,6 @@
 // The transactional outbox: a mail is a row written in the same transaction as the change that causes it.
 import type { Executor, Db, MailMessagesTable, MailStatus } from '../../infra/db.ts';
+import { UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId, type SecretBox } from '../../infra/crypto.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -77,9 +78,38 @@ export class Outbox {
     return `${this.settings.baseUrl.href}reset-password/${token}`;
   }
 
-  async list(db: Db, options: { limit: number; status?: MailStatus }) {
-    let query = db.selectFrom('mail_messages').selectAll().orderBy('created_at', 'desc').orderBy('id').limit(options.limit);
+  async list(db: Db, options: { limit: number; offset?: number; status?: MailStatus }) {
+    let query = db.selectFrom('mail_messages');
     if (options.status) query = query.where('status', '=', options.status);
-    return query.execute();
+    const rows = await query.selectAll().orderBy('created_at', 'desc').orderBy('id').limit(options.limit).offset(options.offset ?? 0).execute();
+    const count = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return { rows, total: Number(count.n) };
+  }
+
+  /** "Retry": a message that is waiting, failed or cancelled is due again now. */
+  async retry(db: Db, id: string, actor: Actor): Promise<void> {
+    await db.transaction().execute(async (trx) => {
+      const message = await trx.selectFrom('mail_messages').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!message) throw new UserError('There is no such message in the mail queue.', 404);
+      if (!['retrying', 'failed', 'cancelled', 'queued'].includes(message.status)) {
+        throw new UserError(`This message is ${message.status}: only a waiting, failed or cancelled message can be retried.`, 409);
+      }
+      await trx.updateTable('mail_messages').set({ status: 'queued', next_attempt_at: this.clock.now(), lease_until: null }).where('id', '=', id).execute();
+      await recordAudit(trx, this.clock.now(), actor, { type: 'mail.retry_requested', userId: message.user_id, email: message.to_address, detail: { message: id } });
+    });
+    setImmediate(() => this.listeners.forEach((listener) => listener()));
+  }
+
+  /** "Cancel": a message that has not gone yet will not be sent. */
+  async cancel(db: Db, id: string, actor: Actor): Promise<void> {
+    await db.transaction().execute(async (trx) => {
+      const message = await trx.selectFrom('mail_messages').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!message) throw new UserError('There is no such message in the mail queue.', 404);
+      if (!['queued', 'retrying'].includes(message.status)) {
+        throw new UserError(`This message is ${message.status}: only a queued or retrying message can be cancelled.`, 409);
+      }
+      await trx.updateTable('mail_messages').set({ status: 'cancelled', last_error: 'Cancelled by an administrator.' }).where('id', '=', id).execute();
+      await recordAudit(trx, this.clock.now(), actor, { type: 'mail.cancelled', userId: message.user_id, email: message.to_address, detail: { message: id, by: 'administrator' } });
+    });
   }
 }
