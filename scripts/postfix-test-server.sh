@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs Debian's Postfix as a loopback-only SMTP server for the tests: it listens on 127.0.0.1:${LATCHKEY_TEST_POSTFIX_PORT:-2525}
+# and delivers mail for any address @localhost to the mailbox /var/mail/latchkeymail (mbox). Needs root; idempotent.
+set -euo pipefail
+port="${LATCHKEY_TEST_POSTFIX_PORT:-2525}"
+if ! command -v postfix >/dev/null 2>&1; then
+  echo "postfix-test-server: Postfix is not installed (apt-get install postfix, as .ci/run does)" >&2
+  exit 1
+fi
+id latchkeymail >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin latchkeymail
+postconf -e \
+  "myhostname = localhost" \
+  "mydestination = localhost" \
+  "inet_interfaces = loopback-only" \
+  "inet_protocols = ipv4" \
+  "mynetworks = 127.0.0.0/8" \
+  "relayhost =" \
+  "alias_maps =" \
+  "alias_database =" \
+  "local_recipient_maps =" \
+  "luser_relay = latchkeymail" \
+  "mail_spool_directory = /var/mail" \
+  "smtputf8_enable = no" \
+  "maillog_file = /var/log/postfix-latchkey.log"
+# The test listener, without chroot so it runs the same in a container as on a host.
+postconf -M "127.0.0.1:${port}/inet=127.0.0.1:${port} inet n - n - - smtpd"
+postconf -P "127.0.0.1:${port}/inet/smtpd_tls_security_level=none"
+newaliases 2>/dev/null || true
+postfix check
+if postfix status >/dev/null 2>&1; then postfix reload >/dev/null 2>&1; else postfix start >/dev/null 2>&1; fi
+for _ in $(seq 1 50); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then exit 0; fi
+  sleep 0.2
+done
+echo "postfix-test-server: Postfix did not start listening on 127.0.0.1:${port}" >&2
+exit 1

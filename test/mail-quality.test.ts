@@ -1,0 +1,98 @@
+// Mail that spam filters trust: headers, parts, no tracking, a valid DKIM signature, and a SpamAssassin score below 1.0.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
+import { resetLinkIn, startSmtpServer, type CapturedMail, type TestSmtpServer } from './support/smtp.ts';
+import { WebClient } from './support/client.ts';
+
+/** SpamAssassin with local rules only (no network tests), as a receiving server would score the mail. */
+function spamScore(raw: string): { score: number; report: string } {
+  const out = execFileSync('spamassassin', ['-L', '-x', '-t'], { input: raw, encoding: 'utf8', maxBuffer: 10 * 1024 * 1024 });
+  const status = /^X-Spam-Status: \w+, score=(-?[\d.]+)/m.exec(out);
+  if (!status) throw new Error(`no X-Spam-Status in SpamAssassin's output:\n${out.slice(0, 2000)}`);
+  const report = out.slice(out.indexOf('Content analysis details'), out.indexOf('Content analysis details') + 1500);
+  return { score: Number(status[1]), report };
+}
+
+describe('mail quality', () => {
+  let smtp: TestSmtpServer;
+  let lk: TestApp;
+  let publicKey: string;
+  let resetMail: CapturedMail;
+  let noticeMail: CapturedMail;
+
+  before(async () => {
+    smtp = await startSmtpServer();
+    const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    publicKey = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const keyFile = path.join(process.env.TMPDIR ?? '/tmp', `latchkey-dkim-${process.pid}.pem`);
+    writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+    lk = await startTestApp({
+      smtpUrl: smtp.url,
+      env: {
+        LATCHKEY_BASE_URL: 'https://accounts.example.com/',
+        LATCHKEY_MAIL_FROM: 'Example Accounts <accounts@example.com>',
+        LATCHKEY_DKIM_DOMAIN: 'example.com',
+        LATCHKEY_DKIM_SELECTOR: 'latchkey',
+        LATCHKEY_DKIM_PRIVATE_KEY_FILE: keyFile,
+      },
+    });
+    await lk.createUser({ email: 'reader@example.net', name: 'Rita Reader' });
+    const client = new WebClient(lk.url);
+    await client.get('/reset-password');
+    await client.post('/reset-password', { email: 'reader@example.net' });
+    resetMail = await smtp.waitForMail((m) => m.subject === 'Password reset for Rita Reader');
+    const browser = new WebClient(lk.url);
+    await browser.get(new URL(resetLinkIn(resetMail)).pathname);
+    await browser.post('/reset-password/new', { password: 'Silver-Maple-7788', confirmation: 'Silver-Maple-7788' });
+    noticeMail = await smtp.waitForMail((m) => m.subject === 'Your password was changed');
+    assert.notEqual(GOOD_PASSWORD, 'Silver-Maple-7788');
+  });
+  after(async () => {
+    await lk.close();
+    await smtp.close();
+  });
+
+  it('each mail has a Message-ID, a Date, a proper From and text + HTML alternatives, without tracking or rewritten links', () => {
+    for (const mail of [resetMail, noticeMail]) {
+      const headers = mail.parsed.headers;
+      assert.match(String(headers.get('message-id')), /^<[^@\s]+@[^>\s]+>$/);
+      assert.ok(headers.get('date') instanceof Date);
+      assert.equal(mail.parsed.from?.value[0]?.address, 'accounts@example.com');
+      assert.equal(mail.parsed.from?.value[0]?.name, 'Example Accounts');
+      assert.match(mail.raw, /Content-Type: multipart\/alternative/i);
+      assert.ok(mail.text.trim().length > 0 && mail.html.length > 0);
+      assert.doesNotMatch(mail.html, /<img/i, 'no tracking pixel');
+    }
+    const link = resetLinkIn(resetMail);
+    assert.ok(resetMail.html.includes(`href="${link}"`), 'the HTML link is the link itself, not a redirect');
+  });
+
+  it('the DKIM signature verifies against the public key', async () => {
+    for (const mail of [resetMail, noticeMail]) {
+      const result = await dkimVerify(Buffer.from(mail.raw), {
+        resolver: async (name: string, type: string) => {
+          assert.equal(type, 'TXT');
+          assert.equal(name, 'latchkey._domainkey.example.com');
+          const p = publicKey.replace(/-----[^-]+-----|\s/g, '');
+          return [[`v=DKIM1; k=rsa; p=${p}`]];
+        },
+      });
+      const signature = result.results[0];
+      assert.equal(signature?.status?.result, 'pass', JSON.stringify(signature?.status));
+      assert.equal(signature?.signingDomain, 'example.com');
+    }
+  });
+
+  it('SpamAssassin scores the reset email and the notification below 1.0', () => {
+    for (const mail of [resetMail, noticeMail]) {
+      const { score, report } = spamScore(mail.raw);
+      assert.ok(score < 1.0, `"${mail.subject}" scored ${score}:\n${report}`);
+    }
+  });
+});
