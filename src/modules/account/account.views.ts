@@ -1,5 +1,6 @@
 // The /account page: who you are, change your password, your sessions.
 import { html } from '../../views/html.ts';
+import { userAgentCell } from '../../views/user-agent.ts';
 import { page, type Viewer } from '../../views/layout.ts';
 import type { Session } from '../sessions/sessions.ts';
 
@@ -52,7 +53,7 @@ ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
 <table>
 <thead><tr><th>Started</th><th>Last active</th><th>Address</th><th>Browser</th></tr></thead>
 <tbody>${view.sessions.map(
-      (session) => html`<tr><td>${when(session.created_at)}${session.id_hash === view.currentSession ? html` <strong>(this session)</strong>` : ''}</td><td>${when(session.last_seen_at)}</td><td>${session.ip}</td><td>${session.user_agent.slice(0, 80)}</td></tr>`,
+      (session) => html`<tr><td>${when(session.created_at)}${session.id_hash === view.currentSession ? html` <strong>(this session)</strong>` : ''}</td><td>${when(session.last_seen_at)}</td><td>${session.ip}</td>${userAgentCell(session.user_agent)}</tr>`,
     )}</tbody>
 </table>
 <form method="post" action="/account/sessions/end-others"><input type="hidden" name="_csrf" value="${view.csrfToken}"><button type="submit" class="secondary">Log out other sessions</button></form>

@@ -26,13 +26,13 @@ export function auditPage(view: AuditView): SafeHtml {
 <label for="from">From</label><input id="from" name="from" type="date" value="${filters.from}">
 <label for="to">To</label><input id="to" name="to" type="date" value="${filters.to}">
 <button type="submit">Filter</button>
-<a class="button secondary" href="/admin/audit.csv?${view.params.toString()}">Export CSV</a>
+${view.error ? '' : html`<a class="button secondary" href="/admin/audit.csv?${view.params.toString()}">Export CSV</a>`}
 </form>
 ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
 </div>
 <div class="card">
 ${activityTable(view.rows)}
-${pager('/admin/audit', view.params, view.page, view.perPage, view.total, 'events')}
+${pager('/admin/audit', view.params, view.page, view.perPage, view.total, ['event', 'events'])}
 </div>`;
 }
 

@@ -36,7 +36,7 @@ ${options.body}`,
 }
 
 /** "Previous / Page 2 of 40 (1,973 in all) / Next", keeping the rest of the query. */
-export function pager(base: string, params: URLSearchParams, page: number, perPage: number, total: number, noun: string): SafeHtml {
+export function pager(base: string, params: URLSearchParams, page: number, perPage: number, total: number, noun: [string, string]): SafeHtml {
   const pages = Math.max(1, Math.ceil(total / perPage));
   const link = (target: number) => {
     const next = new URLSearchParams(params);
@@ -45,7 +45,7 @@ export function pager(base: string, params: URLSearchParams, page: number, perPa
   };
   return html`<nav class="pager" aria-label="Pages">
 ${page > 1 ? html`<a href="${link(page - 1)}" rel="prev">Previous</a>` : ''}
-<span>Page ${page} of ${pages} (${total.toLocaleString('en-US')} ${noun} in all)</span>
+<span>Page ${page} of ${pages} (${total.toLocaleString('en-US')} ${total === 1 ? noun[0] : noun[1]} in all)</span>
 ${page < pages ? html`<a href="${link(page + 1)}" rel="next">Next</a>` : ''}
 </nav>`;
 }

@@ -1,5 +1,6 @@
 // The users pages of the console: the list with search, filters, sorting and bulk reset; a user's page; forms.
 import { html, type SafeHtml } from '../../views/html.ts';
+import { userAgentCell } from '../../views/user-agent.ts';
 import type { Session } from '../sessions/sessions.ts';
 import { AUDIT_LABELS, type AuditRow } from '../audit/audit.ts';
 import type { ListedUser, User, UserFilter, UserSort } from '../users/users.repo.ts';
@@ -79,7 +80,7 @@ ${view.filters.map((filter) => html`<input type="hidden" name="filter" value="${
   )}</tbody>
 </table>
 ${view.rows.length === 0 ? html`<p class="muted">No user matches.</p>` : ''}
-${pager('/admin/users', view.params, view.page, view.perPage, view.total, 'users')}
+${pager('/admin/users', view.params, view.page, view.perPage, view.total, ['user', 'users'])}
 <p>
 <button type="submit" name="scope" value="selected">Send Password Reset Instructions</button>
 <button type="submit" name="scope" value="matching" class="secondary">Send to all ${view.total.toLocaleString('en-US')} matching users</button>
@@ -102,9 +103,15 @@ export function bulkConfirm(options: { csrfToken: string; count: number; hidden:
 <input type="hidden" name="_csrf" value="${options.csrfToken}">
 ${options.hidden.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
 <input type="hidden" name="confirmed" value="1">
-<button type="submit">Confirm</button> <a class="button secondary" href="/admin/users">Cancel</a>
+<button type="submit">Confirm</button> <a class="button secondary" href="${backToList(options.hidden)}">Cancel</a>
 </form>
 </div>`;
+}
+
+/** The list as it was before the bulk action: its search and filters, from the form's hidden fields. */
+function backToList(hidden: Array<[string, string]>): string {
+  const params = new URLSearchParams(hidden.filter(([name, value]) => (name === 'q' || name === 'filter') && value !== ''));
+  return params.size > 0 ? `/admin/users?${params.toString()}` : '/admin/users';
 }
 
 export function bulkSummary(queued: User[], refused: Array<{ user: User; reason: string }>): SafeHtml {
@@ -206,7 +213,7 @@ ${view.passwordError ? html`<p class="error" role="alert">${view.passwordError}<
 ${view.sessions.length === 0
   ? html`<p class="muted">No active session.</p>`
   : html`<table><thead><tr><th>Started</th><th>Last active</th><th>Address</th><th>Browser</th></tr></thead><tbody>${view.sessions.map(
-      (session) => html`<tr><td>${when(session.created_at)}</td><td>${when(session.last_seen_at)}</td><td>${session.ip}</td><td>${session.user_agent.slice(0, 80)}</td></tr>`,
+      (session) => html`<tr><td>${when(session.created_at)}</td><td>${when(session.last_seen_at)}</td><td>${session.ip}</td>${userAgentCell(session.user_agent)}</tr>`,
     )}</tbody></table>
 <form method="post" action="/admin/users/${user.id}/end-sessions">${hidden}<button type="submit" class="secondary">End all sessions</button></form>`}
 </div>
@@ -220,7 +227,7 @@ ${activityTable(view.activity)}
 export function activityTable(rows: AuditRow[]): SafeHtml {
   if (rows.length === 0) return html`<p class="muted">Nothing recorded yet.</p>`;
   return html`<table><thead><tr><th>Time</th><th>Event</th><th>User</th><th>By</th><th>Address</th><th>Browser</th><th>Details</th></tr></thead><tbody>${rows.map(
-    (row) => html`<tr><td>${when(row.at)}</td><td>${AUDIT_LABELS[row.type as keyof typeof AUDIT_LABELS] ?? row.type}</td><td>${row.user_email ?? row.email ?? ''}</td><td>${row.actor_email ?? ''}</td><td>${row.ip ?? ''}</td><td>${(row.user_agent ?? '').slice(0, 60)}</td><td>${describeDetail(row.detail)}</td></tr>`,
+    (row) => html`<tr><td>${when(row.at)}</td><td>${AUDIT_LABELS[row.type as keyof typeof AUDIT_LABELS] ?? row.type}</td><td>${row.user_email ?? row.email ?? ''}</td><td>${row.actor_email ?? ''}</td><td>${row.ip ?? ''}</td>${userAgentCell(row.user_agent)}<td>${describeDetail(row.detail)}</td></tr>`,
   )}</tbody></table>`;
 }
 
