@@ -50,6 +50,8 @@ export async function startSmtpServer(options: Partial<SMTPServerOptions> = {}):
     },
     ...options,
   });
+  // A client that drops the connection is part of what tests do; it must not end the test process.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as AddressInfo).port;
   return {

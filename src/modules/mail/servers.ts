@@ -72,8 +72,21 @@ export class MailServers {
   /** The endpoint the form describes; a blank password on a saved server means its stored one. */
   endpointFromForm(input: ServerInput, existing: MailServer | null): ServerEndpoint {
     const valid = validateServer(input);
-    const password = input.password !== '' ? input.password : existing?.password_sealed ? this.box.open(existing.password_sealed) : null;
+    const password = input.password !== '' ? input.password : this.storedPasswordFor(valid, existing);
     return { kind: 'fields', host: valid.host, port: valid.port, security: valid.security, username: valid.username, password };
+  }
+
+  /**
+   * The stored password goes only where it was meant to go: to the same host, port and username. Otherwise
+   * editing a saved server to point at another machine would hand that machine the password.
+   */
+  private storedPasswordFor(valid: { host: string; port: number; username: string | null }, existing: MailServer | null): string | null {
+    if (!existing?.password_sealed) return null;
+    if (existing.host.toLowerCase() !== valid.host.toLowerCase() || existing.port !== valid.port || existing.username !== valid.username) {
+      const message = 'Enter the password again: the SMTP Server, SMTP Port or Username changed.';
+      throw new UserError(message, 400, { password: message });
+    }
+    return this.box.open(existing.password_sealed);
   }
 
   async save(id: string | null, input: ServerInput, actor: Actor): Promise<MailServer> {
@@ -98,6 +111,9 @@ export class MailServers {
       }
       const existing = await trx.selectFrom('mail_servers').selectAll().where('id', '=', id).executeTakeFirst();
       if (!existing) throw new UserError('There is no such mail server.', 404);
+      // The stored password stays only while it still goes to the same place; a moved server drops it.
+      const moved = existing.host.toLowerCase() !== valid.host.toLowerCase() || existing.port !== valid.port || existing.username !== valid.username;
+      if (!input.password && moved && existing.password_sealed !== null && valid.username !== null) this.storedPasswordFor(valid, existing);
       const changes = {
         name: valid.name,
         host: valid.host,
@@ -106,7 +122,7 @@ export class MailServers {
         username: valid.username,
         from_address: valid.from,
         updated_at: now,
-        ...(input.password ? { password_sealed: this.box.seal(input.password) } : {}),
+        password_sealed: input.password ? this.box.seal(input.password) : moved ? null : existing.password_sealed,
       };
       await trx.updateTable('mail_servers').set(changes).where('id', '=', id).execute();
       await recordAudit(trx, now, actor, {

@@ -99,20 +99,26 @@ export function classifySmtpError(error: unknown, where: { host?: string; port?:
     return new DeliveryError(`${what}: ${reply ?? `${e.responseCode} ${message}`}`, permanent, false);
   }
   const causeCode = `${e.originalCode ?? ''} ${e.cause?.code ?? ''}`;
+  // Falling back to the next server is only safe before the mail transaction began: a failure after DATA
+  // may come after the server took the mail, and the next server would deliver it a second time.
+  const beforeTransaction = e.command === undefined || /^(CONN|EHLO|HELO|LHLO|STARTTLS|AUTH)/i.test(e.command);
+  if (/wrong version number|WRONG_VERSION_NUMBER|packet length too long|unknown protocol/i.test(message)) {
+    return new DeliveryError(`${server} does not speak SSL/TLS on port ${where.port ?? '?'}. Choose STARTTLS (usually port 587) or check the SMTP Port.`, false, beforeTransaction);
+  }
   if (e.code === 'EDNS' || /ENOTFOUND|EAI_AGAIN/.test(causeCode + message)) {
-    return new DeliveryError(`Name not found: "${where.host ?? 'the server name'}" does not resolve to an address. Check the SMTP Server name.`, false, true);
+    return new DeliveryError(`Name not found: "${where.host ?? 'the server name'}" does not resolve to an address. Check the SMTP Server name.`, false, beforeTransaction);
   }
   if (/ECONNREFUSED/.test(causeCode + message)) {
-    return new DeliveryError(`Connection refused: nothing accepts connections on ${server}. Check the SMTP Server and SMTP Port, and that the server is running.`, false, true);
+    return new DeliveryError(`Connection refused: nothing accepts connections on ${server}. Check the SMTP Server and SMTP Port, and that the server is running.`, false, beforeTransaction);
   }
   if (e.code === 'ETIMEDOUT' || /ETIMEDOUT|timed? ?out/i.test(causeCode + message)) {
-    return new DeliveryError(`Timed out: ${server} did not answer in time. Check the SMTP Port and any firewall between Latchkey and the server.`, false, true);
+    return new DeliveryError(`Timed out: ${server} did not answer in time. Check the SMTP Port and any firewall between Latchkey and the server.`, false, beforeTransaction);
   }
   if (e.code === 'ETLS') {
-    return new DeliveryError(`The secure connection failed: ${message}. Check the Connection Security setting.`, false, true);
+    return new DeliveryError(`The secure connection failed: ${message}. Check the Connection Security setting.`, false, beforeTransaction);
   }
   if (e.code === 'ECONNECTION' || e.code === 'ESOCKET' || e.code === 'EPROTOCOL') {
-    return new DeliveryError(`The connection to ${server} failed: ${message}`, false, true);
+    return new DeliveryError(`The connection to ${server} failed: ${message}`, false, beforeTransaction);
   }
   return new DeliveryError(`Sending failed: ${message}`, false, false);
 }

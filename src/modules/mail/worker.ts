@@ -1,5 +1,6 @@
 // The courier: claims due messages from the outbox with a lease, delivers them, retries with backoff, gives up visibly.
-import type { Db, MailMessagesTable } from '../../infra/db.ts';
+import type { ExpressionBuilder } from 'kysely';
+import type { Database, Db, MailMessagesTable } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId } from '../../infra/crypto.ts';
 import type { Logger } from '../../infra/logger.ts';
@@ -103,29 +104,76 @@ export class MailWorker {
     }
   }
 
+  private get leaseMs(): number {
+    return this.options.leaseMs ?? 120_000;
+  }
+
   private async claim(): Promise<MailMessagesTable[]> {
     const now = this.clock.now();
-    const due = this.db
-      .selectFrom('mail_messages')
-      .select('id')
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('status', 'in', ['queued', 'retrying']), eb('next_attempt_at', '<=', now)]),
-          // A lease that ran out means a worker died mid-send: the message is due again.
-          eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
-        ]),
-      )
-      .orderBy('next_attempt_at')
-      .limit(this.options.batchSize ?? 20);
-    return this.db
+    const dueCondition = (eb: ExpressionBuilder<Database, 'mail_messages'>) =>
+      eb.or([
+        eb.and([eb('status', 'in', ['queued', 'retrying']), eb('next_attempt_at', '<=', now)]),
+        // A lease that ran out means a worker died mid-send: the message is due again.
+        eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
+      ]);
+    const interrupted = new Set(
+      (await this.db.selectFrom('mail_messages').select('id').where('status', '=', 'sending').where('lease_until', '<', now).execute()).map((row) => row.id),
+    );
+    const due = this.db.selectFrom('mail_messages').select('id').where(dueCondition).orderBy('next_attempt_at').limit(this.options.batchSize ?? 20);
+    const claimed = await this.db
       .updateTable('mail_messages')
-      .set({ status: 'sending', lease_until: now + (this.options.leaseMs ?? 120_000) })
+      .set({ status: 'sending', lease_until: now + this.leaseMs })
       .where('id', 'in', due)
+      .where(dueCondition)
       .returningAll()
       .execute();
+    for (const message of claimed.filter((row) => interrupted.has(row.id))) {
+      await this.db
+        .insertInto('mail_attempts')
+        .values({
+          id: newId(),
+          message_id: message.id,
+          at: now,
+          server: 'unknown',
+          outcome: 'temporary',
+          reply: 'The previous attempt was interrupted (Latchkey stopped while sending); the mail may have been delivered once already.',
+        })
+        .execute();
+    }
+    return claimed;
+  }
+
+  /** Keeps the claim alive while a slow server takes its time, so no other worker sends the same mail. */
+  private holdLease(message: MailMessagesTable): { current(): number | null; release(): void } {
+    let lease = message.lease_until;
+    const timer = setInterval(() => {
+      if (lease === null) return;
+      const next = this.clock.now() + this.leaseMs;
+      const held = lease;
+      void this.db
+        .updateTable('mail_messages')
+        .set({ lease_until: next })
+        .where('id', '=', message.id)
+        .where('lease_until', '=', held)
+        .executeTakeFirst()
+        .then((result) => {
+          lease = Number(result.numUpdatedRows) === 1 ? next : null;
+        }, () => undefined);
+    }, Math.max(1000, this.leaseMs / 3));
+    timer.unref();
+    return { current: () => lease, release: () => clearInterval(timer) };
   }
 
   private async deliver(message: MailMessagesTable): Promise<void> {
+    const lease = this.holdLease(message);
+    try {
+      await this.deliverHeld(message, lease.current);
+    } finally {
+      lease.release();
+    }
+  }
+
+  private async deliverHeld(message: MailMessagesTable, lease: () => number | null): Promise<void> {
     const skip = await this.reasonNotToSend(message);
     if (skip) {
       await this.db.transaction().execute(async (trx) => {
@@ -141,7 +189,7 @@ export class MailWorker {
     const rendered = this.outbox.render(message, true);
     const transports = await this.transports();
     if (transports.length === 0) {
-      await this.finish(message, this.clock.now(), MAILBOX, 'sent', 'kept in the development mailbox', true);
+      await this.finish(message, lease(), this.clock.now(), MAILBOX, 'sent', 'kept in the development mailbox', true);
       if (this.options.logLinks && message.sealed_token) {
         const link = rendered.text.split('\n').find((line) => line.includes('/reset-password/'));
         this.logger.info({ to: message.to_address, link }, 'development mailbox: reset link');
@@ -163,7 +211,7 @@ export class MailWorker {
           text: rendered.text,
           html: rendered.html,
         });
-        await this.finish(message, attemptAt, transport.name, 'sent', reply, false);
+        await this.finish(message, lease(), attemptAt, transport.name, 'sent', reply, false);
         return;
       } catch (error) {
         failure = error instanceof DeliveryError ? error : new DeliveryError(String(error), false, false);
@@ -175,7 +223,7 @@ export class MailWorker {
     const attempts = message.attempts + 1;
     const nextAt = this.clock.now() + retryDelay(attempts);
     const givingUp = failure!.permanent || nextAt > message.created_at + this.options.retryHorizonMs;
-    await this.finish(message, this.clock.now(), lastServer, givingUp ? 'permanent' : 'temporary', failure!.message, false, nextAt);
+    await this.finish(message, lease(), this.clock.now(), lastServer, givingUp ? 'permanent' : 'temporary', failure!.message, false, nextAt);
   }
 
   private async reasonNotToSend(message: MailMessagesTable): Promise<string | null> {
@@ -192,8 +240,13 @@ export class MailWorker {
     return null;
   }
 
+  /**
+   * Records the attempt and the message's new state. The state changes only while this worker still holds
+   * the lease it claimed: if another worker took the message over, that worker's outcome stands.
+   */
   private async finish(
     message: MailMessagesTable,
+    lease: number | null,
     at: number,
     server: string,
     outcome: 'sent' | 'temporary' | 'permanent',
@@ -205,24 +258,22 @@ export class MailWorker {
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, at, server, outcome, reply }).execute();
       const common = { attempts, lease_until: null, transport: server };
-      if (outcome === 'sent') {
-        await trx
-          .updateTable('mail_messages')
-          .set({ ...common, status: 'sent', sent_at: this.clock.now(), last_error: null, ...(keepToken ? {} : { sealed_token: null }) })
-          .where('id', '=', message.id)
-          .execute();
-      } else if (outcome === 'temporary') {
-        await trx
-          .updateTable('mail_messages')
-          .set({ ...common, status: 'retrying', next_attempt_at: nextAt, last_error: reply })
-          .where('id', '=', message.id)
-          .execute();
-      } else {
-        await trx
-          .updateTable('mail_messages')
-          .set({ ...common, status: 'failed', last_error: reply })
-          .where('id', '=', message.id)
-          .execute();
+      const change =
+        outcome === 'sent'
+          ? { ...common, status: 'sent' as const, sent_at: this.clock.now(), last_error: null, ...(keepToken ? {} : { sealed_token: null }) }
+          : outcome === 'temporary'
+            ? { ...common, status: 'retrying' as const, next_attempt_at: nextAt, last_error: reply }
+            : { ...common, status: 'failed' as const, last_error: reply };
+      const updated = await trx
+        .updateTable('mail_messages')
+        .set(change)
+        .where('id', '=', message.id)
+        .where('status', '=', 'sending')
+        .where('lease_until', '=', lease ?? -1)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) !== 1) {
+        this.logger.warn({ message: message.id }, 'mail worker lost the lease of a message while sending it');
+        return;
       }
       const type = outcome === 'sent' ? 'mail.sent' : outcome === 'temporary' ? 'mail.retrying' : 'mail.failed';
       await recordAudit(trx, at, { userAgent: 'mail worker' }, {
