@@ -7,7 +7,7 @@ import { createServices, ensureFirstAdministrator } from './services.ts';
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const services = await createServices(config, systemClock, logger);
+  const services = await createServices(config, systemClock, logger, { backgroundCheckpoint: true });
   try {
     await ensureFirstAdministrator(services);
   } catch (error) {

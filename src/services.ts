@@ -36,9 +36,9 @@ export interface Services {
 }
 
 /** Opens the database, applies migrations and wires every service. The mail worker is built, not started. */
-export async function createServices(config: Config, clock: Clock, logger: Logger): Promise<Services> {
+export async function createServices(config: Config, clock: Clock, logger: Logger, options: { backgroundCheckpoint?: boolean } = {}): Promise<Services> {
   const secret = loadSecret(config.secret, config.dataDir);
-  const db = openDatabase(config.database);
+  const db = openDatabase(config.database, options);
   try {
     await migrateToLatest(db);
   } catch (error) {

@@ -1,5 +1,7 @@
 // The database: Kysely over SQLite (better-sqlite3), with the schema's types and versioned migrations.
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Generated, type Transaction } from 'kysely';
@@ -116,7 +118,12 @@ export type Tx = Transaction<Database>;
 /** Either the database or an open transaction: repositories take this so callers choose. */
 export type Executor = Db | Tx;
 
-export function openDatabase(database: Config['database']): Db {
+export interface OpenOptions {
+  /** Checkpoint the write-ahead log from a worker thread, so its disk syncs never stall requests. */
+  backgroundCheckpoint?: boolean;
+}
+
+export function openDatabase(database: Config['database'], options: OpenOptions = {}): Db {
   if (database.path !== ':memory:') mkdirSync(path.dirname(database.path), { recursive: true });
   const sqlite = new SQLite(database.path);
   // WAL lets pages read while the worker writes; NORMAL sync is durable across process crashes in WAL mode.
@@ -124,7 +131,49 @@ export function openDatabase(database: Config['database']): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const checkpointer = options.backgroundCheckpoint && database.path !== ':memory:' ? startCheckpointer(sqlite, database.path) : null;
+  // Kysely prepares every query afresh; the same few dozen statements are reused instead.
+  const statements = new Map<string, SQLite.Statement>();
+  const cached = {
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (!statement) {
+        if (statements.size >= 500) statements.clear();
+        statement = sqlite.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+    close() {
+      checkpointer?.stop();
+      sqlite.close();
+    },
+  };
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: cached as unknown as SQLite.Database }) });
+}
+
+const CHECKPOINT_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 1000');
+const checkpoint = (mode) => { try { db.pragma('wal_checkpoint(' + mode + ')'); } catch {} };
+const timer = setInterval(() => checkpoint('PASSIVE'), workerData.intervalMs);
+parentPort.on('message', () => { clearInterval(timer); checkpoint('TRUNCATE'); db.close(); parentPort.close(); });
+`;
+
+function startCheckpointer(sqlite: SQLite.Database, file: string): { stop(): void } {
+  sqlite.pragma('wal_autocheckpoint = 0');
+  const require = createRequire(import.meta.url);
+  const worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { module: require.resolve('better-sqlite3'), path: file, intervalMs: 1000 } });
+  worker.unref();
+  return {
+    stop() {
+      worker.postMessage('stop');
+      // The last checkpoint also runs on close of the main connection if the worker has not finished.
+      sqlite.pragma('wal_autocheckpoint = 1000');
+    },
+  };
 }
 
 /** Applies every pending migration; returns the names applied. */

@@ -123,10 +123,9 @@ export const migrations: Record<string, Migration> = {
         .where(sql<boolean>`used_at is null and revoked_at is null`)
         .execute();
       await db.schema.createIndex('audit_events_type').on('audit_events').columns(['type', 'at']).execute();
-      await db.schema.createIndex('audit_events_actor').on('audit_events').columns(['actor_id', 'at']).execute();
     },
     async down(db: AnyDb) {
-      for (const index of ['users_name', 'users_search_key', 'users_last_login', 'users_password_changed', 'users_status', 'reset_links_open', 'audit_events_type', 'audit_events_actor']) {
+      for (const index of ['users_name', 'users_search_key', 'users_last_login', 'users_password_changed', 'users_status', 'reset_links_open', 'audit_events_type']) {
         await db.schema.dropIndex(index).execute();
       }
       await db.schema.alterTable('users').dropColumn('search_key').execute();

@@ -1,6 +1,7 @@
 // The courier: claims due messages from the outbox with a lease, delivers them, retries with backoff, gives up visibly.
+import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type { ExpressionBuilder } from 'kysely';
-import type { Database, Db, MailMessagesTable } from '../../infra/db.ts';
+import type { Database, Db, MailAttemptsTable, MailMessagesTable } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId } from '../../infra/crypto.ts';
 import type { Logger } from '../../infra/logger.ts';
@@ -32,12 +33,32 @@ export function retryDelay(attempts: number, random = Math.random): number {
   return Math.round(step / 2 + (random() * step) / 2);
 }
 
+/** What became of one claimed message; written with the rest of its batch in one transaction. */
+type Outcome =
+  | { message: MailMessagesTable; kind: 'cancelled'; reason: string }
+  | {
+      message: MailMessagesTable;
+      kind: 'sent' | 'temporary' | 'permanent';
+      server: string;
+      reply: string;
+      keepToken: boolean;
+      nextAt: number;
+      /** Servers tried before this one, that could not be reached. */
+      earlier: Array<Pick<MailAttemptsTable, 'at' | 'server' | 'reply'>>;
+      at: number;
+    };
+
+type DueFilter = (eb: ExpressionBuilder<Database, 'mail_messages'>) => ReturnType<ExpressionBuilder<Database, 'mail_messages'>['or']>;
+
 export class MailWorker {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
-  private stopped = true;
+  private started = false;
+  private stopping = false;
   private unsubscribe: (() => void) | null = null;
+  /** The lease each message in hand holds now (renewed while a slow server takes its time). */
+  private readonly leases = new Map<string, number | null>();
 
   constructor(
     private readonly db: Db,
@@ -49,16 +70,22 @@ export class MailWorker {
     private readonly options: WorkerOptions,
   ) {}
 
+  private get leaseMs(): number {
+    return this.options.leaseMs ?? 120_000;
+  }
+
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
     this.unsubscribe = this.outbox.onEnqueue(() => this.nudge());
     this.nudge();
   }
 
   /** Finishes the messages in hand, then stops; nothing is claimed after this is called. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping = true;
+    this.started = false;
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -66,7 +93,7 @@ export class MailWorker {
   }
 
   nudge(): void {
-    if (this.stopped) return;
+    if (!this.started || this.stopping) return;
     if (this.running) {
       this.again = true;
       return;
@@ -77,7 +104,7 @@ export class MailWorker {
       .catch((error: unknown) => this.logger.error({ err: error }, 'mail worker pass failed'))
       .finally(() => {
         this.running = null;
-        if (this.stopped) return;
+        if (!this.started || this.stopping) return;
         if (this.again) {
           this.again = false;
           this.nudge();
@@ -88,7 +115,7 @@ export class MailWorker {
       });
   }
 
-  /** Delivers every message that is due now, waiting for a pass already under way; for tests and the command line. */
+  /** Delivers every message that is due now, after any pass already under way; for tests and the command line. */
   async drain(): Promise<void> {
     await this.running;
     await this.deliverDue();
@@ -96,21 +123,26 @@ export class MailWorker {
   }
 
   private async deliverDue(): Promise<void> {
-    for (;;) {
+    while (!this.stopping) {
       const batch = await this.claim();
       if (batch.length === 0) return;
-      await Promise.all(batch.map((message) => this.deliver(message)));
-      if (this.stopped) return;
+      const renewal = this.renewLeases(batch);
+      try {
+        const transports = await this.transports();
+        const outcomes = await Promise.all(batch.map((message) => this.deliver(message, transports)));
+        await this.record(outcomes);
+      } finally {
+        clearInterval(renewal);
+        for (const message of batch) this.leases.delete(message.id);
+      }
+      // A long backlog must not starve the pages: let waiting requests in between batches.
+      await yieldToRequests();
     }
-  }
-
-  private get leaseMs(): number {
-    return this.options.leaseMs ?? 120_000;
   }
 
   private async claim(): Promise<MailMessagesTable[]> {
     const now = this.clock.now();
-    const dueCondition = (eb: ExpressionBuilder<Database, 'mail_messages'>) =>
+    const due: DueFilter = (eb) =>
       eb.or([
         eb.and([eb('status', 'in', ['queued', 'retrying']), eb('next_attempt_at', '<=', now)]),
         // A lease that ran out means a worker died mid-send: the message is due again.
@@ -119,15 +151,16 @@ export class MailWorker {
     const interrupted = new Set(
       (await this.db.selectFrom('mail_messages').select('id').where('status', '=', 'sending').where('lease_until', '<', now).execute()).map((row) => row.id),
     );
-    const due = this.db.selectFrom('mail_messages').select('id').where(dueCondition).orderBy('next_attempt_at').limit(this.options.batchSize ?? 20);
     const claimed = await this.db
       .updateTable('mail_messages')
       .set({ status: 'sending', lease_until: now + this.leaseMs })
-      .where('id', 'in', due)
-      .where(dueCondition)
+      .where('id', 'in', this.db.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.options.batchSize ?? 20))
+      .where(due)
       .returningAll()
       .execute();
-    for (const message of claimed.filter((row) => interrupted.has(row.id))) {
+    for (const message of claimed) {
+      this.leases.set(message.id, message.lease_until);
+      if (!interrupted.has(message.id)) continue;
       await this.db
         .insertInto('mail_attempts')
         .values({
@@ -143,65 +176,44 @@ export class MailWorker {
     return claimed;
   }
 
-  /** Keeps the claim alive while a slow server takes its time, so no other worker sends the same mail. */
-  private holdLease(message: MailMessagesTable): { current(): number | null; release(): void } {
-    let lease = message.lease_until;
+  /** Keeps the claims alive while a slow server takes its time, so no other worker sends the same mail. */
+  private renewLeases(batch: MailMessagesTable[]): NodeJS.Timeout {
     const timer = setInterval(() => {
-      if (lease === null) return;
-      const next = this.clock.now() + this.leaseMs;
-      const held = lease;
-      void this.db
-        .updateTable('mail_messages')
-        .set({ lease_until: next })
-        .where('id', '=', message.id)
-        .where('lease_until', '=', held)
-        .executeTakeFirst()
-        .then((result) => {
-          lease = Number(result.numUpdatedRows) === 1 ? next : null;
-        }, () => undefined);
+      for (const message of batch) {
+        const held = this.leases.get(message.id);
+        if (held === undefined || held === null) continue;
+        const next = this.clock.now() + this.leaseMs;
+        void this.db
+          .updateTable('mail_messages')
+          .set({ lease_until: next })
+          .where('id', '=', message.id)
+          .where('lease_until', '=', held)
+          .executeTakeFirst()
+          .then(
+            (result) => this.leases.has(message.id) && this.leases.set(message.id, Number(result.numUpdatedRows) === 1 ? next : null),
+            () => undefined,
+          );
+      }
     }, Math.max(1000, this.leaseMs / 3));
     timer.unref();
-    return { current: () => lease, release: () => clearInterval(timer) };
+    return timer;
   }
 
-  private async deliver(message: MailMessagesTable): Promise<void> {
-    const lease = this.holdLease(message);
-    try {
-      await this.deliverHeld(message, lease.current);
-    } finally {
-      lease.release();
-    }
-  }
-
-  private async deliverHeld(message: MailMessagesTable, lease: () => number | null): Promise<void> {
+  private async deliver(message: MailMessagesTable, transports: MailTransport[]): Promise<Outcome> {
     const skip = await this.reasonNotToSend(message);
-    if (skip) {
-      await this.db.transaction().execute(async (trx) => {
-        await trx
-          .updateTable('mail_messages')
-          .set({ status: 'cancelled', lease_until: null, last_error: skip, sealed_token: null })
-          .where('id', '=', message.id)
-          .execute();
-        await recordAudit(trx, this.clock.now(), { userAgent: 'mail worker' }, { type: 'mail.cancelled', userId: message.user_id, email: message.to_address, detail: { message: message.id, reason: skip } });
-      });
-      return;
-    }
+    if (skip) return { message, kind: 'cancelled', reason: skip };
     const rendered = this.outbox.render(message, true);
-    const transports = await this.transports();
     if (transports.length === 0) {
-      await this.finish(message, lease(), this.clock.now(), MAILBOX, 'sent', 'kept in the development mailbox', true);
       if (this.options.logLinks && message.sealed_token) {
         const link = rendered.text.split('\n').find((line) => line.includes('/reset-password/'));
         this.logger.info({ to: message.to_address, link }, 'development mailbox: reset link');
       }
-      return;
+      return { message, kind: 'sent', server: MAILBOX, reply: 'kept in the development mailbox', keepToken: true, nextAt: 0, earlier: [], at: this.clock.now() };
     }
     // In priority order; a server that cannot be reached hands the message to the next one.
-    let failure: DeliveryError | null = null;
-    let lastServer = '';
+    const earlier: Array<Pick<MailAttemptsTable, 'at' | 'server' | 'reply'>> = [];
     for (const [index, transport] of transports.entries()) {
-      const attemptAt = this.clock.now();
-      lastServer = transport.name;
+      const at = this.clock.now();
       try {
         const { reply } = await transport.send({
           from: transport.from ?? this.options.from,
@@ -211,19 +223,19 @@ export class MailWorker {
           text: rendered.text,
           html: rendered.html,
         });
-        await this.finish(message, lease(), attemptAt, transport.name, 'sent', reply, false);
-        return;
+        return { message, kind: 'sent', server: transport.name, reply, keepToken: false, nextAt: 0, earlier, at };
       } catch (error) {
-        failure = error instanceof DeliveryError ? error : new DeliveryError(String(error), false, false);
-        const tryNext = failure.connectionLevel && index < transports.length - 1;
-        if (!tryNext) break;
-        await this.db.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, at: attemptAt, server: transport.name, outcome: 'temporary', reply: `${failure.message} Trying the next server.` }).execute();
+        const failure = error instanceof DeliveryError ? error : new DeliveryError(String(error), false, false);
+        if (failure.connectionLevel && index < transports.length - 1) {
+          earlier.push({ at, server: transport.name, reply: `${failure.message} Trying the next server.` });
+          continue;
+        }
+        const nextAt = this.clock.now() + retryDelay(message.attempts + 1);
+        const givingUp = failure.permanent || nextAt > message.created_at + this.options.retryHorizonMs;
+        return { message, kind: givingUp ? 'permanent' : 'temporary', server: transport.name, reply: failure.message, keepToken: false, nextAt, earlier, at };
       }
     }
-    const attempts = message.attempts + 1;
-    const nextAt = this.clock.now() + retryDelay(attempts);
-    const givingUp = failure!.permanent || nextAt > message.created_at + this.options.retryHorizonMs;
-    await this.finish(message, lease(), this.clock.now(), lastServer, givingUp ? 'permanent' : 'temporary', failure!.message, false, nextAt);
+    throw new Error('unreachable: the last server always returns an outcome');
   }
 
   private async reasonNotToSend(message: MailMessagesTable): Promise<string | null> {
@@ -241,47 +253,46 @@ export class MailWorker {
   }
 
   /**
-   * Records the attempt and the message's new state. The state changes only while this worker still holds
-   * the lease it claimed: if another worker took the message over, that worker's outcome stands.
+   * Records a batch's attempts and new states in one transaction. A message's state changes only while
+   * this worker still holds the lease it claimed: if another worker took it over, that worker's outcome stands.
    */
-  private async finish(
-    message: MailMessagesTable,
-    lease: number | null,
-    at: number,
-    server: string,
-    outcome: 'sent' | 'temporary' | 'permanent',
-    reply: string,
-    keepToken: boolean,
-    nextAt = 0,
-  ): Promise<void> {
-    const attempts = message.attempts + 1;
+  private async record(outcomes: Outcome[]): Promise<void> {
+    const worker = { userAgent: 'mail worker' };
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, at, server, outcome, reply }).execute();
-      const common = { attempts, lease_until: null, transport: server };
-      const change =
-        outcome === 'sent'
-          ? { ...common, status: 'sent' as const, sent_at: this.clock.now(), last_error: null, ...(keepToken ? {} : { sealed_token: null }) }
-          : outcome === 'temporary'
-            ? { ...common, status: 'retrying' as const, next_attempt_at: nextAt, last_error: reply }
-            : { ...common, status: 'failed' as const, last_error: reply };
-      const updated = await trx
-        .updateTable('mail_messages')
-        .set(change)
-        .where('id', '=', message.id)
-        .where('status', '=', 'sending')
-        .where('lease_until', '=', lease ?? -1)
-        .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) !== 1) {
-        this.logger.warn({ message: message.id }, 'mail worker lost the lease of a message while sending it');
-        return;
+      for (const outcome of outcomes) {
+        const { message } = outcome;
+        const fence = (query: ReturnType<typeof trx.updateTable<'mail_messages'>>) =>
+          query.where('id', '=', message.id).where('status', '=', 'sending').where('lease_until', '=', this.leases.get(message.id) ?? -1);
+        if (outcome.kind === 'cancelled') {
+          const updated = await fence(trx.updateTable('mail_messages').set({ status: 'cancelled', lease_until: null, last_error: outcome.reason, sealed_token: null })).executeTakeFirst();
+          if (Number(updated.numUpdatedRows) === 1) {
+            await recordAudit(trx, this.clock.now(), worker, { type: 'mail.cancelled', userId: message.user_id, email: message.to_address, detail: { message: message.id, reason: outcome.reason } });
+          }
+          continue;
+        }
+        for (const attempt of outcome.earlier) {
+          await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, outcome: 'temporary', ...attempt }).execute();
+        }
+        await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, at: outcome.at, server: outcome.server, outcome: outcome.kind, reply: outcome.reply }).execute();
+        const common = { attempts: message.attempts + 1, lease_until: null, transport: outcome.server };
+        const change =
+          outcome.kind === 'sent'
+            ? { ...common, status: 'sent' as const, sent_at: this.clock.now(), last_error: null, ...(outcome.keepToken ? {} : { sealed_token: null }) }
+            : outcome.kind === 'temporary'
+              ? { ...common, status: 'retrying' as const, next_attempt_at: outcome.nextAt, last_error: outcome.reply }
+              : { ...common, status: 'failed' as const, last_error: outcome.reply };
+        const updated = await fence(trx.updateTable('mail_messages').set(change)).executeTakeFirst();
+        if (Number(updated.numUpdatedRows) !== 1) {
+          this.logger.warn({ message: message.id }, 'mail worker lost the lease of a message while sending it');
+          continue;
+        }
+        await recordAudit(trx, outcome.at, worker, {
+          type: outcome.kind === 'sent' ? 'mail.sent' : outcome.kind === 'temporary' ? 'mail.retrying' : 'mail.failed',
+          userId: message.user_id,
+          email: message.to_address,
+          detail: { message: message.id, server: outcome.server, reply: outcome.reply },
+        });
       }
-      const type = outcome === 'sent' ? 'mail.sent' : outcome === 'temporary' ? 'mail.retrying' : 'mail.failed';
-      await recordAudit(trx, at, { userAgent: 'mail worker' }, {
-        type,
-        userId: message.user_id,
-        email: message.to_address,
-        detail: { message: message.id, server, reply },
-      });
     });
   }
 }

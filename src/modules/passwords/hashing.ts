@@ -1,4 +1,5 @@
 // Password hashing with argon2id (OWASP parameters), verification, and rehash detection.
+import { availableParallelism } from 'node:os';
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 
 /** OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1. */
@@ -10,8 +11,26 @@ export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
 
+/**
+ * At most one argon2id computation per core: more would only share the cores, each holding 19 MiB, so a
+ * burst of logins (or an attack) costs latency in a queue instead of memory.
+ */
+const slots = { free: availableParallelism(), waiting: [] as Array<() => void> };
+
+async function withSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (slots.free > 0) slots.free--;
+  else await new Promise<void>((resolve) => slots.waiting.push(resolve));
+  try {
+    return await work();
+  } finally {
+    const next = slots.waiting.shift();
+    if (next) next();
+    else slots.free++;
+  }
+}
+
 export function hashPassword(password: string): Promise<string> {
-  return hash(normalizePassword(password), ARGON2_PARAMS);
+  return withSlot(() => hash(normalizePassword(password), ARGON2_PARAMS));
 }
 
 // A real hash to verify against when there is no user, so a miss costs the same time as a hit.
@@ -23,9 +42,10 @@ export async function verifyPassword(
 ): Promise<{ ok: boolean; needsRehash: boolean }> {
   if (storedHash === null) {
     decoy ??= hashPassword('latchkey-decoy-password');
-    await verify(await decoy, normalizePassword(password)).catch(() => false);
+    const decoyHash = await decoy;
+    await withSlot(() => verify(decoyHash, normalizePassword(password)).catch(() => false));
     return { ok: false, needsRehash: false };
   }
-  const ok = await verify(storedHash, normalizePassword(password)).catch(() => false);
+  const ok = await withSlot(() => verify(storedHash, normalizePassword(password)).catch(() => false));
   return { ok, needsRehash: ok && !storedHash.startsWith(CURRENT_PREFIX) };
 }

@@ -52,16 +52,20 @@ export class Recovery {
     await this.db.transaction().execute(async (trx) => {
       const user = await findUserByEmail(trx, email);
       // The address is kept as typed too: look-alikes and typos are what an investigation looks for.
-      await recordAudit(trx, now, actor, { type: 'reset.requested', userId: user?.id ?? null, email, detail: { typed } });
+      const requested = { type: 'reset.requested' as const, userId: user?.id ?? null, email };
       if (!user || user.status !== 'active') {
         hashToken(randomToken());
+        await recordAudit(trx, now, actor, { ...requested, detail: { typed, outcome: user ? 'archived account: nothing sent' : 'no account: nothing sent' } });
         return;
       }
       if (await this.overLimit(trx, user.id, now)) {
+        await recordAudit(trx, now, actor, { ...requested, detail: { typed } });
         await recordAudit(trx, now, actor, { type: 'reset.throttled', userId: user.id, email: user.email });
         return;
       }
-      await this.issueWithMail(trx, user, 'self', actor);
+      // One event says both that it was asked for and which link answered it.
+      const link = await this.issueWithMail(trx, user, 'self', actor, false);
+      await recordAudit(trx, now, actor, { ...requested, detail: { typed, link } });
     });
   }
 
@@ -181,7 +185,7 @@ export class Recovery {
   }
 
   /** A new link replaces every earlier one of the user: only the newest link works. */
-  private async issue(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor): Promise<{ token: string; link: ResetLink }> {
+  private async issue(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor, audit = true): Promise<{ token: string; link: ResetLink }> {
     const now = this.clock.now();
     const token = randomToken(32);
     await trx
@@ -203,12 +207,12 @@ export class Recovery {
       requested_by: by,
     };
     await trx.insertInto('reset_links').values(link).execute();
-    await recordAudit(trx, now, actor, { type: 'reset.link_issued', userId: user.id, email: user.email, detail: { link: link.id, by } });
+    if (audit) await recordAudit(trx, now, actor, { type: 'reset.link_issued', userId: user.id, email: user.email, detail: { link: link.id, by } });
     return { token, link };
   }
 
-  private async issueWithMail(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor): Promise<void> {
-    const { token, link } = await this.issue(trx, user, by, actor);
+  private async issueWithMail(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor, audit = true): Promise<string> {
+    const { token, link } = await this.issue(trx, user, by, actor, audit);
     await this.outbox.enqueue(trx, actor, {
       to: user.email,
       userId: user.id,
@@ -216,5 +220,6 @@ export class Recovery {
       token,
       mail: { template: 'reset', params: { name: user.name, ttlSeconds: this.settings.ttlSeconds, sentByAdministrator: by === 'admin' } },
     });
+    return link.id;
   }
 }
