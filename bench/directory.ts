@@ -1,10 +1,8 @@
 // The directory benchmark: 100,000 users, then list and search latency (p50/p95) of /admin/users on the real server.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import net from 'node:net';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../src/config.ts';
 import { systemClock } from '../src/infra/clock.ts';
@@ -12,8 +10,8 @@ import { createLogger } from '../src/infra/logger.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { createServices } from '../src/services.ts';
 import { hashPassword } from '../src/modules/passwords/hashing.ts';
+import { freePort, serverEnv, startServer } from './latchkey.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN_PASSWORD = 'Copper-Meadow-4471';
 const FIRST = ['Ada', 'Bob', 'Carol', 'Dave', 'Élodie', 'Farid', 'Grace', 'Hiro', 'Ines', 'Jonas', 'Kemal', 'Lena', 'Mateo', 'Nora', 'Omar', 'Priya'];
 const LAST = ['Smith', 'Jones', 'Durand', 'Müller', 'Rossi', 'Tanaka', 'Nowak', 'Silva', 'Okafor', 'Berg', 'Kowalski', 'Haddad'];
@@ -28,17 +26,6 @@ export interface DirectoryFigures {
   users: number;
   seedSeconds: number;
   scenarios: Record<string, LatencyFigures & { matches: string }>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -81,25 +68,13 @@ async function seed(dir: string, env: Record<string, string>, count: number): Pr
 export async function benchDirectory(options: { users: number; requests: number }): Promise<DirectoryFigures> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-directory-'));
   const port = await freePort();
-  const env = {
-    LATCHKEY_DATABASE_URL: `sqlite:${path.join(dir, 'latchkey.db')}`,
-    LATCHKEY_DATA_DIR: dir,
-    LATCHKEY_PORT: String(port),
-    LATCHKEY_RATE_LIMIT: '0',
-    LATCHKEY_LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
-  };
+  const env = serverEnv(dir, port);
   const started = performance.now();
   await seed(dir, env, options.users);
   const seedSeconds = (performance.now() - started) / 1000;
-  const server = spawn(process.execPath, [path.join(ROOT, 'bin/latchkey.js'), 'serve'], { cwd: dir, env: { PATH: process.env.PATH, ...env }, stdio: 'ignore' });
-  const base = `http://127.0.0.1:${port}`;
+  const server = await startServer(dir, port);
+  const base = server.url;
   try {
-    for (let i = 0; ; i++) {
-      if (i > 200) throw new Error('the server did not start');
-      if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
     const cookies = new Map<string, string>();
     const jar = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     const keep = (response: Response) => {
@@ -148,8 +123,7 @@ export async function benchDirectory(options: { users: number; requests: number 
     }
     return { users: options.users, seedSeconds, scenarios };
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((resolve) => server.once('exit', resolve));
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -161,10 +161,10 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Spawns `node bin/latchkey.js serve` (the built server) and waits until /healthz answers. */
-export async function startServer(dir: string, port: number, opts: { cpuProfileDir?: string } = {}): Promise<LatchkeyServer> {
+export async function startServer(dir: string, port: number, opts: { cpuProfileDir?: string; env?: Record<string, string> } = {}): Promise<LatchkeyServer> {
   // Only the bench's settings: nothing inherited from the shell may turn a limit back on or point elsewhere.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('LATCHKEY_')));
-  Object.assign(env, serverEnv(dir, port));
+  Object.assign(env, serverEnv(dir, port), opts.env);
   const nodeArgs = opts.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfileDir] : [];
   // Working directory = the temp dir, so no .env of the checkout is read.
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'bin/latchkey.js'), 'serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });

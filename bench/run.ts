@@ -1,7 +1,9 @@
 // `npm run bench`: load-tests the real Latchkey server (reset request, link page, reset completion, login) and the
 // Better Auth peer on this machine, checks in the database that the load did real work, prints a table and
 // writes bench/results/latest.json. Flags: --quick (short runs), --no-peer, --profile (CPU profile of the server),
-// --only=reset,link,complete,login (a subset of the Latchkey scenarios).
+// --only=reset,link,complete,login,mail,directory (a subset of the scenarios).
+import { benchMail } from './mail.ts';
+import { benchDirectory } from './directory.ts';
 import { rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +16,8 @@ import { runLoad, type LoadRequest, type LoadResult } from './load.ts';
 import { benchPeerLogin, benchPeerResetRequests, PEER_PASSWORD, seedPeerUsers, startPeer, type BenchResult } from './peer.ts';
 
 const SCENARIOS = ['reset', 'link', 'complete', 'login'] as const;
+/** Scenarios with a server of their own: mail throughput to an SMTP sink, and the 100,000-user directory. */
+const OWN_SERVER = ['mail', 'directory'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: flags } = parseArgs({
@@ -22,8 +26,9 @@ const { values: flags } = parseArgs({
 });
 const quick = flags.quick === true;
 const withPeer = flags['no-peer'] !== true;
-const only = new Set<Scenario>((flags.only?.split(',').map((s) => s.trim()) ?? SCENARIOS) as Scenario[]);
-for (const name of only) if (!SCENARIOS.includes(name)) throw new Error(`--only: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
+const ALL = [...SCENARIOS, ...OWN_SERVER] as const;
+const only = new Set<string>(flags.only?.split(',').map((s) => s.trim()) ?? ALL);
+for (const name of only) if (!(ALL as readonly string[]).includes(name)) throw new Error(`--only: unknown scenario "${name}" (known: ${ALL.join(', ')})`);
 
 const CONNECTIONS = 10;
 const NEW_PASSWORD = 'Bench-Lantern-8472';
@@ -462,6 +467,13 @@ async function main(): Promise<void> {
   const benchCpu = process.cpuUsage(benchCpuBefore);
   log(`timing argon2id again (${settings.hashRuns} hashes, then ${CORES} side by side)…`);
   const hashing = await summarizeHashing(hashesBefore, await timeHashes(settings.hashRuns));
+  const mail = only.has('mail') ? await benchMail({ requests: quick ? 500 : 2000, connections: CONNECTIONS, log }) : null;
+  if (mail) {
+    check('mail: every reset request delivered', mail.delivered === mail.requests, `${mail.delivered} of ${mail.requests}`);
+    check('mail: no mail delivered twice', mail.duplicates === 0, `${mail.duplicates} duplicates`);
+  }
+  if (only.has('directory')) log(`directory: seeding ${quick ? '20,000' : '100,000'} users, then list and search latency…`);
+  const directory = only.has('directory') ? await benchDirectory({ users: quick ? 20_000 : 100_000, requests: quick ? 10 : 40 }) : null;
   const peer = withPeer ? await benchPeer() : null;
 
   const s = latchkey.scenarios;
@@ -518,6 +530,22 @@ async function main(): Promise<void> {
   if (peer) facts.push(['Better Auth peer', `${peer.users} users; ${peer.reset.mails} reset mails captured for ${peer.reset.completed} responses`]);
   out.push(table(['figure', 'value'], facts));
   out.push('');
+  if (mail) {
+    out.push(`Mail throughput: ${mail.requests} reset requests at ${CONNECTIONS} connections, delivered through SMTP to a local sink`);
+    out.push(
+      table(
+        ['mails/s', 'request → accepted p50 ms', 'request → accepted p99 ms', 'HTTP answer p50 ms', 'HTTP answer p99 ms', 'delivered', 'duplicates'],
+        [[fmt(mail.mailsPerSecond, 1), fmt(mail.acceptedP50, 1), fmt(mail.acceptedP99, 1), fmt(mail.responseP50, 1), fmt(mail.responseP99, 1), `${mail.delivered}/${mail.requests}`, String(mail.duplicates)]],
+        [0, 1, 2, 3, 4, 5, 6],
+      ),
+    );
+    out.push('');
+  }
+  if (directory) {
+    out.push(`Directory: /admin/users with ${directory.users.toLocaleString('en-US')} users (seeded in ${fmt(directory.seedSeconds, 1)} s), ${Object.values(directory.scenarios)[0]?.requests ?? 0} requests each, one at a time`);
+    out.push(table(['view', 'p50 ms', 'p95 ms', 'matches'], Object.entries(directory.scenarios).map(([name, f]) => [name, fmt(f.p50, 1), fmt(f.p95, 1), f.matches]), [1, 2, 3]));
+    out.push('');
+  }
   const noise = Math.max(background, peer?.backgroundCores ?? 0, ...Object.values(s).map((r) => r.otherProcessesCores));
   const noisy = noise > 0.25;
   if (noisy) {
@@ -547,6 +575,8 @@ async function main(): Promise<void> {
     machine: { node: process.version, cores: CORES, cpu: os.cpus()[0]?.model.trim() ?? null, platform: `${os.platform()} ${os.release()}`, memoryMiB: Math.round(os.totalmem() / 2 ** 20), loadAverageAtStart: loadBefore, loadAverageAtEnd: os.loadavg(), backgroundCoresBeforeLatchkey: background, busyWithOtherWork: noisy },
     argon2id: hashing,
     latchkey: { ...latchkey, loadGeneratorCpuSeconds: (benchCpu.user + benchCpu.system) / 1e6 },
+    mail,
+    directory,
     peer,
     targets: targets.map(({ name, goal, value, pass }) => ({ name, goal, value: value ?? null, result: pass === null ? 'SKIP' : pass ? 'PASS' : 'MISS' })),
     checks,

@@ -19,8 +19,9 @@ import { freePort } from './support/app.ts';
 import { WebClient } from './support/client.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const USERS = 30;
-const ACK_DELAY_MS = 300;
+// More than one batch of the worker (50), so a stop always comes with mail still waiting its turn.
+const USERS = 70;
+const ACK_DELAY_MS = 200;
 
 // ---------------------------------------------------------------------------------------------------------
 // A slow SMTP server: it takes each message, then waits before saying 250, as a busy relay does.

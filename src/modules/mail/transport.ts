@@ -150,6 +150,9 @@ export function describeEndpoint(endpoint: ServerEndpoint): { host: string; port
   return { host: url.hostname, port, label: `${url.protocol}//${url.hostname}:${port}` };
 }
 
+/** Connections kept open to each server: enough to overlap round trips, few enough to be a polite client. */
+export const POOL_CONNECTIONS = 5;
+
 export class SmtpTransport implements MailTransport {
   readonly name: string;
   private readonly transporter: Transporter;
@@ -164,7 +167,7 @@ export class SmtpTransport implements MailTransport {
     const described = describeEndpoint(endpoint);
     this.name = label ? `${label} (${described.label})` : described.label;
     this.where = described;
-    this.transporter = nodemailer.createTransport({ ...transportOptions(endpoint, dkim), pool: true, maxConnections: 3 });
+    this.transporter = nodemailer.createTransport({ ...transportOptions(endpoint, dkim), pool: true, maxConnections: POOL_CONNECTIONS, maxMessages: 1000 });
   }
 
   async send(mail: OutgoingMail): Promise<{ reply: string }> {

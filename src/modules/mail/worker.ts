@@ -154,7 +154,7 @@ export class MailWorker {
     const claimed = await this.db
       .updateTable('mail_messages')
       .set({ status: 'sending', lease_until: now + this.leaseMs })
-      .where('id', 'in', this.db.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.options.batchSize ?? 20))
+      .where('id', 'in', this.db.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.options.batchSize ?? 50))
       .where(due)
       .returningAll()
       .execute();
