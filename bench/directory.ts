@@ -10,7 +10,8 @@ import { createLogger } from '../src/infra/logger.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { createServices } from '../src/services.ts';
 import { hashPassword } from '../src/modules/passwords/hashing.ts';
-import { freePort, serverEnv, startServer } from './latchkey.ts';
+import { serverEnv, startServer } from './latchkey.ts';
+import { freePort } from '../test/support/net.ts';
 
 const ADMIN_PASSWORD = 'Copper-Meadow-4471';
 const FIRST = ['Ada', 'Bob', 'Carol', 'Dave', 'Élodie', 'Farid', 'Grace', 'Hiro', 'Ines', 'Jonas', 'Kemal', 'Lena', 'Mateo', 'Nora', 'Omar', 'Priya'];

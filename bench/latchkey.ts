@@ -1,7 +1,6 @@
 // The Latchkey side of the bench: build, seed users and reset tokens, run the real server process, read its memory and database.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -59,16 +58,6 @@ export async function run(command: string, args: string[], cwd: string): Promise
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${code}):\n${output.tail()}`);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface UserGroup {
   emails: string[];

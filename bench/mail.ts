@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
-import { freePort, seed, startServer } from './latchkey.ts';
+import { seed, startServer } from './latchkey.ts';
+import { freePort } from '../test/support/net.ts';
 
 export interface MailFigures {
   requests: number;

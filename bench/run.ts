@@ -3,6 +3,7 @@
 // writes bench/results/latest.json. Flags: --quick (short runs), --no-peer, --profile (CPU profile of the server),
 // --only=reset,link,complete,login,mail,directory (a subset of the scenarios).
 import { benchMail } from './mail.ts';
+import { freePort } from '../test/support/net.ts';
 import { benchDirectory } from './directory.ts';
 import { rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { hashPassword } from '../src/modules/passwords/hashing.ts';
 import { summarizeProfile, type ProfileSummary } from './cpu-profile.ts';
-import { freePort, openReadOnly, PROJECT_ROOT, run, seed, SEED_PASSWORD, startServer, type LatchkeyServer, type ReadOnlyDb } from './latchkey.ts';
+import { openReadOnly, PROJECT_ROOT, run, seed, SEED_PASSWORD, startServer, type LatchkeyServer, type ReadOnlyDb } from './latchkey.ts';
 import { runLoad, type LoadRequest, type LoadResult } from './load.ts';
 import { benchPeerLogin, benchPeerResetRequests, PEER_PASSWORD, seedPeerUsers, startPeer, type BenchResult } from './peer.ts';
 

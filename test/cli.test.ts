@@ -17,6 +17,7 @@ import { createServices } from '../src/services.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { startSmtpServer, resetLinkIn, type TestSmtpServer } from './support/smtp.ts';
 import { textOf, WebClient } from './support/client.ts';
+import { cleanEnv } from './support/net.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GOOD_PASSWORD = 'Velvet-Harbor-42';
@@ -37,15 +38,6 @@ function freshData(): { dir: string; env: Record<string, string> } {
   return { dir, env: { LATCHKEY_DATABASE_URL: `sqlite:${path.join(dir, 'db')}`, LATCHKEY_DATA_DIR: dir } };
 }
 
-/** The environment of a shell without any LATCHKEY_* setting of its own. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith('LATCHKEY_') || name.startsWith('NODE_TEST') || name === 'NODE_ENV' || name === 'NODE_OPTIONS') continue;
-    env[name] = value;
-  }
-  return { ...env, ...extra };
-}
 
 // Each command is a whole Node process; a few at a time keep a small machine responsive.
 const MAX_PROCESSES = 3;

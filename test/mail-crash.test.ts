@@ -15,8 +15,8 @@ import { systemClock } from '../src/infra/clock.ts';
 import { createLogger } from '../src/infra/logger.ts';
 import { createServices } from '../src/services.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
-import { freePort } from './support/app.ts';
 import { WebClient } from './support/client.ts';
+import { cleanEnv, freePort } from './support/net.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // More than one batch of the worker (50), so a stop always comes with mail still waiting its turn.
@@ -116,15 +116,6 @@ async function install(smtpPort: number): Promise<Installation> {
   return { dir, env, port, url: `http://127.0.0.1:${port}`, db, emails };
 }
 
-/** The environment of a shell without any LATCHKEY_* setting or test-runner variable of its own. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith('LATCHKEY_') || name.startsWith('NODE_TEST') || name === 'NODE_ENV' || name === 'NODE_OPTIONS') continue;
-    env[name] = value;
-  }
-  return { ...env, ...extra };
-}
 
 interface Server {
   child: ChildProcess;

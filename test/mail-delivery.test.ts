@@ -14,7 +14,8 @@ import { simpleParser } from 'mailparser';
 import { ManualClock } from '../src/infra/clock.ts';
 import type { MailMessagesTable } from '../src/infra/db.ts';
 import { retryDelay } from '../src/modules/mail/worker.ts';
-import { freePort, GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
+import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
+import { freePort } from './support/net.ts';
 import { textOf, WebClient } from './support/client.ts';
 
 // ---------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 import { launchBrowser, openSession, type BrowserSession } from '../support/browser.ts';
 import { COMMAND_LINE } from '../../src/modules/audit/audit.ts';
+import { DEFAULT_RULES } from '../support/contract.ts';
 
 const ADMIN = { email: 'margit.admin@example.com', name: 'Margit Halvorsen' };
 const PER_PAGE = 50;
@@ -23,16 +24,7 @@ const LAST = ['Andersen', 'Baptiste', 'Castillo', 'Dubois', 'Eriksen', 'Fischer'
 const TARGET = { name: 'Zofia Kowalczyk', email: `zofia.kowalczyk@${STAFF_DOMAIN}` };
 const OKAFORS = ['Ada Okafor', 'Ben Okafor', 'Cyril Okafor'];
 
-const RULES = [
-  'At least 8 characters',
-  'An upper-case letter',
-  'A lower-case letter',
-  'A digit',
-  'A special character, such as ! ? # or %',
-  'Not a commonly used password',
-  'Does not contain your name or email',
-  'At most 128 characters',
-];
+const RULES = DEFAULT_RULES;
 
 const emailOf = (name: string, domain = STAFF_DOMAIN) => `${name.toLowerCase().replace(/\s+/g, '.')}@${domain}`;
 

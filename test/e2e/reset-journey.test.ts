@@ -5,20 +5,12 @@ import type { Browser, Page } from 'playwright-core';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 import { launchBrowser, openSession } from '../support/browser.ts';
+import { DEFAULT_RULES } from '../support/contract.ts';
 
 const NEW_PASSWORD = 'Quiet-Lantern-77';
 const SCREENSHOT = '/tmp/latchkey-reset.png';
 
-const RULES = [
-  'At least 8 characters',
-  'An upper-case letter',
-  'A lower-case letter',
-  'A digit',
-  'A special character, such as ! ? # or %',
-  'Not a commonly used password',
-  'Does not contain your name or email',
-  'At most 128 characters',
-];
+const RULES = DEFAULT_RULES;
 
 let browser: Browser;
 before(async () => {

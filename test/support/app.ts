@@ -1,6 +1,5 @@
 // Starts the real Latchkey app for a test: fresh SQLite file, real HTTP port, optional real SMTP server.
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +9,7 @@ import { systemClock, type Clock } from '../../src/infra/clock.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { COMMAND_LINE } from '../../src/modules/audit/audit.ts';
+import { freePort } from './net.ts';
 
 export interface TestApp {
   url: string;
@@ -21,16 +21,6 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export const GOOD_PASSWORD = 'Velvet-Harbor-42';
 
