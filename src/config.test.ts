@@ -210,3 +210,11 @@ describe('loadConfig: invalid settings give a one-line ConfigError that names th
     refused({ LATCHKEY_TRUST_PROXY: 'maybe' }, 'LATCHKEY_TRUST_PROXY');
   });
 });
+
+describe('settings the server would otherwise trip over later', () => {
+  it('an unknown LATCHKEY_LOG_LEVEL and a malformed LATCHKEY_HOST are refused at start, naming the variable', () => {
+    assert.throws(() => loadConfig({ LATCHKEY_LOG_LEVEL: 'verbose' }, tmpdir()), (error: Error) => error instanceof ConfigError && /LATCHKEY_LOG_LEVEL/.test(error.message));
+    assert.throws(() => loadConfig({ LATCHKEY_HOST: 'not_a_host' }, tmpdir()), (error: Error) => error instanceof ConfigError && /LATCHKEY_HOST/.test(error.message));
+    assert.equal(loadConfig({ LATCHKEY_HOST: '0.0.0.0', LATCHKEY_LOG_LEVEL: 'warn' }, tmpdir()).host, '0.0.0.0');
+  });
+});

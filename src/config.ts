@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export type PasswordRule = 'upper' | 'lower' | 'digit' | 'special' | 'common' | 'personal';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const PASSWORD_RULES: readonly PasswordRule[] = ['upper', 'lower', 'digit', 'special', 'common', 'personal'];
 
 export interface Config {
@@ -132,6 +133,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
 
   const port = integer(env, 'LATCHKEY_PORT', 3000, 0, 65535);
   const host = env.LATCHKEY_HOST?.trim() || '127.0.0.1';
+  if (!/^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$|^[0-9a-fA-F:.]+$/.test(host)) {
+    throw new ConfigError(`LATCHKEY_HOST must be an IP address or host name, got "${host}"`);
+  }
+  const logLevel = env.LATCHKEY_LOG_LEVEL?.trim() || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LATCHKEY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   let baseUrl: URL;
   try {
     baseUrl = new URL(env.LATCHKEY_BASE_URL?.trim() || `http://localhost:${port}`);
@@ -181,7 +187,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     resetLimitPerHour: integer(env, 'LATCHKEY_RESET_LIMIT_PER_HOUR', 5, 0, 1_000_000),
     mailRetryHorizonSeconds: integer(env, 'LATCHKEY_MAIL_RETRY_HORIZON', 86400, 60, 30 * 86400),
     trustProxy: bool(env, 'LATCHKEY_TRUST_PROXY', false),
-    logLevel: env.LATCHKEY_LOG_LEVEL?.trim() || 'info',
+    logLevel,
     passwordPolicy: { minLength, maxLength, rules: parseRules(env.LATCHKEY_PASSWORD_RULES) },
   };
 }

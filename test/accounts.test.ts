@@ -115,3 +115,58 @@ describe('accounts and sessions', () => {
     }
   });
 });
+
+describe('abuse of the account forms', () => {
+  async function failLogins(lk: TestApp, email: string, ip: string, times: number): Promise<number> {
+    const client = new WebClient(lk.url);
+    await client.get('/login');
+    let status = 0;
+    for (let i = 0; i < times; i++) {
+      const form = new URLSearchParams({ _csrf: client.csrfToken(), email, password: 'Wrong-Guess-1234' });
+      status = (await client.request('POST', '/login', form, { 'x-forwarded-for': ip })).status;
+    }
+    return status;
+  }
+
+  it('failed logins from one address do not lock the owner out from another, and refused attempts do not prolong the pause', async () => {
+    const lk = await app({ env: { LATCHKEY_TRUST_PROXY: 'true' } });
+    await lk.createUser({ email: 'target@example.com', name: 'Tara Get' });
+    assert.equal(await failLogins(lk, 'target@example.com', '203.0.113.9', 10), 401);
+    assert.equal(await failLogins(lk, 'target@example.com', '203.0.113.9', 3), 429, 'the guessing address is paused');
+    const owner = new WebClient(lk.url);
+    await owner.get('/login');
+    const page = await owner.request('POST', '/login', new URLSearchParams({ _csrf: owner.csrfToken(), email: 'target@example.com', password: GOOD_PASSWORD }), { 'x-forwarded-for': '198.51.100.7' });
+    assert.ok(page.url.endsWith('/account'), 'the owner, elsewhere, logs in');
+    const failed = await lk.services.db.selectFrom('audit_events').select('type').where('email', '=', 'target@example.com').execute();
+    assert.equal(failed.filter((row) => row.type === 'login.failed').length, 10, 'refused attempts are not counted as failures');
+    assert.equal(failed.filter((row) => row.type === 'login.throttled').length, 3);
+  });
+
+  it('five wrong current passwords on the account page end the session', async () => {
+    const lk = await app();
+    await lk.createUser({ email: 'stolen@example.com', name: 'Stan Olen' });
+    const client = await logIn(lk, 'stolen@example.com', GOOD_PASSWORD);
+    let page = await client.get('/account');
+    for (let i = 1; i <= 5; i++) {
+      page = await client.post('/account/password', { current: `Guess-Number-${i}x`, password: 'Fresh-Walnut-5521', confirmation: 'Fresh-Walnut-5521' });
+      if (i < 5) assert.match(textOf(page.html), /The current password is not correct/);
+    }
+    assert.ok(page.url.includes('/login'), `sent to ${page.url}`);
+    assert.match(textOf(page.html), /too many wrong current passwords/);
+    assert.ok((await client.get('/account')).url.includes('/login'), 'the session is over');
+  });
+
+  it('notice keys that name object properties are ignored, not a 500', async () => {
+    const lk = await app();
+    await lk.createUser({ email: 'root@example.com', name: 'Root Admin', admin: true });
+    const user = await lk.createUser({ email: 'plain@example.com', name: 'Plain User' });
+    const client = await logIn(lk, 'root@example.com', GOOD_PASSWORD);
+    for (const key of ['__proto__', 'constructor', 'toString', '__defineGetter__']) {
+      for (const path of [`/login?notice=${key}`, `/account?notice=${key}`, `/admin/users/${user.id}?notice=${key}`, `/admin/mail-queue?status=${key}`]) {
+        const page = await client.get(path);
+        assert.equal(page.status, 200, path);
+        assert.doesNotMatch(page.html, /native code|\[object Object\]/, path);
+      }
+    }
+  });
+});

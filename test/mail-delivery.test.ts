@@ -367,6 +367,28 @@ describe('Outgoing Mail Servers: Test Connection and Send Test Email against rea
     assert.ok(!seenByOther.includes(secret), 'the stored password was sent to a host it was not saved for');
   });
 
+  it('the stored password is not sent over a weaker Connection Security than it was saved for', async () => {
+    const secret = 'Stored-Tls-Secret-91';
+    const seen: string[] = [];
+    const plain = await started({
+      authMethods: ['PLAIN'],
+      authOptional: false,
+      allowInsecureAuth: true,
+      disabledCommands: ['STARTTLS'],
+      onAuth: (auth, _session, callback) => {
+        seen.push(auth.password ?? '');
+        callback(smtpError(535, 'no'));
+      },
+    });
+    await admin.get('/admin/mail-servers/new');
+    const page = await admin.post('/admin/mail-servers', { ...FORM, name: 'Tls Relay', port: String(plain.port), security: 'starttls', username: 'relay', password: secret, intent: 'save' });
+    const id = /\/admin\/mail-servers\/([^/?]+)/.exec(page.url)![1]!;
+    const downgraded = await press(admin, `/admin/mail-servers/${id}`, 'test', { name: 'Tls Relay', port: String(plain.port), security: 'none', username: 'relay', password: '' });
+    assert.equal(downgraded.status, 400, downgraded.result);
+    assert.match(downgraded.result, /Enter the password again/);
+    assert.ok(!seen.includes(secret), 'the stored password went out without encryption');
+  });
+
   it('SSL/TLS chosen for a server that speaks plain SMTP on that port: an answer a person can act on, not OpenSSL internals', async () => {
     const smtp = await started({ disabledCommands: ['STARTTLS'] });
     const { status, result } = await press(admin, '/admin/mail-servers', 'test', { port: String(smtp.port), security: 'tls' });

@@ -5,7 +5,7 @@ export type Logger = PinoLogger;
 
 /** Reset tokens travel in the path of the link; the log keeps the path with the token masked. */
 export function maskTokens(url: string): string {
-  return url.replace(/(\/reset-password\/)(?!new\b)[^/?#]+/g, '$1[token]').replace(/([?&]token=)[^&#]*/g, '$1[token]');
+  return url.replace(/(\/reset-password\/)(?!new(?:[/?#]|$))[^/?#]+/g, '$1[token]').replace(/([?&]token=)[^&#]*/g, '$1[token]');
 }
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

@@ -152,4 +152,13 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('mail_servers').execute();
     },
   },
+  '0004_sealed_tokens': {
+    async up(db: AnyDb) {
+      // The few messages that still hold a sealed reset token, found fast to wipe them.
+      await db.schema.createIndex('mail_messages_sealed').on('mail_messages').column('user_id').where(sql<boolean>`sealed_token is not null`).execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropIndex('mail_messages_sealed').execute();
+    },
+  },
 };

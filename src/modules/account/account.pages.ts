@@ -1,6 +1,6 @@
 // /account: the signed-in user's page, password change and "Log out other sessions".
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { requireUser, type Auth } from '../../guards.ts';
+import { formLimit, requireUser, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
 import { actorOf, field } from '../../infra/web.ts';
@@ -8,6 +8,9 @@ import { recordAudit } from '../audit/audit.ts';
 import { verifyPassword } from '../passwords/hashing.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { accountPage } from './account.views.ts';
+
+const WRONG_CURRENT = 'wrong current password';
+const WRONG_CURRENT_ALLOWED = 5;
 
 const NOTICES: Record<string, string> = {
   'password-changed': 'Your password was changed. Every other session has been logged out.',
@@ -39,17 +42,34 @@ export function accountPages(services: Services): FastifyPluginAsync {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
       const key = (request.query as Record<string, unknown>).notice;
-      return render(reply, auth, { notice: typeof key === 'string' ? (NOTICES[key] ?? null) : null });
+      return render(reply, auth, { notice: typeof key === 'string' && Object.hasOwn(NOTICES, key) ? NOTICES[key]! : null });
     });
 
-    app.post('/account/password', async (request, reply) => {
+    // Limited like the login form: the current password must not be guessable through this form either.
+    app.post('/account/password', { config: formLimit(services) }, async (request, reply) => {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
       const actor = actorOf(request, auth.user.id);
       const current = field(request.body, 'current');
       const { ok } = await verifyPassword(auth.user.password_hash, current);
       if (!ok) {
-        await recordAudit(db, clock.now(), actor, { type: 'password.change_refused', userId: auth.user.id, email: auth.user.email, detail: { how: 'account', reason: 'wrong current password' } });
+        await recordAudit(db, clock.now(), actor, { type: 'password.change_refused', userId: auth.user.id, email: auth.user.email, detail: { how: 'account', reason: WRONG_CURRENT } });
+        // A stolen session must not become a way to guess the password: a few wrong guesses end it.
+        const recent = await db
+          .selectFrom('audit_events')
+          .select('detail')
+          .where('user_id', '=', auth.user.id)
+          .where('type', '=', 'password.change_refused')
+          .where('at', '>', clock.now() - 15 * 60_000)
+          .execute();
+        if (recent.filter((row) => row.detail?.includes(WRONG_CURRENT)).length >= WRONG_CURRENT_ALLOWED) {
+          await db.transaction().execute(async (trx) => {
+            await sessions.end(trx, auth.session.id_hash);
+            await recordAudit(trx, clock.now(), actor, { type: 'sessions.ended', userId: auth.user.id, email: auth.user.email, detail: { ended: 1, reason: 'too many wrong current passwords' } });
+          });
+          reply.clearCookie(sessions.cookieName, { path: '/' });
+          return reply.redirect('/login?notice=password-attempts', 303);
+        }
         return render(reply, auth, { error: 'The current password is not correct.', status: 400 });
       }
       let hash: string;

@@ -19,7 +19,7 @@ export function mailQueuePages(services: Services): FastifyPluginAsync {
       const auth = await requireAdmin(request, reply);
       if (!auth) return reply;
       const query = request.query as Record<string, unknown>;
-      const status = typeof query.status === 'string' && query.status in STATUS_LABELS ? (query.status as MailStatus) : null;
+      const status = typeof query.status === 'string' && Object.hasOwn(STATUS_LABELS, query.status) ? (query.status as MailStatus) : null;
       const page = Math.max(1, Math.min(1_000_000, Number.parseInt(String(query.page ?? '1'), 10) || 1));
       const { rows, total } = await outbox.list(db, { limit: PER_PAGE, offset: (page - 1) * PER_PAGE, status: status ?? undefined });
       const mailboxMode = mailServers.environmentUrl === null && (await mailServers.list()).length === 0;

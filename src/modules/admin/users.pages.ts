@@ -165,7 +165,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       if (!auth) return reply;
       const user = await loadUser(request);
       const key = (request.query as Record<string, unknown>).notice;
-      const notice = typeof key === 'string' && NOTICES[key] ? NOTICES[key](user) : null;
+      const notice = typeof key === 'string' && Object.hasOwn(NOTICES, key) ? NOTICES[key]!(user) : null;
       return showUser(reply, auth, user, { notice });
     });
 

@@ -12,6 +12,7 @@ export type AuditType =
   | 'password.change_refused'
   | 'login.succeeded'
   | 'login.failed'
+  | 'login.throttled'
   | 'logout'
   | 'sessions.ended'
   | 'user.created'
@@ -74,6 +75,7 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'password.change_refused': 'Password change refused',
   'login.succeeded': 'Login succeeded',
   'login.failed': 'Login failed',
+  'login.throttled': 'Login refused: too many failures',
   logout: 'Logged out',
   'sessions.ended': 'Sessions ended',
   'user.created': 'User created',

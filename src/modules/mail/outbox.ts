@@ -17,6 +17,11 @@ export interface QueuedMail {
 
 export type StoredMessage = Pick<MailMessagesTable, 'template' | 'params' | 'sealed_token'>;
 
+/** Wipes the sealed tokens of a user's mails: once their links are void, nothing may keep them. */
+export async function forgetSealedTokens(db: Executor, userId: string): Promise<void> {
+  await db.updateTable('mail_messages').set({ sealed_token: null }).where('user_id', '=', userId).where('sealed_token', 'is not', null).execute();
+}
+
 export class Outbox {
   private readonly listeners = new Set<() => void>();
 
@@ -72,6 +77,25 @@ export class Outbox {
     const mail = { template: message.template, params: JSON.parse(message.params) } as MailTemplate;
     const token = reveal && message.sealed_token ? this.box.open(message.sealed_token) : null;
     return renderMail(mail, token ? this.linkFor(token) : null, this.settings);
+  }
+
+  /** Whether the message's reset link can still be put in the mail. */
+  canReveal(message: StoredMessage): boolean {
+    return message.sealed_token !== null && this.box.open(message.sealed_token) !== null;
+  }
+
+  forgetTokens(db: Executor, userId: string): Promise<void> {
+    return forgetSealedTokens(db, userId);
+  }
+
+  /** Wipes the sealed tokens of mails whose links have expired (the development mailbox keeps them until then). */
+  async forgetExpiredTokens(db: Executor, now: number): Promise<void> {
+    await db
+      .updateTable('mail_messages')
+      .set({ sealed_token: null })
+      .where('sealed_token', 'is not', null)
+      .where('reset_link_id', 'in', (eb) => eb.selectFrom('reset_links').select('id').where('expires_at', '<=', now))
+      .execute();
   }
 
   linkFor(token: string): string {

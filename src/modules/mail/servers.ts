@@ -50,6 +50,16 @@ export function validateServer(input: ServerInput): { name: string; host: string
   return { name, host, port, security, username: username || null, from };
 }
 
+/** Whether the form sends the password somewhere else, or less protected, than where it was saved for. */
+function movedFrom(existing: MailServer, valid: { host: string; port: number; username: string | null; security: ConnectionSecurity }): boolean {
+  return (
+    existing.host.toLowerCase() !== valid.host.toLowerCase() ||
+    existing.port !== valid.port ||
+    existing.username !== valid.username ||
+    existing.security !== valid.security
+  );
+}
+
 export class MailServers {
   constructor(
     private readonly db: Db,
@@ -80,10 +90,10 @@ export class MailServers {
    * The stored password goes only where it was meant to go: to the same host, port and username. Otherwise
    * editing a saved server to point at another machine would hand that machine the password.
    */
-  private storedPasswordFor(valid: { host: string; port: number; username: string | null }, existing: MailServer | null): string | null {
+  private storedPasswordFor(valid: { host: string; port: number; username: string | null; security: ConnectionSecurity }, existing: MailServer | null): string | null {
     if (!existing?.password_sealed) return null;
-    if (existing.host.toLowerCase() !== valid.host.toLowerCase() || existing.port !== valid.port || existing.username !== valid.username) {
-      const message = 'Enter the password again: the SMTP Server, SMTP Port or Username changed.';
+    if (movedFrom(existing, valid)) {
+      const message = 'Enter the password again: the SMTP Server, SMTP Port, Connection Security or Username changed.';
       throw new UserError(message, 400, { password: message });
     }
     return this.box.open(existing.password_sealed);
@@ -112,7 +122,7 @@ export class MailServers {
       const existing = await trx.selectFrom('mail_servers').selectAll().where('id', '=', id).executeTakeFirst();
       if (!existing) throw new UserError('There is no such mail server.', 404);
       // The stored password stays only while it still goes to the same place; a moved server drops it.
-      const moved = existing.host.toLowerCase() !== valid.host.toLowerCase() || existing.port !== valid.port || existing.username !== valid.username;
+      const moved = movedFrom(existing, valid);
       if (!input.password && moved && existing.password_sealed !== null && valid.username !== null) this.storedPasswordFor(valid, existing);
       const changes = {
         name: valid.name,

@@ -59,6 +59,7 @@ export class MailWorker {
   private unsubscribe: (() => void) | null = null;
   /** The lease each message in hand holds now (renewed while a slow server takes its time). */
   private readonly leases = new Map<string, number | null>();
+  private lastSweep = 0;
 
   constructor(
     private readonly db: Db,
@@ -123,6 +124,11 @@ export class MailWorker {
   }
 
   private async deliverDue(): Promise<void> {
+    // A failed or cancelled reset mail keeps its sealed token for "Retry" only while its link lives.
+    if (this.clock.now() - this.lastSweep >= 60_000) {
+      this.lastSweep = this.clock.now();
+      await this.outbox.forgetExpiredTokens(this.db, this.lastSweep);
+    }
     while (!this.stopping) {
       const batch = await this.claim();
       if (batch.length === 0) return;
@@ -202,6 +208,10 @@ export class MailWorker {
   private async deliver(message: MailMessagesTable, transports: MailTransport[]): Promise<Outcome> {
     const skip = await this.reasonNotToSend(message);
     if (skip) return { message, kind: 'cancelled', reason: skip };
+    if (message.template === 'reset' && !this.outbox.canReveal(message)) {
+      const reply = 'The reset link of this mail can no longer be read (it was wiped, or the installation secret changed): send new instructions.';
+      return { message, kind: 'permanent', server: 'none', reply, keepToken: false, nextAt: 0, earlier: [], at: this.clock.now() };
+    }
     const rendered = this.outbox.render(message, true);
     if (transports.length === 0) {
       if (this.options.logLinks && message.sealed_token) {

@@ -50,6 +50,7 @@ export class Passwords {
       .where('used_at', 'is', null)
       .where('revoked_at', 'is', null)
       .execute();
+    await this.outbox.forgetTokens(trx, user.id);
     const ended = await this.sessions.endAll(trx, user.id);
     await recordAudit(trx, now, actor, { type: 'password.changed', userId: user.id, email: user.email, detail: { how, sessionsEnded: ended } });
     await this.outbox.enqueue(trx, actor, {

@@ -1,4 +1,5 @@
 // The reset flow's routes: request a link, open it (swapped for a cookie and a clean URL), set the new password.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { formLimit } from '../../guards.ts';
 import type { Services } from '../../services.ts';
@@ -11,6 +12,8 @@ import { newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from 
 
 // The longest the token may sit in the browser's cookie jar, however long the link itself is valid.
 const RESET_COOKIE_MAX_SECONDS = 3600;
+// Longer than a reset request for a known address takes on an idle server.
+const RESPONSE_FLOOR_MS = 8;
 
 export function recoveryPages(services: Services): FastifyPluginAsync {
   const { recovery, sessions, config, policy } = services;
@@ -28,18 +31,23 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
 
     app.post('/reset-password', { config: formLimit(services) }, async (request, reply) => {
       const email = field(request.body, 'email', 320);
+      const started = performance.now();
       try {
         await recovery.requestReset(email, actorOf(request));
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         return html(reply.code(400)).send(requestPage({ csrfToken: reply.generateCsrf(), email, error: error.message }));
       }
+      // Known and unknown addresses answer after the same minimum time: the timing tells nothing either.
+      const wait = RESPONSE_FLOOR_MS - (performance.now() - started);
+      if (wait > 0) await sleep(wait);
       return html(reply).send(requestSentPage(describeDuration(config.resetTtlSeconds)));
     });
 
     // The emailed link. Opening it never uses it up; the token moves into a cookie and the address bar
     // shows a clean URL, so the token does not linger in history or leak through the Referer header.
-    app.get('/reset-password/:token', async (request, reply) => {
+    // Limited too: every opening is an audit event, and nobody needs to open links by the dozen.
+    app.get('/reset-password/:token', { config: formLimit(services) }, async (request, reply) => {
       const { token } = request.params as { token: string };
       const inspection = await recovery.inspect(token);
       await recovery.recordOpened(inspection, actorOf(request));

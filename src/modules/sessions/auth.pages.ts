@@ -15,6 +15,7 @@ export function safeNext(next: unknown): string | null {
 
 const NOTICES: Record<string, string> = {
   'logged-out': 'You have been logged out.',
+  'password-attempts': 'You were logged out after too many wrong current passwords. Log in again, or reset your password.',
 };
 
 export function authPages(services: Services): FastifyPluginAsync {
@@ -24,7 +25,7 @@ export function authPages(services: Services): FastifyPluginAsync {
       const query = request.query as Record<string, unknown>;
       const next = safeNext(query.next);
       if (await request.auth()) return reply.redirect(next ?? '/account', 303);
-      const notice = typeof query.notice === 'string' ? (NOTICES[query.notice] ?? null) : null;
+      const notice = typeof query.notice === 'string' && Object.hasOwn(NOTICES, query.notice) ? NOTICES[query.notice]! : null;
       return reply.type('text/html; charset=utf-8').send(loginPage({ csrfToken: reply.generateCsrf(), next: next ?? undefined, notice }));
     });
 

@@ -12,7 +12,13 @@ export const LOGIN_FAILED = 'Wrong email or password.';
 export const LOGIN_THROTTLED = 'Too many failed attempts for this email. Wait 15 minutes, or reset your password.';
 
 const FAILURE_WINDOW_MS = 15 * 60_000;
-const FAILURES_ALLOWED = 10;
+/** Failures for one address from one IP address before that pair is paused. */
+const FAILURES_PER_ADDRESS_AND_IP = 10;
+/**
+ * Failures for one address from everywhere before it is paused: high enough that a stranger cannot lock
+ * the owner out from one machine, low enough to stop a spread-out guessing attack.
+ */
+const FAILURES_PER_ADDRESS = 100;
 
 export class Login {
   constructor(
@@ -26,16 +32,17 @@ export class Login {
   async login(typedEmail: string, password: string, actor: Actor): Promise<{ user: User; token: string }> {
     const email = typedEmail.trim().toLowerCase().slice(0, 254);
     // Counted by address as typed, known or not, so throttling itself does not reveal which accounts exist.
+    // Refused attempts are recorded apart (login.throttled) and do not extend the pause.
     const since = this.clock.now() - FAILURE_WINDOW_MS;
     const failures = await this.db
       .selectFrom('audit_events')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select((eb) => [eb.fn.countAll<number>().as('all'), eb.fn.sum<number>(eb.case().when('ip', '=', actor.ip ?? '').then(1).else(0).end()).as('here')])
       .where('email', '=', email)
       .where('type', '=', 'login.failed')
       .where('at', '>', since)
       .executeTakeFirstOrThrow();
-    if (Number(failures.n) >= FAILURES_ALLOWED) {
-      await recordAudit(this.db, this.clock.now(), actor, { type: 'login.failed', email, detail: { reason: 'throttled' } });
+    if (Number(failures.here ?? 0) >= FAILURES_PER_ADDRESS_AND_IP || Number(failures.all) >= FAILURES_PER_ADDRESS) {
+      await recordAudit(this.db, this.clock.now(), actor, { type: 'login.throttled', email });
       throw new UserError(LOGIN_THROTTLED, 429);
     }
 

@@ -4,6 +4,7 @@ import type { Clock } from '../../infra/clock.ts';
 import { newId } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
+import { forgetSealedTokens } from '../mail/outbox.ts';
 import { hashPassword } from '../passwords/hashing.ts';
 import type { PasswordPolicy } from '../passwords/policy.ts';
 import { normalizeEmail, normalizeName } from './identity.ts';
@@ -139,6 +140,7 @@ export class UserDirectory {
   }
 
   private async voidResetLinks(trx: Tx, userId: string, reason: 'email_changed' | 'archived', now: number): Promise<void> {
+    await forgetSealedTokens(trx, userId);
     await trx
       .updateTable('reset_links')
       .set({ revoked_at: now, revoked_reason: reason })
