@@ -67,7 +67,6 @@ export const migrations: Record<string, Migration> = {
         .addColumn('sent_at', 'bigint')
         .execute();
       await db.schema.createIndex('mail_messages_due').on('mail_messages').columns(['status', 'next_attempt_at']).execute();
-      await db.schema.createIndex('mail_messages_created').on('mail_messages').column('created_at').execute();
 
       await db.schema
         .createTable('mail_attempts')
@@ -82,7 +81,8 @@ export const migrations: Record<string, Migration> = {
 
       await db.schema
         .createTable('audit_events')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        // The rowid itself: it grows with every event, so it is the log's order (and no sequence table to update).
+        .addColumn('id', 'integer', (c) => c.primaryKey())
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('type', 'text', (c) => c.notNull())
         .addColumn('user_id', 'text')
@@ -92,7 +92,6 @@ export const migrations: Record<string, Migration> = {
         .addColumn('user_agent', 'text')
         .addColumn('detail', 'text')
         .execute();
-      await db.schema.createIndex('audit_events_at').on('audit_events').column('at').execute();
       await db.schema.createIndex('audit_events_user').on('audit_events').columns(['user_id', 'at']).execute();
       await db.schema.createIndex('audit_events_email').on('audit_events').columns(['email', 'type', 'at']).execute();
     },

@@ -110,7 +110,7 @@ export interface AuditQuery {
 
 export type AuditRow = Awaited<ReturnType<typeof listAudit>>['rows'][number];
 
-/** Newest first, with the user's and the acting user's current email for display. */
+/** Newest first (in the order written), with the user's and the acting user's current email for display. */
 export async function listAudit(db: Executor, query: AuditQuery) {
   let q = db.selectFrom('audit_events');
   if (query.userId) q = q.where('audit_events.user_id', '=', query.userId);
@@ -123,7 +123,6 @@ export async function listAudit(db: Executor, query: AuditQuery) {
     .leftJoin('users as actor', 'actor.id', 'audit_events.actor_id')
     .selectAll('audit_events')
     .select(['subject.email as user_email', 'actor.email as actor_email'])
-    .orderBy('audit_events.at', 'desc')
     .orderBy('audit_events.id', 'desc')
     .limit(query.limit)
     .offset(query.offset ?? 0)

@@ -1,4 +1,5 @@
 // The transactional outbox: a mail is a row written in the same transaction as the change that causes it.
+import { sql } from 'kysely';
 import type { Executor, Db, MailMessagesTable, MailStatus } from '../../infra/db.ts';
 import { UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
@@ -105,7 +106,8 @@ export class Outbox {
   async list(db: Db, options: { limit: number; offset?: number; status?: MailStatus }) {
     let query = db.selectFrom('mail_messages');
     if (options.status) query = query.where('status', '=', options.status);
-    const rows = await query.selectAll().orderBy('created_at', 'desc').orderBy('id').limit(options.limit).offset(options.offset ?? 0).execute();
+    // Newest first by rowid, the order of insertion: no index on created_at to keep up on every mail.
+    const rows = await query.selectAll().orderBy(sql`rowid`, 'desc').limit(options.limit).offset(options.offset ?? 0).execute();
     const count = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return { rows, total: Number(count.n) };
   }
