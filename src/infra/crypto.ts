@@ -1,5 +1,5 @@
 // Tokens, hashes and authenticated encryption, all from node:crypto.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 
 /** A URL-safe secret of `bytes` random bytes from the CSPRNG (32 bytes = 256 bits). */
 export function randomToken(bytes = 32): string {
@@ -13,12 +13,6 @@ export function newId(): string {
 /** SHA-256 of a high-entropy token: what is stored instead of the token itself. */
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
-}
-
-export function constantTimeEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /** AES-256-GCM with a key derived from the installation secret; the output is self-describing text. */

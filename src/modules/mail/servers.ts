@@ -5,7 +5,7 @@ import { newId, type SecretBox } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { normalizeEmail } from '../users/identity.ts';
-import { describeEndpoint, SmtpTransport, type ConnectionSecurity, type DkimSettings, type MailTransport, type ServerEndpoint } from './transport.ts';
+import { SmtpTransport, type ConnectionSecurity, type DkimSettings, type MailTransport, type ServerEndpoint } from './transport.ts';
 
 export type MailServer = MailServersTable;
 
@@ -238,4 +238,3 @@ export class MailRouter {
   }
 }
 
-export { describeEndpoint };
