@@ -2,6 +2,8 @@
 # Runs Debian's Postfix as a loopback-only SMTP server for the tests: it listens on 127.0.0.1:${LATCHKEY_TEST_POSTFIX_PORT:-2525}
 # and delivers mail for any address @localhost to the mailbox /var/mail/latchkeymail (mbox). Needs root; idempotent.
 set -euo pipefail
+# Postfix and useradd live in sbin, which a non-login shell may not have on its PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
 port="${LATCHKEY_TEST_POSTFIX_PORT:-2525}"
 if ! command -v postfix >/dev/null 2>&1; then
   echo "postfix-test-server: Postfix is not installed (apt-get install postfix, as .ci/run does)" >&2
