@@ -441,7 +441,7 @@ describe('administration console in the browser', () => {
     const { page, allowStatus } = await administrator(t);
     await page.goto(`/admin/users/${priya.id}`);
     const setPassword = card(page, 'Set Password');
-    assert.deepEqual(await setPassword.locator('#set-rules').getByRole('listitem').allInnerTexts(), RULES);
+    assert.deepEqual(await setPassword.locator('#new-rules').getByRole('listitem').allInnerTexts(), RULES);
 
     allowStatus(400);
     await page.getByLabel('New Password', { exact: true }).fill('password');

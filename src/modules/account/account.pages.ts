@@ -8,6 +8,7 @@ import { recordAudit } from '../audit/audit.ts';
 import { verifyPassword } from '../passwords/hashing.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { accountPage } from './account.views.ts';
+import { noticeFor } from '../../views/components.ts';
 
 const WRONG_CURRENT = 'wrong current password';
 const WRONG_CURRENT_ALLOWED = 5;
@@ -42,7 +43,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
       const key = (request.query as Record<string, unknown>).notice;
-      return render(reply, auth, { notice: typeof key === 'string' && Object.hasOwn(NOTICES, key) ? NOTICES[key]! : null });
+      return render(reply, auth, { notice: noticeFor(NOTICES, key) });
     });
 
     // Limited like the login form: the current password must not be guessable through this form either.

@@ -2,6 +2,7 @@
 import { html } from '../../views/html.ts';
 import { userAgentCell } from '../../views/user-agent.ts';
 import { page, type Viewer } from '../../views/layout.ts';
+import { newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
 import type { Session } from '../sessions/sessions.ts';
 
 export interface AccountView {
@@ -15,12 +16,7 @@ export interface AccountView {
   error?: string | null;
 }
 
-function when(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
-}
-
 export function accountPage(view: AccountView): string {
-  const broken = view.broken ?? [];
   return page({
     title: 'Your account',
     viewer: view.viewer,
@@ -32,19 +28,12 @@ export function accountPage(view: AccountView): string {
 </div>
 <div class="card">
 <h2>Change Password</h2>
-${broken.length > 0
-  ? html`<div class="error" role="alert">The password was not accepted:<ul>${broken.map((message) => html`<li>${message}</li>`)}</ul></div>`
-  : ''}
-${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
+${passwordRefusal(view.broken, view.error)}
 <form method="post" action="/account/password">
   <input type="hidden" name="_csrf" value="${view.csrfToken}">
   <label for="current">Current Password</label>
   <input id="current" name="current" type="password" autocomplete="current-password" required maxlength="1024">
-  <label for="password">New Password</label>
-  <input id="password" name="password" type="password" autocomplete="new-password" required maxlength="1024" aria-describedby="rules">
-  <label for="confirmation">Confirm New Password</label>
-  <input id="confirmation" name="confirmation" type="password" autocomplete="new-password" required maxlength="1024">
-  <div id="rules" class="rules"><p>Your password needs:</p><ul>${view.rules.map((rule) => html`<li>${rule}</li>`)}</ul></div>
+  ${newPasswordFields(view.rules)}
   <button type="submit">Change Password</button>
 </form>
 </div>

@@ -9,10 +9,6 @@ const MENU = [
   { href: '/admin/audit', label: 'Audit Log' },
 ] as const;
 
-export function when(ms: number | null): string {
-  return ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
-}
-
 export interface ConsolePage {
   title: string;
   viewer: Viewer;

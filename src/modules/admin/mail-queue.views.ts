@@ -1,7 +1,8 @@
 // The Mail Queue pages: every message with its status, and one message with its attempts and source (the development mailbox too).
 import { html, type SafeHtml } from '../../views/html.ts';
 import type { MailAttemptsTable, MailMessagesTable, MailStatus } from '../../infra/db.ts';
-import { pager, when } from './console.views.ts';
+import { pager } from './console.views.ts';
+import { when } from '../../views/components.ts';
 
 export const STATUS_LABELS: Record<MailStatus, string> = {
   queued: 'Queued',

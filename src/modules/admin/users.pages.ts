@@ -8,6 +8,7 @@ import { listAudit, recordAudit } from '../audit/audit.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { findUserById, listUsers, matchingUserIds, USER_FILTERS, USER_SORTS, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { consolePage } from './console.views.ts';
+import { noticeFor } from '../../views/components.ts';
 import { actionRefused, bulkConfirm, bulkSummary, newUserForm, sendResetConfirm, userPage, usersList, type UserForm } from './users.views.ts';
 
 const PER_PAGE = 50;
@@ -165,7 +166,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       if (!auth) return reply;
       const user = await loadUser(request);
       const key = (request.query as Record<string, unknown>).notice;
-      const notice = typeof key === 'string' && Object.hasOwn(NOTICES, key) ? NOTICES[key]!(user) : null;
+      const notice = noticeFor(NOTICES, key)?.(user) ?? null;
       return showUser(reply, auth, user, { notice });
     });
 

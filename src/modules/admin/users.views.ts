@@ -4,7 +4,8 @@ import { userAgentCell } from '../../views/user-agent.ts';
 import type { Session } from '../sessions/sessions.ts';
 import { AUDIT_LABELS, type AuditRow } from '../audit/audit.ts';
 import type { ListedUser, User, UserFilter, UserSort } from '../users/users.repo.ts';
-import { pager, when } from './console.views.ts';
+import { pager } from './console.views.ts';
+import { newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
 
 export const FILTER_LABELS: Record<UserFilter, string> = {
   active: 'Active',
@@ -172,7 +173,6 @@ export interface UserPageView {
 
 export function userPage(view: UserPageView): SafeHtml {
   const { user, csrfToken } = view;
-  const broken = view.passwordBroken ?? [];
   const hidden = html`<input type="hidden" name="_csrf" value="${csrfToken}">`;
   return html`<div class="card">
 <div class="title-row"><h1>${user.name}</h1>
@@ -196,14 +196,9 @@ ${userFields(view.form)}
 </div>
 <div class="card">
 <h2>Set Password</h2>
-${broken.length > 0 ? html`<div class="error" role="alert">The password was not accepted:<ul>${broken.map((message) => html`<li>${message}</li>`)}</ul></div>` : ''}
-${view.passwordError ? html`<p class="error" role="alert">${view.passwordError}</p>` : ''}
+${passwordRefusal(view.passwordBroken, view.passwordError)}
 <form method="post" action="/admin/users/${user.id}/password">${hidden}
-<label for="new-password">New Password</label>
-<input id="new-password" name="password" type="password" autocomplete="new-password" required maxlength="1024" aria-describedby="set-rules">
-<label for="new-confirmation">Confirm New Password</label>
-<input id="new-confirmation" name="confirmation" type="password" autocomplete="new-password" required maxlength="1024">
-<div id="set-rules" class="rules"><ul>${view.rules.map((rule) => html`<li>${rule}</li>`)}</ul></div>
+${newPasswordFields(view.rules, 'new-')}
 <p class="muted">Every session of the user ends, and the user is told by email.</p>
 <button type="submit">Set Password</button>
 </form>

@@ -5,7 +5,7 @@ import { UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId, type SecretBox } from '../../infra/crypto.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
-import { renderMail, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
+import { renderMail, subjectOf, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
 
 export interface QueuedMail {
   to: string;
@@ -35,7 +35,7 @@ export class Outbox {
   async enqueue(db: Executor, actor: Actor, queued: QueuedMail): Promise<string> {
     const id = newId();
     const now = this.clock.now();
-    const { subject } = renderMail(queued.mail, null, this.settings);
+    const subject = subjectOf(queued.mail);
     await db
       .insertInto('mail_messages')
       .values({

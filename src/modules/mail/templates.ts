@@ -35,6 +35,18 @@ function frame(title: string, body: SafeHtml): string {
 </body></html>`.value;
 }
 
+/** A mail's subject alone: what the queue lists, without rendering the whole mail. */
+export function subjectOf(mail: MailTemplate): string {
+  switch (mail.template) {
+    case 'reset':
+      return `Password reset for ${mail.params.name}`;
+    case 'password_changed':
+      return 'Your password was changed';
+    case 'test':
+      return 'Latchkey test email';
+  }
+}
+
 /** The reset link is passed separately: the queue stores only a sealed token, and shows a masked one. */
 export function renderMail(mail: MailTemplate, link: string | null, settings: MailSettings): RenderedMail {
   switch (mail.template) {
@@ -45,7 +57,7 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
       const why = sentByAdministrator
         ? 'An administrator sent you these instructions to set a new password for your account.'
         : 'Someone, hopefully you, asked to reset the password of your account.';
-      const subject = `Password reset for ${name}`;
+      const subject = subjectOf(mail);
       const text = [
         `Hello ${name},`,
         '',
@@ -71,7 +83,7 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
     case 'password_changed': {
       const { name, changedAt, how } = mail.params;
       const when = new Date(changedAt).toUTCString();
-      const subject = 'Your password was changed';
+      const subject = subjectOf(mail);
       const byWhom = how === 'administrator' ? ' by an administrator' : how === 'command line' ? ' from the command line' : '';
       const resetUrl = `${settings.baseUrl.href}reset-password`;
       const text = [
@@ -92,7 +104,7 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
       return { subject, text, html: frame(subject, body) };
     }
     case 'test': {
-      const subject = 'Latchkey test email';
+      const subject = subjectOf(mail);
       const text = 'This is a test email from Latchkey. If you can read it, outgoing mail works.\n\n— Latchkey';
       const body = html`<p>This is a test email from Latchkey. If you can read it, outgoing mail works.</p><p>— Latchkey</p>`;
       return { subject, text, html: frame(subject, body) };

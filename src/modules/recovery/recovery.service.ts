@@ -42,8 +42,9 @@ export class Recovery {
   ) {}
 
   /**
-   * The self-service request. Known, unknown and archived addresses get the same outcome and do the same
-   * kind of work; only an active account gets a link and a mail. Throws only for a malformed address.
+   * The self-service request. Known, unknown and archived addresses get the same outcome (the page also
+   * answers after the same minimum time); only an active account gets a link and a mail. Throws only for
+   * a malformed address.
    */
   async requestReset(typedEmail: string, actor: Actor): Promise<void> {
     const typed = typedEmail.slice(0, 320);
@@ -54,7 +55,6 @@ export class Recovery {
       // The address is kept as typed too: look-alikes and typos are what an investigation looks for.
       const requested = { type: 'reset.requested' as const, userId: user?.id ?? null, email };
       if (!user || user.status !== 'active') {
-        hashToken(randomToken());
         await recordAudit(trx, now, actor, { ...requested, detail: { typed, outcome: user ? 'archived account: nothing sent' : 'no account: nothing sent' } });
         return;
       }
@@ -141,7 +141,8 @@ export class Recovery {
         .executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) {
         const latest = await trx.selectFrom('reset_links').selectAll().where('id', '=', found.link.id).executeTakeFirstOrThrow();
-        throw new LinkUnusable(this.stateOf(latest) === 'usable' ? 'invalid' : (this.stateOf(latest) as UnusableState));
+        const state = this.stateOf(latest);
+        throw new LinkUnusable(state === 'usable' ? 'invalid' : state);
       }
       const user = await findUserById(trx, found.user.id);
       if (!user || user.status !== 'active') throw new LinkUnusable('invalid');

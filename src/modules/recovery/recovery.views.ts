@@ -1,6 +1,7 @@
 // The pages of the reset flow: request, "check your email", the new-password form, and why a link cannot be used.
 import { html } from '../../views/html.ts';
 import { page } from '../../views/layout.ts';
+import { newPasswordFields, passwordRefusal } from '../../views/components.ts';
 import type { UnusableState } from './recovery.service.ts';
 
 export const LINK_STATES: Record<UnusableState, { title: string; explanation: string }> = {
@@ -41,23 +42,15 @@ export function requestSentPage(validity: string): string {
 }
 
 export function newPasswordPage(options: { csrfToken: string; name: string; rules: string[]; broken?: string[]; error?: string | null }): string {
-  const broken = options.broken ?? [];
   return page({
     title: 'Choose a new password',
     body: html`<div class="card narrow">
 <h1>Choose a new password</h1>
 <p>Hello ${options.name}, choose the new password of your account.</p>
-${broken.length > 0
-  ? html`<div class="error" role="alert">The password was not accepted:<ul>${broken.map((message) => html`<li>${message}</li>`)}</ul></div>`
-  : ''}
-${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+${passwordRefusal(options.broken, options.error)}
 <form method="post" action="/reset-password/new">
   <input type="hidden" name="_csrf" value="${options.csrfToken}">
-  <label for="password">New Password</label>
-  <input id="password" name="password" type="password" autocomplete="new-password" required maxlength="1024" aria-describedby="rules">
-  <label for="confirmation">Confirm New Password</label>
-  <input id="confirmation" name="confirmation" type="password" autocomplete="new-password" required maxlength="1024">
-  <div id="rules" class="rules"><p>Your password needs:</p><ul>${options.rules.map((rule) => html`<li>${rule}</li>`)}</ul></div>
+  ${newPasswordFields(options.rules)}
   <button type="submit">Change Password</button>
 </form>
 </div>`,

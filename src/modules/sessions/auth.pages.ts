@@ -6,6 +6,7 @@ import { UserError } from '../../infra/errors.ts';
 import { actorOf, field } from '../../infra/web.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { loginPage } from './auth.views.ts';
+import { noticeFor } from '../../views/components.ts';
 
 /** Only a path on this site may follow a login: never another host. */
 export function safeNext(next: unknown): string | null {
@@ -25,7 +26,7 @@ export function authPages(services: Services): FastifyPluginAsync {
       const query = request.query as Record<string, unknown>;
       const next = safeNext(query.next);
       if (await request.auth()) return reply.redirect(next ?? '/account', 303);
-      const notice = typeof query.notice === 'string' && Object.hasOwn(NOTICES, query.notice) ? NOTICES[query.notice]! : null;
+      const notice = noticeFor(NOTICES, query.notice);
       return reply.type('text/html; charset=utf-8').send(loginPage({ csrfToken: reply.generateCsrf(), next: next ?? undefined, notice }));
     });
 

@@ -98,8 +98,3 @@ export async function matchingUserIds(db: Executor, query: Omit<UserQuery, 'limi
   return rows.map((row) => row.id);
 }
 
-export function searchUsers(db: Executor, options: { search?: string; limit: number }): Promise<User[]> {
-  let query = db.selectFrom('users').selectAll().orderBy('name').orderBy('email').limit(options.limit);
-  if (options.search) query = query.where(sql<boolean>`search_key like ${likePattern(options.search)} escape '\\'`);
-  return query.execute();
-}

@@ -8,7 +8,7 @@ import { forgetSealedTokens } from '../mail/outbox.ts';
 import { hashPassword } from '../passwords/hashing.ts';
 import type { PasswordPolicy } from '../passwords/policy.ts';
 import { normalizeEmail, normalizeName } from './identity.ts';
-import { findUserByEmail, findUserById, insertUser, searchKeyOf, searchUsers, type User } from './users.repo.ts';
+import { findUserByEmail, findUserById, insertUser, listUsers, searchKeyOf, type User } from './users.repo.ts';
 
 export interface NewUser {
   email: string;
@@ -150,7 +150,8 @@ export class UserDirectory {
       .execute();
   }
 
-  search(search: string | undefined, limit = 200): Promise<User[]> {
-    return searchUsers(this.db, { search: search?.trim() || undefined, limit });
+  async search(search: string | undefined, limit = 200): Promise<User[]> {
+    const { rows } = await listUsers(this.db, { search: search?.trim() || undefined, limit }, this.clock.now());
+    return rows;
   }
 }

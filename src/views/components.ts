@@ -1,0 +1,28 @@
+// Pieces that several pages show the same way: times, the new-password fields with their rules, refusals, notices.
+import { html, type SafeHtml } from './html.ts';
+
+/** "2026-01-31 14:05 UTC", or a dash for never. */
+export function when(ms: number | null): string {
+  return ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+}
+
+/** Every rule a refused password broke, and any other reason the form was refused. */
+export function passwordRefusal(broken: string[] = [], error: string | null = null): SafeHtml {
+  return html`${broken.length > 0
+    ? html`<div class="error" role="alert">The password was not accepted:<ul>${broken.map((message) => html`<li>${message}</li>`)}</ul></div>`
+    : ''}${error ? html`<p class="error" role="alert">${error}</p>` : ''}`;
+}
+
+/** "New Password" and "Confirm New Password", with the rules in force beside them; `prefix` keeps ids unique on a page. */
+export function newPasswordFields(rules: string[], prefix = ''): SafeHtml {
+  return html`<label for="${prefix}password">New Password</label>
+<input id="${prefix}password" name="password" type="password" autocomplete="new-password" required maxlength="1024" aria-describedby="${prefix}rules">
+<label for="${prefix}confirmation">Confirm New Password</label>
+<input id="${prefix}confirmation" name="confirmation" type="password" autocomplete="new-password" required maxlength="1024">
+<div id="${prefix}rules" class="rules"><p>Your password needs:</p><ul>${rules.map((rule) => html`<li>${rule}</li>`)}</ul></div>`;
+}
+
+/** The text for a notice key from the query string; only the page's own keys count. */
+export function noticeFor<T>(notices: Record<string, T>, key: unknown): T | null {
+  return typeof key === 'string' && Object.hasOwn(notices, key) ? notices[key]! : null;
+}
