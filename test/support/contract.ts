@@ -11,3 +11,11 @@ export const DEFAULT_RULES = [
   'Does not contain your name or email',
   'At most 128 characters',
 ];
+
+/** What the policy says of the password "password": every rule it breaks, in the order listed. */
+export const BROKEN_BY_PASSWORD = [
+  'Add an upper-case letter.',
+  'Add a digit.',
+  'Add a special character, such as ! ? # or %.',
+  'This password is too common; choose one that is harder to guess.',
+];
