@@ -18,11 +18,16 @@ import { mailQueuePages } from './modules/admin/mail-queue.pages.ts';
 import { auditPages } from './modules/admin/audit.pages.ts';
 import { mailServerPages } from './modules/admin/mail-servers.pages.ts';
 
+function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
+  return hops === 0 ? false : (_address, hop) => hop < hops;
+}
+
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const { config } = services;
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
-    trustProxy: config.trustProxy,
+    // A number of hops counts from Latchkey outwards: only addresses those proxies appended are believed.
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     bodyLimit: 16 * 1024,
     genReqId: () => newId(),
     routerOptions: { maxParamLength: 200 },

@@ -132,7 +132,7 @@ describe('loadConfig: settings', () => {
 
   it('an absolute sqlite path is kept as it is', () => {
     const file = path.join(cwd, 'abs', 'x.db');
-    assert.equal(loadConfig({ LATCHKEY_DATABASE_URL: `sqlite:${file}` }, cwd).database.path, file);
+    assert.deepEqual(loadConfig({ LATCHKEY_DATABASE_URL: `sqlite:${file}` }, cwd).database, { kind: 'sqlite', path: file });
   });
 
   it('LATCHKEY_PASSWORD_RULES=none turns every rule off but the lengths', () => {

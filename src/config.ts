@@ -1,5 +1,6 @@
 // Every setting Latchkey reads, with its default, checked once at start; nothing else reads process.env.
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 export type PasswordRule = 'upper' | 'lower' | 'digit' | 'special' | 'common' | 'personal';
@@ -13,7 +14,7 @@ export interface Config {
   /** True when the base URL is https: cookies get the Secure flag and the __Host- prefix. */
   secureCookies: boolean;
   production: boolean;
-  database: { kind: 'sqlite'; path: string };
+  database: DatabaseSettings;
   dataDir: string;
   smtpUrl: string | null;
   mailFrom: string;
@@ -31,9 +32,31 @@ export interface Config {
   /** Reset emails per account per hour; 0 turns the limit off. */
   resetLimitPerHour: number;
   mailRetryHorizonSeconds: number;
-  trustProxy: boolean;
+  /**
+   * Which proxies' X-Forwarded-For to believe: false (none), a number of hops counted from Latchkey, or
+   * the proxies' own addresses (IPs or CIDR ranges). Only what those proxies appended is trusted.
+   */
+  trustProxy: false | number | string[];
+  /** Whether this instance sends mail; web-only instances set LATCHKEY_MAIL_WORKER=off. */
+  mailWorker: boolean;
+  /** Who may read /metrics: addresses (IPs or CIDR ranges), or anyone with the bearer token. */
+  metrics: { allow: string[]; token: string | null };
+  /** Seconds a stopping server waits for requests in flight and the mail in hand. */
+  shutdownGraceSeconds: number;
   logLevel: string;
   passwordPolicy: { minLength: number; maxLength: number; rules: PasswordRule[] };
+}
+
+export type DatabaseSettings =
+  | { kind: 'sqlite'; path: string }
+  /** `url` holds the password, if any: never log it (describeDatabase() gives a safe label). */
+  | { kind: 'postgres'; url: string; poolSize: number };
+
+/** Where the data lives, for logs and messages: never the password. */
+export function describeDatabase(database: DatabaseSettings): string {
+  if (database.kind === 'sqlite') return `SQLite ${database.path}`;
+  const url = new URL(database.url);
+  return `PostgreSQL ${url.hostname || 'socket'}${url.port ? `:${url.port}` : ''}${url.pathname}`;
 }
 
 /** A setting that cannot be used; its message is one line that names the variable. */
@@ -58,16 +81,59 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
-function parseDatabaseUrl(raw: string, cwd: string): Config['database'] {
+function parseDatabaseUrl(raw: string, cwd: string, poolSize: number): DatabaseSettings {
   if (raw.startsWith('sqlite:')) {
     const file = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (file === '') throw new ConfigError('LATCHKEY_DATABASE_URL must name a file, as in sqlite:./data/latchkey.db');
     return { kind: 'sqlite', path: file === ':memory:' ? file : path.resolve(cwd, file) };
   }
   if (/^postgres(ql)?:\/\//.test(raw)) {
-    throw new ConfigError('LATCHKEY_DATABASE_URL: PostgreSQL is not supported by this release yet; use sqlite:<path>');
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError('LATCHKEY_DATABASE_URL is not a valid URL (expected postgres://user:password@host:5432/database)');
+    }
+    if (url.pathname.length <= 1 && !url.searchParams.has('dbname')) {
+      throw new ConfigError('LATCHKEY_DATABASE_URL must name a database, as in postgres://latchkey@localhost:5432/latchkey');
+    }
+    return { kind: 'postgres', url: raw, poolSize };
   }
-  throw new ConfigError(`LATCHKEY_DATABASE_URL must start with sqlite: or postgres://, got "${raw}"`);
+  throw new ConfigError(`LATCHKEY_DATABASE_URL must start with sqlite: or postgres://, got "${raw.replace(/\/\/[^@/]*@/, '//…@')}"`);
+}
+
+function parseTrustProxy(raw: string | undefined): Config['trustProxy'] {
+  const value = raw?.trim().toLowerCase() ?? '';
+  if (value === '' || ['0', 'false', 'no', 'off'].includes(value)) return false;
+  // "true" means one proxy in front (nginx, a load balancer): trusting every hop would let clients choose their address.
+  if (['true', 'yes', 'on'].includes(value)) return 1;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops > 10) throw new ConfigError(`LATCHKEY_TRUST_PROXY must be a number of proxies between 0 and 10, got ${hops}`);
+    return hops;
+  }
+  return addressList(raw!, 'LATCHKEY_TRUST_PROXY');
+}
+
+/** A comma list of IP addresses or CIDR ranges. */
+function addressList(raw: string, name: string): string[] {
+  const list = raw.split(',').map((item) => item.trim()).filter(Boolean);
+  for (const item of list) {
+    const [address, bits, extra] = item.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > maxBits))) {
+      throw new ConfigError(`${name}: "${item}" is not an IP address or CIDR range (like 10.0.0.0/8)`);
+    }
+  }
+  return list;
+}
+
+function metricsToken(raw: string | undefined): string | null {
+  const token = raw?.trim() ?? '';
+  if (token === '') return null;
+  if (token.length < 16) throw new ConfigError('LATCHKEY_METRICS_TOKEN must be at least 16 characters');
+  return token;
 }
 
 function parseSmtpUrl(raw: string | undefined): string | null {
@@ -171,7 +237,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     baseUrl,
     secureCookies: baseUrl.protocol === 'https:',
     production: env.NODE_ENV === 'production',
-    database: parseDatabaseUrl(env.LATCHKEY_DATABASE_URL?.trim() || `sqlite:${path.join(dataDir, 'latchkey.db')}`, cwd),
+    database: parseDatabaseUrl(
+      env.LATCHKEY_DATABASE_URL?.trim() || `sqlite:${path.join(dataDir, 'latchkey.db')}`,
+      cwd,
+      integer(env, 'LATCHKEY_DATABASE_POOL_SIZE', 10, 1, 500),
+    ),
     dataDir,
     smtpUrl: parseSmtpUrl(env.LATCHKEY_SMTP_URL),
     mailFrom: parseMailFrom(env.LATCHKEY_MAIL_FROM),
@@ -186,7 +256,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     rateLimitPerMinute: integer(env, 'LATCHKEY_RATE_LIMIT', 30, 0, 1_000_000),
     resetLimitPerHour: integer(env, 'LATCHKEY_RESET_LIMIT_PER_HOUR', 5, 0, 1_000_000),
     mailRetryHorizonSeconds: integer(env, 'LATCHKEY_MAIL_RETRY_HORIZON', 86400, 60, 30 * 86400),
-    trustProxy: bool(env, 'LATCHKEY_TRUST_PROXY', false),
+    trustProxy: parseTrustProxy(env.LATCHKEY_TRUST_PROXY),
+    mailWorker: bool(env, 'LATCHKEY_MAIL_WORKER', true),
+    metrics: {
+      allow: env.LATCHKEY_METRICS_ALLOW === undefined ? ['127.0.0.1', '::1'] : addressList(env.LATCHKEY_METRICS_ALLOW, 'LATCHKEY_METRICS_ALLOW'),
+      token: metricsToken(env.LATCHKEY_METRICS_TOKEN),
+    },
+    shutdownGraceSeconds: integer(env, 'LATCHKEY_SHUTDOWN_GRACE', 25, 1, 3600),
     logLevel,
     passwordPolicy: { minLength, maxLength, rules: parseRules(env.LATCHKEY_PASSWORD_RULES) },
   };

@@ -3,7 +3,7 @@ import { ConfigError, type Config } from './config.ts';
 import { UserError } from './infra/errors.ts';
 import type { Clock } from './infra/clock.ts';
 import { SecretBox } from './infra/crypto.ts';
-import { migrateToLatest, openDatabase, type Db } from './infra/db.ts';
+import { holdServerLock, migrateToLatest, openDatabase, type Db } from './infra/db.ts';
 import type { Logger } from './infra/logger.ts';
 import { loadSecret } from './infra/secret.ts';
 import { Outbox } from './modules/mail/outbox.ts';
@@ -38,14 +38,17 @@ export interface Services {
 /** Opens the database, applies migrations and wires every service. The mail worker is built, not started. */
 export async function createServices(config: Config, clock: Clock, logger: Logger, options: { backgroundCheckpoint?: boolean } = {}): Promise<Services> {
   const secret = loadSecret(config.secret, config.dataDir);
+  // On SQLite one server owns the file; the command line works beside it (see holdServerLock).
+  const releaseLock = options.backgroundCheckpoint && config.database.kind === 'sqlite' ? holdServerLock(config.database.path) : () => undefined;
   const db = openDatabase(config.database, options);
   try {
     await migrateToLatest(db);
   } catch (error) {
     await db.destroy();
+    releaseLock();
     throw error;
   }
-  const outbox = new Outbox(clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl });
+  const outbox = new Outbox(db, clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl });
   const mailServers = new MailServers(db, clock, new SecretBox(secret, 'mail-server-password'), config.smtpUrl);
   const router = new MailRouter(mailServers, config.dkim);
   const worker = new MailWorker(db, clock, outbox, () => router.transports(), logger, {
@@ -86,6 +89,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
       await worker.stop();
       router.close();
       await db.destroy();
+      releaseLock();
     },
   };
 }

@@ -1,11 +1,25 @@
-// The database: Kysely over SQLite (better-sqlite3), with the schema's types and versioned migrations.
-import { mkdirSync } from 'node:fs';
+// The database: Kysely over SQLite (better-sqlite3, the embedded default) or PostgreSQL (pg), with the schema's
+// types and versioned migrations. Every difference between the two dialects is handled here.
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Generated, type Transaction } from 'kysely';
-import type { Config } from '../config.ts';
+import pg from 'pg';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  PostgresAdapter,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type Generated,
+  type Transaction,
+} from 'kysely';
+import type { DatabaseSettings } from '../config.ts';
 import { migrations } from './migrations.ts';
 
 export interface UsersTable {
@@ -61,6 +75,8 @@ export interface MailMessagesTable {
   attempts: number;
   next_attempt_at: number;
   lease_until: number | null;
+  /** The claim of the worker sending it now; its writes are fenced on this. */
+  claim_id: string | null;
   last_error: string | null;
   transport: string | null;
   created_at: number;
@@ -117,30 +133,113 @@ export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
 /** Either the database or an open transaction: repositories take this so callers choose. */
 export type Executor = Db | Tx;
+export type Dialect = 'sqlite' | 'postgres';
 
 export interface OpenOptions {
   /** Checkpoint the write-ahead log from a worker thread, so its disk syncs never stall requests. */
   backgroundCheckpoint?: boolean;
+  /** The write-ahead log is truncated once it passes this size (SQLite only). */
+  walLimitBytes?: number;
 }
 
-export function openDatabase(database: Config['database'], options: OpenOptions = {}): Db {
-  if (database.path !== ':memory:') mkdirSync(path.dirname(database.path), { recursive: true });
-  const sqlite = new SQLite(database.path);
+/** The client under Kysely, for maintained libraries that bring their own SQL (rate-limiter-flexible's stores). */
+export type RawClient = { dialect: 'sqlite'; sqlite: SQLite.Database; path: string } | { dialect: 'postgres'; pool: pg.Pool };
+
+const rawClients = new WeakMap<object, RawClient>();
+
+export function rawClientOf(db: Db): RawClient {
+  const raw = rawClients.get(db);
+  if (!raw) throw new Error('not a database opened by openDatabase()');
+  return raw;
+}
+
+export function dialectOf(db: Executor): Dialect {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
+}
+
+/**
+ * Locks the selected rows until the transaction ends, on PostgreSQL. SQLite needs no row locks: a write
+ * transaction there holds the whole database (transactions begin IMMEDIATE, see below).
+ */
+export function forUpdate<Q extends { forUpdate(): Q }>(db: Executor, query: Q): Q {
+  return dialectOf(db) === 'postgres' ? query.forUpdate() : query;
+}
+
+/** Like forUpdate, but rows another transaction holds are skipped: workers claiming a queue do not wait for each other. */
+export function forUpdateSkipLocked<Q extends { forUpdate(): Q; skipLocked(): Q }>(db: Executor, query: Q): Q {
+  return dialectOf(db) === 'postgres' ? query.forUpdate().skipLocked() : query;
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string };
+  return e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === '23505';
+}
+
+export function openDatabase(settings: DatabaseSettings, options: OpenOptions = {}): Db {
+  return settings.kind === 'postgres' ? openPostgres(settings.url, settings.poolSize) : openSqlite(settings.path, options);
+}
+
+// pg returns bigint (int8) and numeric as strings; Latchkey's bigints are epoch milliseconds and counts,
+// well inside JavaScript's safe integers.
+const INT8 = 20;
+const NUMERIC = 1700;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 || oid === NUMERIC ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+function openPostgres(url: string, poolSize: number): Db {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes, connectionTimeoutMillis: 10_000 });
+  // An idle client that loses its server (a restart, a failover) must not take the process down.
+  pool.on('error', () => undefined);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  rawClients.set(db, { dialect: 'postgres', pool });
+  return db;
+}
+
+/**
+ * Transactions begin IMMEDIATE: a writer takes the write lock when it begins, so a transaction that reads
+ * then writes never fails half-way because another process (the command line) wrote in between; it waits
+ * for the lock (busy_timeout) instead.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqliteConfig: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(sqliteConfig);
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.sqliteConfig);
+  }
+}
+
+const DEFAULT_WAL_LIMIT = 64 * 1024 * 1024;
+
+function openSqlite(file: string, options: OpenOptions): Db {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
   // WAL lets pages read while the worker writes; NORMAL sync is durable across process crashes in WAL mode.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const checkpointer = options.backgroundCheckpoint && database.path !== ':memory:' ? startCheckpointer(sqlite, database.path) : null;
+  const walLimit = options.walLimitBytes ?? DEFAULT_WAL_LIMIT;
+  // After a checkpoint restarts the log, SQLite truncates the file back to this size.
+  sqlite.pragma(`journal_size_limit = ${Math.floor(walLimit / 4)}`);
+  const checkpointer = options.backgroundCheckpoint && file !== ':memory:' ? startCheckpointer(sqlite, file, walLimit) : null;
   // Kysely prepares every query afresh; the same few dozen statements are reused instead.
   const statements = new Map<string, SQLite.Statement>();
   const cached = {
-    prepare(sql: string) {
-      let statement = statements.get(sql);
+    prepare(query: string) {
+      let statement = statements.get(query);
       if (!statement) {
         if (statements.size >= 500) statements.clear();
-        statement = sqlite.prepare(sql);
-        statements.set(sql, statement);
+        statement = sqlite.prepare(query);
+        statements.set(query, statement);
       }
       return statement;
     },
@@ -149,23 +248,39 @@ export function openDatabase(database: Config['database'], options: OpenOptions 
       sqlite.close();
     },
   };
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: cached as unknown as SQLite.Database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cached as unknown as SQLite.Database }) });
+  rawClients.set(db, { dialect: 'sqlite', sqlite, path: file });
+  return db;
 }
 
+/**
+ * The checkpointer copies the log into the database every second without blocking anyone (PASSIVE). Under
+ * a steady stream of writes a passive checkpoint never catches up with the newest frames, so the log
+ * would never start over and would grow without end: once it passes the limit, a TRUNCATE checkpoint
+ * (which waits briefly for the writer, then copies only the few frames left) empties it.
+ */
 const CHECKPOINT_WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
+const { statSync } = require('node:fs');
 const Database = require(workerData.module);
 const db = new Database(workerData.path);
-db.pragma('busy_timeout = 1000');
-const checkpoint = (mode) => { try { db.pragma('wal_checkpoint(' + mode + ')'); } catch {} };
-const timer = setInterval(() => checkpoint('PASSIVE'), workerData.intervalMs);
+db.pragma('busy_timeout = 2000');
+const walSize = () => { try { return statSync(workerData.path + '-wal').size; } catch { return 0; } };
+const checkpoint = (mode) => { try { return db.pragma('wal_checkpoint(' + mode + ')')[0]; } catch { return null; } };
+const timer = setInterval(() => {
+  checkpoint('PASSIVE');
+  if (walSize() > workerData.limit) checkpoint('TRUNCATE');
+}, workerData.intervalMs);
 parentPort.on('message', () => { clearInterval(timer); checkpoint('TRUNCATE'); db.close(); parentPort.close(); });
 `;
 
-function startCheckpointer(sqlite: SQLite.Database, file: string): { stop(): void } {
+function startCheckpointer(sqlite: SQLite.Database, file: string, limit: number): { stop(): void } {
   sqlite.pragma('wal_autocheckpoint = 0');
   const require = createRequire(import.meta.url);
-  const worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { module: require.resolve('better-sqlite3'), path: file, intervalMs: 1000 } });
+  const worker = new Worker(CHECKPOINT_WORKER, {
+    eval: true,
+    workerData: { module: require.resolve('better-sqlite3'), path: file, intervalMs: 1000, limit: Math.floor(limit / 2) },
+  });
   worker.unref();
   return {
     stop() {
@@ -176,10 +291,54 @@ function startCheckpointer(sqlite: SQLite.Database, file: string): { stop(): voi
   };
 }
 
-/** Applies every pending migration; returns the names applied. */
+/** The size of a SQLite database's write-ahead log, in bytes (0 when there is none). */
+export function walSizeOf(file: string): number {
+  const wal = `${file}-wal`;
+  return existsSync(wal) ? statSync(wal).size : 0;
+}
+
+/**
+ * On SQLite one server process owns the database: a second `latchkey serve` on the same file is refused at
+ * start (several instances need PostgreSQL). The lock is an exclusive SQLite lock on a file beside the
+ * database, so the operating system releases it when the process ends, however it ends. Command-line
+ * commands do not take it: they work beside a running server.
+ */
+export function holdServerLock(file: string): () => void {
+  if (file === ':memory:') return () => undefined;
+  const lockFile = `${file}.server-lock`;
+  closeSync(openSync(lockFile, 'a', 0o600));
+  const lock = new SQLite(lockFile, { timeout: 0 });
+  try {
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec('BEGIN EXCLUSIVE');
+  } catch {
+    lock.close();
+    throw new ServerLockError(
+      `another Latchkey server is already running on ${file}: on SQLite only one server may use a database (run several instances on PostgreSQL)`,
+    );
+  }
+  return () => {
+    try {
+      lock.exec('COMMIT');
+    } finally {
+      lock.close();
+    }
+  };
+}
+
+export class ServerLockError extends Error {}
+
+/** Applies every pending migration; returns the names applied. On PostgreSQL, Kysely holds an advisory lock meanwhile. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
+}
+
+/** Whether every known migration has been applied (for readiness checks). */
+export async function migrationsCurrent(db: Db): Promise<boolean> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const list = await migrator.getMigrations();
+  return list.every((migration) => migration.executedAt !== undefined);
 }

@@ -1,8 +1,10 @@
 // Versioned schema migrations, written with Kysely's schema builder so they run on SQLite and PostgreSQL alike.
-import { sql, type Kysely, type Migration } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
 
 // Migrations see an untyped database: they describe the schema of their own moment, not today's.
 type AnyDb = Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const onPostgres = (db: AnyDb) => db.getExecutor().adapter instanceof PostgresAdapter;
 
 export const migrations: Record<string, Migration> = {
   '0001_accounts_sessions_recovery_mail_audit': {
@@ -81,8 +83,8 @@ export const migrations: Record<string, Migration> = {
 
       await db.schema
         .createTable('audit_events')
-        // The rowid itself: it grows with every event, so it is the log's order (and no sequence table to update).
-        .addColumn('id', 'integer', (c) => c.primaryKey())
+        // Grows with every event, so it is the log's order: SQLite's rowid itself, an identity column on PostgreSQL.
+        .addColumn('id', onPostgres(db) ? 'bigint' : 'integer', (c) => (onPostgres(db) ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey()))
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('type', 'text', (c) => c.notNull())
         .addColumn('user_id', 'text')
@@ -158,6 +160,18 @@ export const migrations: Record<string, Migration> = {
     },
     async down(db: AnyDb) {
       await db.schema.dropIndex('mail_messages_sealed').execute();
+    },
+  },
+  '0005_mail_claims': {
+    async up(db: AnyDb) {
+      // Which claim holds a message: workers on several instances fence their writes on it, not on a time.
+      await db.schema.alterTable('mail_messages').addColumn('claim_id', 'text').execute();
+      // The Mail Queue lists newest first; the order of insertion is no longer SQLite's rowid.
+      await db.schema.createIndex('mail_messages_created').on('mail_messages').columns(['created_at', 'id']).execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropIndex('mail_messages_created').execute();
+      await db.schema.alterTable('mail_messages').dropColumn('claim_id').execute();
     },
   },
 };

@@ -1,4 +1,4 @@
-// Starts the real Latchkey app for a test: fresh SQLite file, real HTTP port, optional real SMTP server.
+// Starts the real Latchkey app for a test: a fresh database (SQLite, or PostgreSQL in that pass), real HTTP port, optional real SMTP server.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import { createLogger } from '../../src/infra/logger.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { COMMAND_LINE } from '../../src/modules/audit/audit.ts';
 import { freePort } from './net.ts';
+import { freshDatabaseUrl } from './database.ts';
 
 export interface TestApp {
   url: string;
@@ -29,7 +30,7 @@ export async function startTestApp(options: { env?: Record<string, string>; cloc
   // A known port, so the default base URL (and every emailed link) points at this very server.
   const port = await freePort();
   const env: Record<string, string> = {
-    LATCHKEY_DATABASE_URL: `sqlite:${path.join(dir, 'latchkey.db')}`,
+    LATCHKEY_DATABASE_URL: await freshDatabaseUrl(dir),
     LATCHKEY_DATA_DIR: dir,
     LATCHKEY_PORT: String(port),
     LATCHKEY_RATE_LIMIT: '0',

@@ -2,7 +2,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { requireAdmin } from '../../guards.ts';
 import type { Services } from '../../services.ts';
-import { NotFoundError } from '../../infra/errors.ts';
 import type { MailStatus } from '../../infra/db.ts';
 import { actorOf } from '../../infra/web.ts';
 import { MAILBOX } from '../mail/worker.ts';
@@ -13,7 +12,7 @@ import { mailMessage, mailQueue, STATUS_LABELS } from './mail-queue.views.ts';
 const PER_PAGE = 50;
 
 export function mailQueuePages(services: Services): FastifyPluginAsync {
-  const { db, outbox, config, mailServers } = services;
+  const { outbox, config, mailServers } = services;
   return async (app) => {
     app.get('/admin/mail-queue', async (request, reply) => {
       const auth = await requireAdmin(request, reply);
@@ -21,7 +20,7 @@ export function mailQueuePages(services: Services): FastifyPluginAsync {
       const query = request.query as Record<string, unknown>;
       const status = typeof query.status === 'string' && Object.hasOwn(STATUS_LABELS, query.status) ? (query.status as MailStatus) : null;
       const page = Math.max(1, Math.min(1_000_000, Number.parseInt(String(query.page ?? '1'), 10) || 1));
-      const { rows, total } = await outbox.list(db, { limit: PER_PAGE, offset: (page - 1) * PER_PAGE, status: status ?? undefined });
+      const { rows, total } = await outbox.list({ limit: PER_PAGE, offset: (page - 1) * PER_PAGE, status: status ?? undefined });
       const mailboxMode = mailServers.environmentUrl === null && (await mailServers.list()).length === 0;
       const params = new URLSearchParams(status ? { status } : {});
       const csrfToken = reply.generateCsrf();
@@ -41,9 +40,7 @@ export function mailQueuePages(services: Services): FastifyPluginAsync {
       const auth = await requireAdmin(request, reply);
       if (!auth) return reply;
       const { id } = request.params as { id: string };
-      const message = await db.selectFrom('mail_messages').selectAll().where('id', '=', id.slice(0, 64)).executeTakeFirst();
-      if (!message) throw new NotFoundError('There is no such message in the mail queue.');
-      const attempts = await db.selectFrom('mail_attempts').selectAll().where('message_id', '=', message.id).orderBy('at').execute();
+      const { message, attempts } = await outbox.get(id);
       // Only mail kept in the development mailbox shows its working link; anything really sent stays masked.
       const revealed = message.transport === MAILBOX && message.sealed_token !== null;
       const rendered = outbox.render(message, revealed);
@@ -64,14 +61,14 @@ export function mailQueuePages(services: Services): FastifyPluginAsync {
     app.post('/admin/mail-queue/:id/retry', async (request, reply) => {
       const auth = await requireAdmin(request, reply);
       if (!auth) return reply;
-      await outbox.retry(db, (request.params as { id: string }).id.slice(0, 64), actorOf(request, auth.user.id));
+      await outbox.retry((request.params as { id: string }).id.slice(0, 64), actorOf(request, auth.user.id));
       return reply.redirect('/admin/mail-queue?notice=retry', 303);
     });
 
     app.post('/admin/mail-queue/:id/cancel', async (request, reply) => {
       const auth = await requireAdmin(request, reply);
       if (!auth) return reply;
-      await outbox.cancel(db, (request.params as { id: string }).id.slice(0, 64), actorOf(request, auth.user.id));
+      await outbox.cancel((request.params as { id: string }).id.slice(0, 64), actorOf(request, auth.user.id));
       return reply.redirect('/admin/mail-queue?notice=cancelled', 303);
     });
   };

@@ -1,7 +1,6 @@
 // The transactional outbox: a mail is a row written in the same transaction as the change that causes it.
-import { sql } from 'kysely';
-import type { Executor, Db, MailMessagesTable, MailStatus } from '../../infra/db.ts';
-import { UserError } from '../../infra/errors.ts';
+import type { Executor, Db, MailAttemptsTable, MailMessagesTable, MailStatus } from '../../infra/db.ts';
+import { NotFoundError, UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId, type SecretBox } from '../../infra/crypto.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -27,6 +26,7 @@ export class Outbox {
   private readonly listeners = new Set<() => void>();
 
   constructor(
+    private readonly db: Db,
     private readonly clock: Clock,
     private readonly box: SecretBox,
     readonly settings: MailSettings,
@@ -51,6 +51,7 @@ export class Outbox {
         attempts: 0,
         next_attempt_at: now,
         lease_until: null,
+        claim_id: null,
         last_error: null,
         transport: null,
         created_at: now,
@@ -103,32 +104,51 @@ export class Outbox {
     return `${this.settings.baseUrl.href}reset-password/${token}`;
   }
 
-  async list(db: Db, options: { limit: number; offset?: number; status?: MailStatus }) {
-    let query = db.selectFrom('mail_messages');
+  async list(options: { limit: number; offset?: number; status?: MailStatus }) {
+    let query = this.db.selectFrom('mail_messages');
     if (options.status) query = query.where('status', '=', options.status);
-    // Newest first by rowid, the order of insertion: no index on created_at to keep up on every mail.
-    const rows = await query.selectAll().orderBy(sql`rowid`, 'desc').limit(options.limit).offset(options.offset ?? 0).execute();
+    const rows = await query.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).offset(options.offset ?? 0).execute();
     const count = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return { rows, total: Number(count.n) };
   }
 
+  /** One message with every attempt to deliver it, oldest first. */
+  async get(id: string): Promise<{ message: MailMessagesTable; attempts: MailAttemptsTable[] }> {
+    const message = await this.db.selectFrom('mail_messages').selectAll().where('id', '=', id.slice(0, 64)).executeTakeFirst();
+    if (!message) throw new NotFoundError('There is no such message in the mail queue.');
+    const attempts = await this.db.selectFrom('mail_attempts').selectAll().where('message_id', '=', message.id).orderBy('at').orderBy('id').execute();
+    return { message, attempts };
+  }
+
+  /** How much mail waits, and how long the oldest due message has waited (for metrics and readiness). */
+  async stats(): Promise<{ depth: number; oldestDueAgeSeconds: number }> {
+    const now = this.clock.now();
+    const row = await this.db
+      .selectFrom('mail_messages')
+      .select((eb) => [eb.fn.countAll<number>().as('depth'), eb.fn.min<number>('next_attempt_at').as('oldest')])
+      .where('status', 'in', ['queued', 'retrying', 'sending'])
+      .executeTakeFirstOrThrow();
+    const oldest = row.oldest === null ? null : Number(row.oldest);
+    return { depth: Number(row.depth), oldestDueAgeSeconds: oldest !== null && oldest <= now ? (now - oldest) / 1000 : 0 };
+  }
+
   /** "Retry": a message that is waiting, failed or cancelled is due again now. */
-  async retry(db: Db, id: string, actor: Actor): Promise<void> {
-    await db.transaction().execute(async (trx) => {
+  async retry(id: string, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
       const message = await trx.selectFrom('mail_messages').selectAll().where('id', '=', id).executeTakeFirst();
       if (!message) throw new UserError('There is no such message in the mail queue.', 404);
       if (!['retrying', 'failed', 'cancelled', 'queued'].includes(message.status)) {
         throw new UserError(`This message is ${message.status}: only a waiting, failed or cancelled message can be retried.`, 409);
       }
-      await trx.updateTable('mail_messages').set({ status: 'queued', next_attempt_at: this.clock.now(), lease_until: null }).where('id', '=', id).execute();
+      await trx.updateTable('mail_messages').set({ status: 'queued', next_attempt_at: this.clock.now(), lease_until: null, claim_id: null }).where('id', '=', id).execute();
       await recordAudit(trx, this.clock.now(), actor, { type: 'mail.retry_requested', userId: message.user_id, email: message.to_address, detail: { message: id } });
     });
     setImmediate(() => this.listeners.forEach((listener) => listener()));
   }
 
   /** "Cancel": a message that has not gone yet will not be sent. */
-  async cancel(db: Db, id: string, actor: Actor): Promise<void> {
-    await db.transaction().execute(async (trx) => {
+  async cancel(id: string, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
       const message = await trx.selectFrom('mail_messages').selectAll().where('id', '=', id).executeTakeFirst();
       if (!message) throw new UserError('There is no such message in the mail queue.', 404);
       if (!['queued', 'retrying'].includes(message.status)) {

@@ -1,9 +1,9 @@
 // The courier: claims due messages from the outbox with a lease, delivers them, retries with backoff, gives up visibly.
 import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type { ExpressionBuilder } from 'kysely';
-import type { Database, Db, MailAttemptsTable, MailMessagesTable } from '../../infra/db.ts';
+import { forUpdateSkipLocked, type Database, type Db, type MailAttemptsTable, type MailMessagesTable } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
-import { newId } from '../../infra/crypto.ts';
+import { newId, randomToken } from '../../infra/crypto.ts';
 import type { Logger } from '../../infra/logger.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Outbox } from './outbox.ts';
@@ -49,6 +49,8 @@ type Outcome =
       at: number;
     };
 
+export type OutcomeKind = 'sent' | 'retrying' | 'failed' | 'cancelled';
+
 type DueFilter = (eb: ExpressionBuilder<Database, 'mail_messages'>) => ReturnType<ExpressionBuilder<Database, 'mail_messages'>['or']>;
 
 export class MailWorker {
@@ -58,8 +60,10 @@ export class MailWorker {
   private started = false;
   private stopping = false;
   private unsubscribe: (() => void) | null = null;
-  /** The lease each message in hand holds now (renewed while a slow server takes its time). */
-  private readonly leases = new Map<string, number | null>();
+  /** The claim each message in hand is held by; dropped when another worker took the message over. */
+  private readonly claims = new Map<string, string>();
+  private readonly outcomeListeners = new Set<(kind: OutcomeKind) => void>();
+  private lastPassAt: number | null = null;
   private lastSweep = 0;
   private gathering: NodeJS.Timeout | null = null;
 
@@ -75,6 +79,17 @@ export class MailWorker {
 
   private get leaseMs(): number {
     return this.options.leaseMs ?? 120_000;
+  }
+
+  /** Told of every message's outcome once it is recorded (for metrics). */
+  onOutcome(listener: (kind: OutcomeKind) => void): () => void {
+    this.outcomeListeners.add(listener);
+    return () => this.outcomeListeners.delete(listener);
+  }
+
+  /** Whether this worker is sending mail, and when it last finished looking for due mail. */
+  health(): { enabled: boolean; running: boolean; lastPassAt: number | null } {
+    return { enabled: this.started, running: this.running !== null, lastPassAt: this.lastPassAt };
   }
 
   start(): void {
@@ -122,6 +137,7 @@ export class MailWorker {
       .catch((error: unknown) => this.logger.error({ err: error }, 'mail worker pass failed'))
       .finally(() => {
         this.running = null;
+        this.lastPassAt = this.clock.now();
         if (!this.started || this.stopping) return;
         if (this.again) {
           this.again = false;
@@ -156,13 +172,17 @@ export class MailWorker {
         await this.record(outcomes);
       } finally {
         clearInterval(renewal);
-        for (const message of batch) this.leases.delete(message.id);
+        for (const message of batch) this.claims.delete(message.id);
       }
       // A long backlog must not starve the pages: let waiting requests in between batches.
       await yieldToRequests();
     }
   }
 
+  /**
+   * Takes up to a batch of due messages under a new claim. On PostgreSQL, rows another instance is claiming
+   * at this moment are skipped rather than waited for; on SQLite the update holds the database's write lock.
+   */
   private async claim(): Promise<MailMessagesTable[]> {
     const now = this.clock.now();
     const due: DueFilter = (eb) =>
@@ -174,16 +194,22 @@ export class MailWorker {
     const interrupted = new Set(
       (await this.db.selectFrom('mail_messages').select('id').where('status', '=', 'sending').where('lease_until', '<', now).execute()).map((row) => row.id),
     );
+    const claimId = randomToken(12);
+    const candidates = forUpdateSkipLocked(
+      this.db,
+      this.db.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.options.batchSize ?? 50),
+    );
     const claimed = await this.db
       .updateTable('mail_messages')
-      .set({ status: 'sending', lease_until: now + this.leaseMs })
-      .where('id', 'in', this.db.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.options.batchSize ?? 50))
+      .set({ status: 'sending', lease_until: now + this.leaseMs, claim_id: claimId })
+      .where('id', 'in', candidates)
       .where(due)
       .returningAll()
       .execute();
     for (const message of claimed) {
-      this.leases.set(message.id, message.lease_until);
+      this.claims.set(message.id, claimId);
       if (!interrupted.has(message.id)) continue;
+      // Claimed again after its lease ran out: it was being sent when its worker stopped. Say so.
       await this.db
         .insertInto('mail_attempts')
         .values({
@@ -203,17 +229,19 @@ export class MailWorker {
   private renewLeases(batch: MailMessagesTable[]): NodeJS.Timeout {
     const timer = setInterval(() => {
       for (const message of batch) {
-        const held = this.leases.get(message.id);
-        if (held === undefined || held === null) continue;
-        const next = this.clock.now() + this.leaseMs;
+        const claim = this.claims.get(message.id);
+        if (claim === undefined) continue;
         void this.db
           .updateTable('mail_messages')
-          .set({ lease_until: next })
+          .set({ lease_until: this.clock.now() + this.leaseMs })
           .where('id', '=', message.id)
-          .where('lease_until', '=', held)
+          .where('status', '=', 'sending')
+          .where('claim_id', '=', claim)
           .executeTakeFirst()
           .then(
-            (result) => this.leases.has(message.id) && this.leases.set(message.id, Number(result.numUpdatedRows) === 1 ? next : null),
+            (result) => {
+              if (Number(result.numUpdatedRows) !== 1) this.claims.delete(message.id);
+            },
             () => undefined,
           );
       }
@@ -285,14 +313,16 @@ export class MailWorker {
    */
   private async record(outcomes: Outcome[]): Promise<void> {
     const worker = { userAgent: 'mail worker' };
+    const recorded: OutcomeKind[] = [];
     await this.db.transaction().execute(async (trx) => {
       for (const outcome of outcomes) {
         const { message } = outcome;
         const fence = (query: ReturnType<typeof trx.updateTable<'mail_messages'>>) =>
-          query.where('id', '=', message.id).where('status', '=', 'sending').where('lease_until', '=', this.leases.get(message.id) ?? -1);
+          query.where('id', '=', message.id).where('status', '=', 'sending').where('claim_id', '=', this.claims.get(message.id) ?? '');
         if (outcome.kind === 'cancelled') {
-          const updated = await fence(trx.updateTable('mail_messages').set({ status: 'cancelled', lease_until: null, last_error: outcome.reason, sealed_token: null })).executeTakeFirst();
+          const updated = await fence(trx.updateTable('mail_messages').set({ status: 'cancelled', lease_until: null, claim_id: null, last_error: outcome.reason, sealed_token: null })).executeTakeFirst();
           if (Number(updated.numUpdatedRows) === 1) {
+            recorded.push('cancelled');
             await recordAudit(trx, this.clock.now(), worker, { type: 'mail.cancelled', userId: message.user_id, email: message.to_address, detail: { message: message.id, reason: outcome.reason } });
           }
           continue;
@@ -301,7 +331,7 @@ export class MailWorker {
           await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, outcome: 'temporary', ...attempt }).execute();
         }
         await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, at: outcome.at, server: outcome.server, outcome: outcome.kind, reply: outcome.reply }).execute();
-        const common = { attempts: message.attempts + 1, lease_until: null, transport: outcome.server };
+        const common = { attempts: message.attempts + 1, lease_until: null, claim_id: null, transport: outcome.server };
         const change =
           outcome.kind === 'sent'
             ? { ...common, status: 'sent' as const, sent_at: this.clock.now(), last_error: null, ...(outcome.keepToken ? {} : { sealed_token: null }) }
@@ -313,6 +343,7 @@ export class MailWorker {
           this.logger.warn({ message: message.id }, 'mail worker lost the lease of a message while sending it');
           continue;
         }
+        recorded.push(outcome.kind === 'sent' ? 'sent' : outcome.kind === 'temporary' ? 'retrying' : 'failed');
         await recordAudit(trx, outcome.at, worker, {
           type: outcome.kind === 'sent' ? 'mail.sent' : outcome.kind === 'temporary' ? 'mail.retrying' : 'mail.failed',
           userId: message.user_id,
@@ -321,5 +352,6 @@ export class MailWorker {
         });
       }
     });
+    for (const kind of recorded) for (const listener of this.outcomeListeners) listener(kind);
   }
 }
