@@ -81,10 +81,11 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
-function parseDatabaseUrl(raw: string, cwd: string, poolSize: number): DatabaseSettings {
+/** A database URL (`sqlite:<path>` or `postgres://…`); `name` is what its messages call it (a variable or a command-line option). */
+export function parseDatabaseUrl(raw: string, cwd: string, poolSize: number, name = 'LATCHKEY_DATABASE_URL'): DatabaseSettings {
   if (raw.startsWith('sqlite:')) {
     const file = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
-    if (file === '') throw new ConfigError('LATCHKEY_DATABASE_URL must name a file, as in sqlite:./data/latchkey.db');
+    if (file === '') throw new ConfigError(`${name} must name a file, as in sqlite:./data/latchkey.db`);
     return { kind: 'sqlite', path: file === ':memory:' ? file : path.resolve(cwd, file) };
   }
   if (/^postgres(ql)?:\/\//.test(raw)) {
@@ -92,14 +93,14 @@ function parseDatabaseUrl(raw: string, cwd: string, poolSize: number): DatabaseS
     try {
       url = new URL(raw);
     } catch {
-      throw new ConfigError('LATCHKEY_DATABASE_URL is not a valid URL (expected postgres://user:password@host:5432/database)');
+      throw new ConfigError(`${name} is not a valid URL (expected postgres://user:password@host:5432/database)`);
     }
     if (url.pathname.length <= 1 && !url.searchParams.has('dbname')) {
-      throw new ConfigError('LATCHKEY_DATABASE_URL must name a database, as in postgres://latchkey@localhost:5432/latchkey');
+      throw new ConfigError(`${name} must name a database, as in postgres://latchkey@localhost:5432/latchkey`);
     }
     return { kind: 'postgres', url: raw, poolSize };
   }
-  throw new ConfigError(`LATCHKEY_DATABASE_URL must start with sqlite: or postgres://, got "${raw.replace(/\/\/[^@/]*@/, '//…@')}"`);
+  throw new ConfigError(`${name} must start with sqlite: or postgres://, got "${raw.replace(/\/\/[^@/]*@/, '//…@')}"`);
 }
 
 function parseTrustProxy(raw: string | undefined): Config['trustProxy'] {

@@ -11,6 +11,7 @@ import { renderMail } from '../modules/mail/templates.ts';
 import { normalizeEmail } from '../modules/users/identity.ts';
 import { createServices, type Services } from '../services.ts';
 import { serve } from '../server.ts';
+import { copyInstallation } from './db-copy.ts';
 
 const USAGE = `Usage: latchkey <command>
 
@@ -22,7 +23,8 @@ Commands:
   users send-reset EMAIL                             queue password reset instructions
   users reset-link EMAIL                             print a fresh reset link, for delivery by hand
   mail test TO                                       send a test email through the outgoing server
-  migrate                                            bring the database schema up to date`;
+  migrate                                            bring the database schema up to date
+  db copy --to URL [--from URL]                      copy every table into an empty database (SQLite to PostgreSQL)`;
 
 /** Wrong usage: exit code 2. */
 class UsageError extends Error {}
@@ -120,6 +122,13 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
       return;
     }
     throw new UsageError(`unknown users command "${sub ?? ''}" (add, list, send-reset, reset-link)`);
+  }
+  if (command === 'db' && sub === 'copy') {
+    const { values } = parse(rest, { to: { type: 'string' }, from: { type: 'string' } }, 0);
+    if (typeof values.to !== 'string') throw new UsageError('db copy needs --to postgres://…');
+    const from = typeof values.from === 'string' ? values.from : undefined;
+    const note = (line: string) => process.stderr.write(line + '\n');
+    return copyInstallation({ to: values.to, from, config: loadConfig(), out, note });
   }
   if (command === 'mail' && sub === 'test') {
     const { positionals } = parse(rest, {}, 1);
