@@ -8,19 +8,21 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import SQLite from 'better-sqlite3';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { loadConfig } from '../src/config.ts';
+import { openDatabase, type Db } from '../src/infra/db.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { createLogger } from '../src/infra/logger.ts';
 import { createServices } from '../src/services.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { WebClient } from './support/client.ts';
 import { cleanEnv, freePort } from './support/net.ts';
+import { freshDatabaseUrl } from './support/database.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-// More than one batch of the worker (50), so a stop always comes with mail still waiting its turn.
-const USERS = 70;
+// More than two batches of the worker (50): however the requests spread over its claims, a stop always
+// comes with mail still waiting its turn.
+const USERS = 120;
 const ACK_DELAY_MS = 200;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -69,9 +71,11 @@ async function slowSmtpServer(): Promise<SlowSmtp> {
 
 const dirs: string[] = [];
 const children = new Set<ChildProcess>();
+const readers: Db[] = [];
 
-after(() => {
+after(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const reader of readers) await reader.destroy();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -80,7 +84,8 @@ interface Installation {
   env: Record<string, string>;
   port: number;
   url: string;
-  db: string;
+  /** The installation's database, read from the test's side while the server runs. */
+  db: Db;
   emails: string[];
 }
 
@@ -89,10 +94,9 @@ async function install(smtpPort: number): Promise<Installation> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-crash-'));
   dirs.push(dir);
   const port = await freePort();
-  const db = path.join(dir, 'latchkey.db');
   const env: Record<string, string> = {
     LATCHKEY_DATA_DIR: dir,
-    LATCHKEY_DATABASE_URL: `sqlite:${db}`,
+    LATCHKEY_DATABASE_URL: await freshDatabaseUrl(dir),
     LATCHKEY_PORT: String(port),
     LATCHKEY_RATE_LIMIT: '0',
     LATCHKEY_RESET_LIMIT_PER_HOUR: '0',
@@ -101,7 +105,8 @@ async function install(smtpPort: number): Promise<Installation> {
     LATCHKEY_LOG_LEVEL: 'warn',
     NODE_ENV: 'test',
   };
-  const services = await createServices(loadConfig(env, ROOT), systemClock, createLogger('silent'));
+  const config = loadConfig(env, ROOT);
+  const services = await createServices(config, systemClock, createLogger('silent'));
   const emails: string[] = [];
   try {
     for (let i = 1; i <= USERS; i++) {
@@ -113,6 +118,8 @@ async function install(smtpPort: number): Promise<Installation> {
   } finally {
     await services.close();
   }
+  const db = openDatabase(config.database);
+  readers.push(db);
   return { dir, env, port, url: `http://127.0.0.1:${port}`, db, emails };
 }
 
@@ -151,9 +158,9 @@ async function startServer(installation: Installation): Promise<Server> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
@@ -173,14 +180,9 @@ async function requestResets(installation: Installation): Promise<void> {
 
 type Row = { to_address: string; status: string; attempts: number };
 
-/** The mail queue as the database holds it, read by another process. */
-function queue(installation: Installation): Row[] {
-  const db = new SQLite(installation.db, { fileMustExist: true });
-  try {
-    return db.prepare('select to_address, status, attempts from mail_messages').all() as Row[];
-  } finally {
-    db.close();
-  }
+/** The mail queue as the database holds it, read beside the server. */
+function queue(installation: Installation): Promise<Row[]> {
+  return installation.db.selectFrom('mail_messages').select(['to_address', 'status', 'attempts']).execute();
 }
 
 const byStatus = (rows: Row[]) => rows.reduce<Record<string, number>>((counts, row) => ({ ...counts, [row.status]: (counts[row.status] ?? 0) + 1 }), {});
@@ -203,7 +205,7 @@ describe('the mail queue when the Latchkey process dies', () => {
       const receivedAtKill = new Set(smtp.received);
       assert.ok(receivedAtKill.size < USERS, `the kill came mid-batch (${receivedAtKill.size} of ${USERS} already received)`);
 
-      const atKill = queue(installation);
+      const atKill = await queue(installation);
       assert.equal(atKill.length, USERS, 'every request queued exactly one mail, and the queue survived the kill');
       const inFlight = atKill.filter((row) => row.status === 'sending').length;
       assert.ok(inFlight > 0, 'mails were claimed and in hand when the process died');
@@ -213,15 +215,15 @@ describe('the mail queue when the Latchkey process dies', () => {
       const unrecorded = [...receivedAtKill].filter((email) => !sentAtKill.includes(email)).length;
 
       server = await startServer(installation);
-      await waitFor('every mail to be sent after the restart', () => queue(installation).every((row) => row.status === 'sent'), 20_000).catch((error: Error) => {
-        throw new Error(`${error.message}: ${JSON.stringify(byStatus(queue(installation)))}\n${server.output()}`);
+      await waitFor('every mail to be sent after the restart', async () => (await queue(installation)).every((row) => row.status === 'sent'), 20_000).catch(async (error: Error) => {
+        throw new Error(`${error.message}: ${JSON.stringify(byStatus(await queue(installation)))}\n${server.output()}`);
       });
       for (const email of installation.emails) assert.ok(smtp.count(email) >= 1, `${email} got its reset mail`);
       const duplicates = smtp.received.length - new Set(smtp.received).size;
       assert.ok(duplicates <= inFlight, `${duplicates} duplicate(s), at most the ${inFlight} mail(s) that were claimed when the process died`);
       assert.ok(duplicates <= unrecorded, `${duplicates} duplicate(s), at most the ${unrecorded} taken by the server but not yet recorded as sent`);
       for (const email of sentAtKill) assert.equal(smtp.count(email), 1, `${email}, recorded as sent before the kill, is not sent again`);
-      assert.equal(queue(installation).length, USERS);
+      assert.equal((await queue(installation)).length, USERS);
 
       server.child.kill('SIGTERM');
       assert.deepEqual(await server.exited, { code: 0, signal: null });
@@ -241,7 +243,7 @@ describe('the mail queue when the Latchkey process dies', () => {
       const stopped = await server.exited;
       assert.deepEqual(stopped, { code: 0, signal: null }, server.output());
 
-      const atStop = queue(installation);
+      const atStop = await queue(installation);
       assert.equal(atStop.length, USERS);
       assert.equal(atStop.filter((row) => row.status === 'sending').length, 0, `no mail is left half-sent: ${JSON.stringify(byStatus(atStop))}`);
       const sentAtStop = atStop.filter((row) => row.status === 'sent');
@@ -250,8 +252,8 @@ describe('the mail queue when the Latchkey process dies', () => {
       assert.equal(smtp.received.length, sentAtStop.length, 'every mail the server took is marked sent');
 
       server = await startServer(installation);
-      await waitFor('every mail to be sent after the restart', () => queue(installation).every((row) => row.status === 'sent'), 20_000).catch((error: Error) => {
-        throw new Error(`${error.message}: ${JSON.stringify(byStatus(queue(installation)))}\n${server.output()}`);
+      await waitFor('every mail to be sent after the restart', async () => (await queue(installation)).every((row) => row.status === 'sent'), 20_000).catch(async (error: Error) => {
+        throw new Error(`${error.message}: ${JSON.stringify(byStatus(await queue(installation)))}\n${server.output()}`);
       });
       await sleep(1_500); // a poll or two more: nothing else may go out
       for (const email of installation.emails) assert.equal(smtp.count(email), 1, `${email} got exactly one mail`);
