@@ -3,7 +3,6 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
-import rateLimit from '@fastify/rate-limit';
 import type { Services } from './services.ts';
 import { errorHandler, errorPage, securityHeaders, setSecurityHeaders } from './infra/web.ts';
 import { unusableLinkPage } from './modules/recovery/recovery.views.ts';
@@ -50,7 +49,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies },
     getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf,
   });
-  await app.register(rateLimit, { global: false, errorResponseBuilder: () => ({ statusCode: 429, message: 'Too many requests' }) });
 
   securityHeaders(app, config.secureCookies);
   errorHandler(app);

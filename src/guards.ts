@@ -1,8 +1,9 @@
 // What pages share about who is asking: the signed-in user, the login redirect, the form rate limit.
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { Services } from './services.ts';
 import type { User } from './modules/users/users.repo.ts';
-import type { Session } from './modules/sessions/sessions.ts';
+import type { Session } from './modules/sessions/sessions.repo.ts';
+import type { LimitedForm } from './modules/throttle/throttle.ts';
 import { html } from './views/html.ts';
 import { page } from './views/layout.ts';
 
@@ -18,10 +19,26 @@ declare module 'fastify' {
   }
 }
 
-/** Route options that limit a form to the configured number of posts per minute and address. */
-export function formLimit(services: Services): { rateLimit?: { max: number; timeWindow: number } } {
-  const max = services.config.rateLimitPerMinute;
-  return max > 0 ? { rateLimit: { max, timeWindow: 60_000 } } : {};
+/** A form over its posts per minute from this address; the error handler renders its 429 page. */
+class TooManyPosts extends Error {
+  readonly statusCode = 429;
+  constructor() {
+    super('Too many requests');
+  }
+}
+
+/**
+ * An onRequest hook that limits a form to LATCHKEY_RATE_LIMIT posts per minute and IP address, counted
+ * by the throttle in the database, so the limit holds across every instance.
+ */
+export function formLimit(services: Services, form: LimitedForm): onRequestAsyncHookHandler {
+  return async (request, reply) => {
+    const wait = await services.throttle.formPost(form, request.ip);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      throw new TooManyPosts();
+    }
+  };
 }
 
 /** Sends an anonymous visitor to the login page and back here afterwards. */

@@ -15,8 +15,9 @@ import { Recovery } from './modules/recovery/recovery.service.ts';
 import { Login } from './modules/sessions/login.ts';
 import { Sessions } from './modules/sessions/sessions.ts';
 import { UserDirectory } from './modules/users/users.service.ts';
-import { countUsers } from './modules/users/users.repo.ts';
 import { COMMAND_LINE } from './modules/audit/audit.ts';
+import { AuditLog } from './modules/audit/audit.service.ts';
+import { Throttle } from './modules/throttle/throttle.ts';
 
 export interface Services {
   config: Config;
@@ -32,6 +33,8 @@ export interface Services {
   login: Login;
   passwords: Passwords;
   recovery: Recovery;
+  throttle: Throttle;
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -65,12 +68,10 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     maxSeconds: config.sessionMaxSeconds,
     secureCookies: config.secureCookies,
   });
-  const passwords = new Passwords(clock, policy, sessions, outbox);
-  const recovery = new Recovery(db, clock, passwords, sessions, outbox, {
-    ttlSeconds: config.resetTtlSeconds,
-    limitPerHour: config.resetLimitPerHour,
-  });
-  const login = new Login(db, clock, users, sessions);
+  const throttle = new Throttle({ db }, { formPostsPerMinute: config.rateLimitPerMinute, resetMailsPerHour: config.resetLimitPerHour });
+  const passwords = new Passwords(db, clock, policy, sessions, outbox, throttle);
+  const recovery = new Recovery(db, clock, passwords, sessions, outbox, throttle, { ttlSeconds: config.resetTtlSeconds });
+  const login = new Login(db, clock, users, sessions, throttle);
   return {
     config,
     db,
@@ -85,8 +86,11 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     login,
     passwords,
     recovery,
+    throttle,
+    audit: new AuditLog(db),
     async close() {
       await worker.stop();
+      throttle.close();
       router.close();
       await db.destroy();
       releaseLock();
@@ -97,7 +101,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
 /** The first administrator from LATCHKEY_ADMIN_EMAIL / LATCHKEY_ADMIN_PASSWORD, only while no user exists. */
 export async function ensureFirstAdministrator(services: Services): Promise<void> {
   const admin = services.config.admin;
-  if (!admin || (await countUsers(services.db)) > 0) return;
+  if (!admin || (await services.users.count()) > 0) return;
   try {
     await services.users.create({ email: admin.email, name: 'Administrator', password: admin.password, role: 'admin' }, COMMAND_LINE);
   } catch (error) {

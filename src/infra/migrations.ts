@@ -174,4 +174,18 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('mail_messages').dropColumn('claim_id').execute();
     },
   },
+  '0006_throttle': {
+    async up(db: AnyDb) {
+      // rate-limiter-flexible's layout (its SQLite and PostgreSQL stores insert key, points, expire in this order).
+      await db.schema
+        .createTable('throttle_counts')
+        .addColumn('key', 'varchar(255)', (c) => c.primaryKey())
+        .addColumn('points', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('expire', 'bigint')
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('throttle_counts').execute();
+    },
+  },
 };

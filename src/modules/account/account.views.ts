@@ -3,7 +3,7 @@ import { html } from '../../views/html.ts';
 import { userAgentCell } from '../../views/user-agent.ts';
 import { page, type Viewer } from '../../views/layout.ts';
 import { newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
-import type { Session } from '../sessions/sessions.ts';
+import type { Session } from '../sessions/sessions.repo.ts';
 
 export interface AccountView {
   viewer: Viewer & { email: string };

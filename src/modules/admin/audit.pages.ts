@@ -3,8 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { requireAdmin } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
-import { AUDIT_TYPES, listAudit, type AuditQuery, type AuditType } from '../audit/audit.ts';
-import { findUserByEmail } from '../users/users.repo.ts';
+import { AUDIT_TYPES, type AuditType } from '../audit/audit.ts';
+import type { AuditQuery } from '../audit/audit.service.ts';
 import { consolePage } from './console.views.ts';
 import { auditCsv, auditPage } from './audit.views.ts';
 
@@ -23,7 +23,7 @@ function parseDay(value: string, name: string): number | undefined {
 }
 
 export function auditPages(services: Services): FastifyPluginAsync {
-  const { db } = services;
+  const { audit, users } = services;
 
   async function readFilters(raw: Record<string, unknown>) {
     const text = (name: string) => (typeof raw[name] === 'string' ? (raw[name] as string).trim().slice(0, 254) : '');
@@ -36,7 +36,7 @@ export function auditPages(services: Services): FastifyPluginAsync {
     if (to !== undefined) query.to = to + DAY_MS; // "To" is inclusive: the whole day.
     if (filters.user) {
       const email = filters.user.toLowerCase();
-      const user = await findUserByEmail(db, email);
+      const user = await users.findByEmail(email);
       if (user) query.userId = user.id;
       else query.email = email;
     }
@@ -53,7 +53,7 @@ export function auditPages(services: Services): FastifyPluginAsync {
       let view;
       try {
         const { filters, query, params } = await readFilters(raw);
-        const { rows, total } = await listAudit(db, { ...query, limit: PER_PAGE, offset: (page - 1) * PER_PAGE });
+        const { rows, total } = await audit.list({ ...query, limit: PER_PAGE, offset: (page - 1) * PER_PAGE });
         view = auditPage({ rows, total, filters, page, perPage: PER_PAGE, params });
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
@@ -69,7 +69,7 @@ export function auditPages(services: Services): FastifyPluginAsync {
       const auth = await requireAdmin(request, reply);
       if (!auth) return reply;
       const { query } = await readFilters(request.query as Record<string, unknown>);
-      const { rows } = await listAudit(db, { ...query, limit: CSV_MAX_ROWS });
+      const { rows } = await audit.list({ ...query, limit: CSV_MAX_ROWS });
       const day = new Date(services.clock.now()).toISOString().slice(0, 10);
       return reply
         .type('text/csv; charset=utf-8')

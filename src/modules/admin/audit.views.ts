@@ -1,6 +1,7 @@
 // The Audit Log page and its CSV export.
 import { html, type SafeHtml } from '../../views/html.ts';
-import { AUDIT_LABELS, AUDIT_TYPES, type AuditRow } from '../audit/audit.ts';
+import { AUDIT_LABELS, AUDIT_TYPES } from '../audit/audit.ts';
+import type { AuditRow } from '../audit/audit.service.ts';
 import { pager } from './console.views.ts';
 import { activityTable, describeDetail } from './users.views.ts';
 

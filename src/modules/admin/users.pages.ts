@@ -4,9 +4,8 @@ import { requireAdmin, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import { actorOf, field } from '../../infra/web.ts';
-import { listAudit, recordAudit } from '../audit/audit.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
-import { findUserById, listUsers, matchingUserIds, USER_FILTERS, USER_SORTS, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
+import { USER_FILTERS, USER_SORTS, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { consolePage } from './console.views.ts';
 import { noticeFor } from '../../views/components.ts';
 import { actionRefused, bulkConfirm, bulkSummary, newUserForm, sendResetConfirm, userPage, usersList, type UserForm } from './users.views.ts';
@@ -40,7 +39,7 @@ function readQuery(source: Record<string, unknown>) {
 }
 
 export function adminUserPages(services: Services): FastifyPluginAsync {
-  const { db, clock, users, sessions, recovery, passwords, policy } = services;
+  const { users, sessions, recovery, passwords, policy, audit } = services;
   const send = (reply: FastifyReply, auth: Auth, title: string, body: Parameters<typeof consolePage>[0]['body'], notice?: string | null, status = 200) =>
     reply
       .code(status)
@@ -49,31 +48,23 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
 
   async function loadUser(request: FastifyRequest): Promise<User> {
     const { id } = request.params as { id: string };
-    const user = await findUserById(db, id.slice(0, 64));
+    const user = await users.get(id.slice(0, 64));
     if (!user) throw new NotFoundError('There is no such user.');
     return user;
   }
 
   async function showUser(reply: FastifyReply, auth: Auth, user: User, extra: { notice?: string | null; form?: UserForm; passwordBroken?: string[]; passwordError?: string | null; status?: number } = {}) {
-    const now = clock.now();
-    const [userSessions, activity, pending] = await Promise.all([
+    const [userSessions, activity, resetPending] = await Promise.all([
       sessions.list(user.id),
-      listAudit(db, { userId: user.id, limit: 20 }),
-      db
-        .selectFrom('reset_links')
-        .select('id')
-        .where('user_id', '=', user.id)
-        .where('used_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now)
-        .executeTakeFirst(),
+      audit.list({ userId: user.id, limit: 20 }),
+      recovery.hasOpenLink(user.id),
     ]);
     const body = userPage({
       user,
       csrfToken: reply.generateCsrf(),
       sessions: userSessions,
       activity: activity.rows,
-      resetPending: pending !== undefined,
+      resetPending,
       form: extra.form ?? { email: user.email, name: user.name, role: user.role },
       rules: policy.rules(),
       passwordBroken: extra.passwordBroken,
@@ -89,11 +80,14 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       const auth = await requireAdmin(request, reply);
       if (!auth) return reply;
       const query = readQuery(request.query as Record<string, unknown>);
-      const { rows, total } = await listUsers(
-        db,
-        { search: query.search || undefined, filters: query.filters, sort: query.sort, dir: query.dir, limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE },
-        clock.now(),
-      );
+      const { rows, total } = await users.list({
+        search: query.search || undefined,
+        filters: query.filters,
+        sort: query.sort,
+        dir: query.dir,
+        limit: PER_PAGE,
+        offset: (query.page - 1) * PER_PAGE,
+      });
       const params = new URLSearchParams();
       if (query.search) params.set('q', query.search);
       for (const filter of query.filters) params.append('filter', filter);
@@ -135,7 +129,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       const hidden: Array<[string, string]> = [['scope', scope]];
       if (scope === 'matching') {
         const query = readQuery(body);
-        ids = await matchingUserIds(db, { search: query.search || undefined, filters: query.filters }, clock.now(), BULK_CAP + 1);
+        ids = await users.matchingIds({ search: query.search || undefined, filters: query.filters }, BULK_CAP + 1);
         tooMany = ids.length > BULK_CAP;
         hidden.push(['q', query.search], ...query.filters.map((filter): [string, string] => ['filter', filter]));
       } else {
@@ -154,7 +148,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
           queued.push(await recovery.sendInstructions(id, actor, 'admin'));
         } catch (error) {
           if (!(error instanceof UserError)) throw error;
-          const user = await findUserById(db, id);
+          const user = await users.get(id);
           if (user) refused.push({ user, reason: error.message });
         }
       }
@@ -226,10 +220,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       const auth = await requireAdmin(request, reply);
       if (!auth) return reply;
       const user = await loadUser(request);
-      await db.transaction().execute(async (trx) => {
-        const ended = await sessions.endAll(trx, user.id);
-        await recordAudit(trx, clock.now(), actorOf(request, auth.user.id), { type: 'sessions.ended', userId: user.id, email: user.email, detail: { ended, by: 'administrator' } });
-      });
+      await sessions.endAllByAdministrator(user, actorOf(request, auth.user.id));
       return reply.redirect(`/admin/users/${user.id}?notice=sessions-ended`, 303);
     });
 
@@ -237,18 +228,13 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       const auth = await requireAdmin(request, reply);
       if (!auth) return reply;
       const user = await loadUser(request);
-      if (user.status !== 'active') {
-        return showUser(reply, auth, user, { passwordError: 'Restore the user before setting a password.', status: 409 });
-      }
-      let hash: string;
       try {
-        hash = await passwords.prepare(user, field(request.body, 'password'), field(request.body, 'confirmation'));
+        await passwords.setByAdministrator(user, field(request.body, 'password'), field(request.body, 'confirmation'), actorOf(request, auth.user.id));
       } catch (error) {
         if (error instanceof PasswordRefused) return showUser(reply, auth, user, { passwordBroken: error.broken, status: 400 });
-        if (error instanceof UserError) return showUser(reply, auth, user, { passwordError: error.message, status: 400 });
+        if (error instanceof UserError) return showUser(reply, auth, user, { passwordError: error.message, status: error.status });
         throw error;
       }
-      await db.transaction().execute((trx) => passwords.apply(trx, user, hash, 'administrator', actorOf(request, auth.user.id)));
       return reply.redirect(`/admin/users/${user.id}?notice=password-set`, 303);
     });
   };

@@ -1,8 +1,9 @@
 // The users pages of the console: the list with search, filters, sorting and bulk reset; a user's page; forms.
 import { html, type SafeHtml } from '../../views/html.ts';
 import { userAgentCell } from '../../views/user-agent.ts';
-import type { Session } from '../sessions/sessions.ts';
-import { AUDIT_LABELS, type AuditRow } from '../audit/audit.ts';
+import type { Session } from '../sessions/sessions.repo.ts';
+import { AUDIT_LABELS } from '../audit/audit.ts';
+import type { AuditRow } from '../audit/audit.service.ts';
 import type { ListedUser, User, UserFilter, UserSort } from '../users/users.repo.ts';
 import { pager } from './console.views.ts';
 import { newPasswordFields, passwordRefusal, when } from '../../views/components.ts';

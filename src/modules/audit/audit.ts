@@ -1,5 +1,7 @@
 // The append-only audit log: every security event is recorded inside the transaction of the change it describes.
+// Business rules only write it; the console, its CSV export and the Security view read it (audit.service.ts).
 import type { Executor } from '../../infra/db.ts';
+import { insertAuditEvent } from './audit.repo.ts';
 
 export type AuditType =
   | 'reset.requested'
@@ -48,19 +50,16 @@ export interface AuditEntry {
 }
 
 export async function recordAudit(db: Executor, at: number, actor: Actor, entry: AuditEntry): Promise<void> {
-  await db
-    .insertInto('audit_events')
-    .values({
-      at,
-      type: entry.type,
-      user_id: entry.userId ?? null,
-      actor_id: actor.userId ?? null,
-      email: entry.email ?? null,
-      ip: actor.ip ?? null,
-      user_agent: actor.userAgent ? actor.userAgent.slice(0, 300) : null,
-      detail: entry.detail ? JSON.stringify(entry.detail) : null,
-    })
-    .execute();
+  await insertAuditEvent(db, {
+    at,
+    type: entry.type,
+    user_id: entry.userId ?? null,
+    actor_id: actor.userId ?? null,
+    email: entry.email ?? null,
+    ip: actor.ip ?? null,
+    user_agent: actor.userAgent ? actor.userAgent.slice(0, 300) : null,
+    detail: entry.detail ? JSON.stringify(entry.detail) : null,
+  });
 }
 
 /** How each event reads on the Audit Log page and in the CSV export. */
@@ -96,37 +95,3 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];
-
-export interface AuditQuery {
-  userId?: string;
-  /** The address as recorded, for events of addresses that belong to nobody. */
-  email?: string;
-  type?: AuditType;
-  from?: number;
-  to?: number;
-  limit: number;
-  offset?: number;
-}
-
-export type AuditRow = Awaited<ReturnType<typeof listAudit>>['rows'][number];
-
-/** Newest first (in the order written), with the user's and the acting user's current email for display. */
-export async function listAudit(db: Executor, query: AuditQuery) {
-  let q = db.selectFrom('audit_events');
-  if (query.userId) q = q.where('audit_events.user_id', '=', query.userId);
-  if (query.email) q = q.where('audit_events.email', '=', query.email);
-  if (query.type) q = q.where('audit_events.type', '=', query.type);
-  if (query.from !== undefined) q = q.where('audit_events.at', '>=', query.from);
-  if (query.to !== undefined) q = q.where('audit_events.at', '<', query.to);
-  const rows = await q
-    .leftJoin('users as subject', 'subject.id', 'audit_events.user_id')
-    .leftJoin('users as actor', 'actor.id', 'audit_events.actor_id')
-    .selectAll('audit_events')
-    .select(['subject.email as user_email', 'actor.email as actor_email'])
-    .orderBy('audit_events.id', 'desc')
-    .limit(query.limit)
-    .offset(query.offset ?? 0)
-    .execute();
-  const count = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  return { rows, total: Number(count.n) };
-}

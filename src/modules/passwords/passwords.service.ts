@@ -1,15 +1,20 @@
 // Changing a password, however it happens: policy, hash, void reset links, end sessions, notify, audit.
 import type { Clock } from '../../infra/clock.ts';
-import type { Tx } from '../../infra/db.ts';
+import type { Db, Tx } from '../../infra/db.ts';
 import { UserError } from '../../infra/errors.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
+import { voidOpenLinks } from '../recovery/reset-links.repo.ts';
+import type { Session } from '../sessions/sessions.repo.ts';
 import type { Sessions } from '../sessions/sessions.ts';
-import type { User } from '../users/users.repo.ts';
-import { hashPassword } from './hashing.ts';
+import type { Throttle } from '../throttle/throttle.ts';
+import { setPasswordHash, type User } from '../users/users.repo.ts';
+import { hashPassword, verifyPassword } from './hashing.ts';
 import type { PasswordPolicy } from './policy.ts';
 
 export type ChangeMethod = 'reset' | 'account' | 'command line' | 'administrator';
+
+const WRONG_CURRENT = 'wrong current password';
 
 /** A password refused by the policy: the list of every rule it breaks. */
 export class PasswordRefused extends UserError {
@@ -18,12 +23,17 @@ export class PasswordRefused extends UserError {
   }
 }
 
+/** What became of a change on /account: changed (with the new session's token), or a wrong current password. */
+export type OwnChange = { outcome: 'changed'; sessionToken: string } | { outcome: 'wrong current' } | { outcome: 'session ended' };
+
 export class Passwords {
   constructor(
+    private readonly db: Db,
     private readonly clock: Clock,
     readonly policy: PasswordPolicy,
     private readonly sessions: Sessions,
     private readonly outbox: Outbox,
+    private readonly throttle: Throttle,
   ) {}
 
   /** Checks the new password and its confirmation and hashes it; throws PasswordRefused or UserError. */
@@ -37,20 +47,47 @@ export class Passwords {
   }
 
   /**
+   * The signed-in user's own change on /account. A wrong current password is counted: after a few, the
+   * session ends (a stolen session must not become a way to guess the password). Throws PasswordRefused
+   * or UserError for a refused new password. Every session ends with the old password, this one too; the
+   * person changing it gets a fresh one.
+   */
+  async changeOwn(user: User, session: Session, input: { current: string; password: string; confirmation: string }, actor: Actor): Promise<OwnChange> {
+    const { ok } = await verifyPassword(user.password_hash, input.current);
+    if (!ok) {
+      await recordAudit(this.db, this.clock.now(), actor, {
+        type: 'password.change_refused',
+        userId: user.id,
+        email: user.email,
+        detail: { how: 'account', reason: WRONG_CURRENT },
+      });
+      if (!(await this.throttle.wrongCurrentPassword(user.id))) return { outcome: 'wrong current' };
+      await this.sessions.endForWrongPasswords(user, session, actor);
+      return { outcome: 'session ended' };
+    }
+    const hash = await this.prepare(user, input.password, input.confirmation);
+    const sessionToken = await this.db.transaction().execute(async (trx) => {
+      await this.apply(trx, user, hash, 'account', actor);
+      return (await this.sessions.start(trx, user.id, actor)).token;
+    });
+    return { outcome: 'changed', sessionToken };
+  }
+
+  /** An administrator sets the password of an active user; throws PasswordRefused or UserError. */
+  async setByAdministrator(user: User, password: string, confirmation: string, actor: Actor): Promise<void> {
+    if (user.status !== 'active') throw new UserError('Restore the user before setting a password.', 409);
+    const hash = await this.prepare(user, password, confirmation);
+    await this.db.transaction().execute((trx) => this.apply(trx, user, hash, 'administrator', actor));
+  }
+
+  /**
    * Stores an already prepared hash inside the caller's transaction: the old password stops working,
    * outstanding reset links are voided, every session ends, and the user is told by email.
    */
   async apply(trx: Tx, user: User, passwordHash: string, how: ChangeMethod, actor: Actor): Promise<void> {
     const now = this.clock.now();
-    await trx.updateTable('users').set({ password_hash: passwordHash, password_changed_at: now }).where('id', '=', user.id).execute();
-    await trx
-      .updateTable('reset_links')
-      .set({ revoked_at: now, revoked_reason: 'password_changed' })
-      .where('user_id', '=', user.id)
-      .where('used_at', 'is', null)
-      .where('revoked_at', 'is', null)
-      .execute();
-    await this.outbox.forgetTokens(trx, user.id);
+    await setPasswordHash(trx, user.id, passwordHash, now);
+    await voidOpenLinks(trx, user.id, 'password_changed', now);
     const ended = await this.sessions.endAll(trx, user.id);
     await recordAudit(trx, now, actor, { type: 'password.changed', userId: user.id, email: user.email, detail: { how, sessionsEnded: ended } });
     await this.outbox.enqueue(trx, actor, {

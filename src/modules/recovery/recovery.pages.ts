@@ -28,7 +28,7 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
   return async (app) => {
     app.get('/reset-password', async (_request, reply) => html(reply).send(requestPage({ csrfToken: reply.generateCsrf() })));
 
-    app.post('/reset-password', { config: formLimit(services) }, async (request, reply) => {
+    app.post('/reset-password', { onRequest: formLimit(services, 'reset-request') }, async (request, reply) => {
       const email = field(request.body, 'email', 320);
       const started = performance.now();
       try {
@@ -46,7 +46,7 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
     // The emailed link. Opening it never uses it up; the token moves into a cookie and the address bar
     // shows a clean URL, so the token does not linger in history or leak through the Referer header.
     // Limited too: every opening is an audit event, and nobody needs to open links by the dozen.
-    app.get('/reset-password/:token', { config: formLimit(services) }, async (request, reply) => {
+    app.get('/reset-password/:token', { onRequest: formLimit(services, 'reset-link') }, async (request, reply) => {
       const { token } = request.params as { token: string };
       const inspection = await recovery.inspect(token);
       await recovery.recordOpened(inspection, actorOf(request));

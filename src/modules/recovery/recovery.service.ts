@@ -1,5 +1,5 @@
 // Reset links as a flow: issue (with its mail, in one transaction), inspect without using up, redeem exactly once.
-import type { Db, ResetLinksTable, Tx } from '../../infra/db.ts';
+import type { Db, Tx } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { hashToken, newId, randomToken } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
@@ -7,11 +7,22 @@ import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { Passwords } from '../passwords/passwords.service.ts';
 import type { Sessions } from '../sessions/sessions.ts';
+import type { Throttle } from '../throttle/throttle.ts';
 import { normalizeEmail } from '../users/identity.ts';
-import { findUserByEmail, findUserById, type User } from '../users/users.repo.ts';
+import { findUserByEmail, findUserById, lockUserById, recordLogin, type User } from '../users/users.repo.ts';
+import {
+  claimLink,
+  findLinkById,
+  findLinkByTokenHash,
+  hasOpenLink,
+  insertLink,
+  stateOf,
+  voidOpenLinks,
+  type LinkState,
+  type ResetLink,
+} from './reset-links.repo.ts';
 
-export type ResetLink = ResetLinksTable;
-export type UnusableState = 'expired' | 'used' | 'replaced' | 'invalid';
+export type UnusableState = Exclude<LinkState, 'usable'>;
 
 export type Inspection = { state: 'usable'; link: ResetLink; user: User } | { state: UnusableState; link?: ResetLink; user?: User };
 
@@ -24,8 +35,6 @@ export class LinkUnusable extends UserError {
 
 export interface RecoverySettings {
   ttlSeconds: number;
-  /** Self-service reset emails per account per hour; 0 means no limit. */
-  limitPerHour: number;
 }
 
 // 32 random bytes in base64url: 43 characters. Anything else is not a token Latchkey made.
@@ -38,6 +47,7 @@ export class Recovery {
     private readonly passwords: Passwords,
     private readonly sessions: Sessions,
     private readonly outbox: Outbox,
+    private readonly throttle: Throttle,
     private readonly settings: RecoverySettings,
   ) {}
 
@@ -50,16 +60,23 @@ export class Recovery {
     const typed = typedEmail.slice(0, 320);
     const email = normalizeEmail(typedEmail);
     const now = this.clock.now();
+    const found = await findUserByEmail(this.db, email);
+    // The address is kept as typed too: look-alikes and typos are what an investigation looks for.
+    const requested = { type: 'reset.requested' as const, userId: found?.id ?? null, email };
+    const nothingSent = (user: User | undefined) => ({ ...requested, detail: { typed, outcome: user ? 'archived account: nothing sent' : 'no account: nothing sent' } });
+    if (!found || found.status !== 'active') {
+      await recordAudit(this.db, now, actor, nothingSent(found));
+      return;
+    }
+    // Counted before the transaction: the throttle keeps its counts in its own store, shared by every instance.
+    if (!(await this.throttle.takeResetMail(found.id, actor.ip ?? null))) {
+      await recordAudit(this.db, now, actor, { type: 'reset.throttled', userId: found.id, email, detail: { typed } });
+      return;
+    }
     await this.db.transaction().execute(async (trx) => {
-      const user = await findUserByEmail(trx, email);
-      // The address is kept as typed too: look-alikes and typos are what an investigation looks for.
-      const requested = { type: 'reset.requested' as const, userId: user?.id ?? null, email };
+      const user = await lockUserById(trx, found.id);
       if (!user || user.status !== 'active') {
-        await recordAudit(trx, now, actor, { ...requested, detail: { typed, outcome: user ? 'archived account: nothing sent' : 'no account: nothing sent' } });
-        return;
-      }
-      if (await this.overLimit(trx, user.id, now, actor)) {
-        await recordAudit(trx, now, actor, { type: 'reset.throttled', userId: user.id, email, detail: { typed } });
+        await recordAudit(trx, now, actor, nothingSent(user));
         return;
       }
       // One event says both that it was asked for and which link answered it.
@@ -89,11 +106,16 @@ export class Recovery {
   /** What a link is worth right now. Opening the page uses this: it never uses the link up. */
   async inspect(token: string): Promise<Inspection> {
     if (!TOKEN_FORMAT.test(token)) return { state: 'invalid' };
-    const link = await this.db.selectFrom('reset_links').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
+    const link = await findLinkByTokenHash(this.db, hashToken(token));
     if (!link) return { state: 'invalid' };
     const user = await findUserById(this.db, link.user_id);
     if (!user || user.status !== 'active') return { state: 'invalid', link };
-    return { state: this.stateOf(link), link, user } as Inspection;
+    return { state: stateOf(link, this.clock.now()), link, user } as Inspection;
+  }
+
+  /** Whether the user has a link that can still be used ("Reset pending" on the user's page). */
+  hasOpenLink(userId: string): Promise<boolean> {
+    return hasOpenLink(this.db, userId, this.clock.now());
   }
 
   /** Records that a link was opened (or refused) for the audit log. */
@@ -131,17 +153,9 @@ export class Recovery {
     }
     return this.db.transaction().execute(async (trx) => {
       const now = this.clock.now();
-      const claimed = await trx
-        .updateTable('reset_links')
-        .set({ used_at: now })
-        .where('id', '=', found.link.id)
-        .where('used_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now)
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) !== 1) {
-        const latest = await trx.selectFrom('reset_links').selectAll().where('id', '=', found.link.id).executeTakeFirstOrThrow();
-        const state = this.stateOf(latest);
+      if (!(await claimLink(trx, found.link.id, now))) {
+        const latest = await findLinkById(trx, found.link.id);
+        const state = latest ? stateOf(latest, now) : 'invalid';
         throw new LinkUnusable(state === 'usable' ? 'invalid' : state);
       }
       const user = await findUserById(trx, found.user.id);
@@ -149,22 +163,15 @@ export class Recovery {
       await recordAudit(trx, now, actor, { type: 'reset.link_used', userId: user.id, email: user.email, detail: { link: found.link.id } });
       await this.passwords.apply(trx, user, passwordHash, 'reset', actor);
       const { token: sessionToken } = await this.sessions.start(trx, user.id, actor);
-      await trx.updateTable('users').set({ last_login_at: now }).where('id', '=', user.id).execute();
+      await recordLogin(trx, user.id, now);
       await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: { via: 'reset link' } });
       return { user: { ...user, password_hash: passwordHash, password_changed_at: now, last_login_at: now }, sessionToken };
     });
   }
 
-  private stateOf(link: ResetLink): Inspection['state'] {
-    if (link.used_at !== null) return 'used';
-    if (link.revoked_reason === 'replaced') return 'replaced';
-    if (link.revoked_at !== null) return 'invalid';
-    if (link.expires_at <= this.clock.now()) return 'expired';
-    return 'usable';
-  }
-
+  /** The user, locked until the transaction ends (PostgreSQL): two requests for one user cannot leave two open links. */
   private async usableUser(trx: Tx, userId: string): Promise<User> {
-    const user = await findUserById(trx, userId);
+    const user = await lockUserById(trx, userId);
     if (!user) throw new UserError('This user does not exist.', 404);
     if (user.status !== 'active') throw new UserError(`${user.email} is archived: an archived user cannot reset a password.`, 409);
     // RFC 2606 reserves .invalid for addresses that can never receive mail (placeholders for people without one).
@@ -173,44 +180,14 @@ export class Recovery {
   }
 
   /**
-   * The hourly limit counts links asked for from this IP address, so a stranger elsewhere cannot use up
-   * the owner's share; a higher limit across all addresses stops a spread-out flood of mail.
+   * A new link replaces every earlier one of the user: only the newest link works. The caller holds the
+   * user's row lock (lockUserById), so on PostgreSQL two simultaneous requests void and insert one after
+   * the other and cannot leave two open links.
    */
-  private async overLimit(trx: Tx, userId: string, now: number, actor: Actor): Promise<boolean> {
-    const perHour = this.settings.limitPerHour;
-    if (perHour === 0) return false;
-    const since = now - 3600_000;
-    const fromHere = await trx
-      .selectFrom('audit_events')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('at', '>', since)
-      .where('type', '=', 'reset.requested')
-      .where((eb) => (actor.ip ? eb('ip', '=', actor.ip) : eb('ip', 'is', null)))
-      .executeTakeFirstOrThrow();
-    if (Number(fromHere.n) >= perHour) return true;
-    const everywhere = await trx
-      .selectFrom('reset_links')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('requested_by', '=', 'self')
-      .where('created_at', '>', since)
-      .executeTakeFirstOrThrow();
-    return Number(everywhere.n) >= perHour * 4;
-  }
-
-  /** A new link replaces every earlier one of the user: only the newest link works. */
   private async issue(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor, audit = true): Promise<{ token: string; link: ResetLink }> {
     const now = this.clock.now();
     const token = randomToken(32);
-    await this.outbox.forgetTokens(trx, user.id);
-    await trx
-      .updateTable('reset_links')
-      .set({ revoked_at: now, revoked_reason: 'replaced' })
-      .where('user_id', '=', user.id)
-      .where('used_at', 'is', null)
-      .where('revoked_at', 'is', null)
-      .execute();
+    await voidOpenLinks(trx, user.id, 'replaced', now);
     const link: ResetLink = {
       id: newId(),
       user_id: user.id,
@@ -222,7 +199,7 @@ export class Recovery {
       revoked_reason: null,
       requested_by: by,
     };
-    await trx.insertInto('reset_links').values(link).execute();
+    await insertLink(trx, link);
     if (audit) await recordAudit(trx, now, actor, { type: 'reset.link_issued', userId: user.id, email: user.email, detail: { link: link.id, by } });
     return { token, link };
   }

@@ -4,7 +4,6 @@ import { formLimit } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
 import { actorOf, field } from '../../infra/web.ts';
-import { recordAudit } from '../audit/audit.ts';
 import { loginPage } from './auth.views.ts';
 import { noticeFor } from '../../views/components.ts';
 
@@ -30,7 +29,7 @@ export function authPages(services: Services): FastifyPluginAsync {
       return reply.type('text/html; charset=utf-8').send(loginPage({ csrfToken: reply.generateCsrf(), next: next ?? undefined, notice }));
     });
 
-    app.post('/login', { config: formLimit(services) }, async (request, reply) => {
+    app.post('/login', { onRequest: formLimit(services, 'login') }, async (request, reply) => {
       const next = safeNext((request.query as Record<string, unknown>).next);
       const email = field(request.body, 'email', 320);
       const password = field(request.body, 'password');
@@ -49,10 +48,7 @@ export function authPages(services: Services): FastifyPluginAsync {
 
     app.post('/logout', async (request, reply) => {
       const auth = await request.auth();
-      if (auth) {
-        await sessions.end(services.db, auth.session.id_hash);
-        await recordAudit(services.db, services.clock.now(), actorOf(request, auth.user.id), { type: 'logout', userId: auth.user.id, email: auth.user.email });
-      }
+      if (auth) await sessions.logOut(auth.user, auth.session, actorOf(request, auth.user.id));
       reply.clearCookie(sessions.cookieName, { path: '/' });
       return reply.redirect('/login?notice=logged-out', 303);
     });

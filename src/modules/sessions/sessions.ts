@@ -1,11 +1,10 @@
 // Server-side sessions: a random id in the cookie, only its hash in the database, idle and absolute expiry.
-import type { Db, Executor, SessionsTable } from '../../infra/db.ts';
+import type { Db, Executor } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { hashToken, randomToken } from '../../infra/crypto.ts';
-import type { Actor } from '../audit/audit.ts';
-import type { User } from '../users/users.repo.ts';
-
-export type Session = SessionsTable;
+import { recordAudit, type Actor } from '../audit/audit.ts';
+import { findUserById, type User } from '../users/users.repo.ts';
+import { deleteSession, deleteUserSessions, findSession, insertSession, listSessions, touchSession, type Session } from './sessions.repo.ts';
 
 export interface SessionSettings {
   idleSeconds: number;
@@ -46,7 +45,7 @@ export class Sessions {
       ip: actor.ip ?? '',
       user_agent: (actor.userAgent ?? '').slice(0, 300),
     };
-    await db.insertInto('sessions').values(session).execute();
+    await insertSession(db, session);
     return { token, session };
   }
 
@@ -54,83 +53,67 @@ export class Sessions {
   async validate(token: string | undefined): Promise<{ user: User; session: Session } | null> {
     if (!token || token.length > 100) return null;
     const idHash = hashToken(token);
-    const row = await this.db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .selectAll('sessions')
-      .select([
-        'users.email',
-        'users.name',
-        'users.role',
-        'users.status',
-        'users.password_hash',
-        'users.created_at as user_created_at',
-        'users.last_login_at',
-        'users.password_changed_at',
-        'users.search_key',
-      ])
-      .where('sessions.id_hash', '=', idHash)
-      .executeTakeFirst();
-    if (!row) return null;
+    const found = await findSession(this.db, idHash);
+    if (!found) return null;
+    const user = await findUserById(this.db, found.user_id);
     const now = this.clock.now();
-    if (row.expires_at <= now || row.absolute_expires_at <= now || row.status !== 'active') {
-      await this.db.deleteFrom('sessions').where('id_hash', '=', idHash).execute();
+    if (!user || found.expires_at <= now || found.absolute_expires_at <= now || user.status !== 'active') {
+      await deleteSession(this.db, idHash);
       return null;
     }
-    const session: Session = {
-      id_hash: row.id_hash,
-      user_id: row.user_id,
-      created_at: row.created_at,
-      last_seen_at: row.last_seen_at,
-      expires_at: row.expires_at,
-      absolute_expires_at: row.absolute_expires_at,
-      ip: row.ip,
-      user_agent: row.user_agent,
-    };
+    const session = { ...found };
     // Touch often enough that a session in use never reaches its idle limit between two touches.
-    if (now - row.last_seen_at >= Math.min(TOUCH_AFTER_MS, this.settings.idleSeconds * 100)) {
+    if (now - found.last_seen_at >= Math.min(TOUCH_AFTER_MS, this.settings.idleSeconds * 100)) {
       session.last_seen_at = now;
-      session.expires_at = Math.min(now + this.settings.idleSeconds * 1000, row.absolute_expires_at);
-      await this.db
-        .updateTable('sessions')
-        .set({ last_seen_at: session.last_seen_at, expires_at: session.expires_at })
-        .where('id_hash', '=', idHash)
-        .execute();
+      session.expires_at = Math.min(now + this.settings.idleSeconds * 1000, found.absolute_expires_at);
+      await touchSession(this.db, idHash, session.last_seen_at, session.expires_at);
     }
-    const user: User = {
-      id: row.user_id,
-      email: row.email,
-      name: row.name,
-      role: row.role,
-      status: row.status,
-      password_hash: row.password_hash,
-      created_at: row.user_created_at,
-      last_login_at: row.last_login_at,
-      password_changed_at: row.password_changed_at,
-      search_key: row.search_key,
-    };
     return { user, session };
   }
 
   list(userId: string): Promise<Session[]> {
-    return this.db
-      .selectFrom('sessions')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .where('expires_at', '>', this.clock.now())
-      .orderBy('last_seen_at', 'desc')
-      .execute();
-  }
-
-  async end(db: Executor, idHash: string): Promise<void> {
-    await db.deleteFrom('sessions').where('id_hash', '=', idHash).execute();
+    return listSessions(this.db, userId, this.clock.now());
   }
 
   /** Ends every session of the user but one (or all, without `keep`); returns how many ended. */
-  async endAll(db: Executor, userId: string, keep?: string): Promise<number> {
-    let query = db.deleteFrom('sessions').where('user_id', '=', userId);
-    if (keep) query = query.where('id_hash', '!=', keep);
-    const result = await query.executeTakeFirst();
-    return Number(result.numDeletedRows);
+  endAll(db: Executor, userId: string, keep?: string): Promise<number> {
+    return deleteUserSessions(db, userId, keep);
+  }
+
+  /** "Log out": this session ends on the server, not just in the browser. */
+  async logOut(user: User, session: Session, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await deleteSession(trx, session.id_hash);
+      await recordAudit(trx, this.clock.now(), actor, { type: 'logout', userId: user.id, email: user.email });
+    });
+  }
+
+  /** "Log out other sessions" on /account: every session of the user but this one ends. */
+  async endOthers(user: User, session: Session, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const ended = await deleteUserSessions(trx, user.id, session.id_hash);
+      await recordAudit(trx, this.clock.now(), actor, { type: 'sessions.ended', userId: user.id, email: user.email, detail: { ended, kept: 'current' } });
+    });
+  }
+
+  /** The administrator's "end every session" on a user's page. */
+  async endAllByAdministrator(user: User, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const ended = await deleteUserSessions(trx, user.id);
+      await recordAudit(trx, this.clock.now(), actor, { type: 'sessions.ended', userId: user.id, email: user.email, detail: { ended, by: 'administrator' } });
+    });
+  }
+
+  /** A stolen session must not become a way to guess the password: after too many wrong current passwords it ends. */
+  async endForWrongPasswords(user: User, session: Session, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await deleteSession(trx, session.id_hash);
+      await recordAudit(trx, this.clock.now(), actor, {
+        type: 'sessions.ended',
+        userId: user.id,
+        email: user.email,
+        detail: { ended: 1, reason: 'too many wrong current passwords' },
+      });
+    });
   }
 }

@@ -1,6 +1,7 @@
-// SQL for the user directory.
+// SQL for the user directory: the only code that reads or writes the users table.
 import { sql } from 'kysely';
-import type { Executor, UsersTable } from '../../infra/db.ts';
+import { forUpdate, type Executor, type UsersTable } from '../../infra/db.ts';
+import { openLinksOf } from '../recovery/reset-links.repo.ts';
 
 export type User = UsersTable;
 
@@ -16,8 +17,50 @@ export function findUserById(db: Executor, id: string): Promise<User | undefined
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Reads the user and, on PostgreSQL, locks the row until the transaction ends: changes to one user queue up. */
+export function lockUserById(db: Executor, id: string): Promise<User | undefined> {
+  return forUpdate(db, db.selectFrom('users').selectAll().where('id', '=', id)).executeTakeFirst();
+}
+
+/** The current email of each of these users, for display; ids that belong to nobody are left out. */
+export async function emailsByIds(db: Executor, ids: string[]): Promise<Map<string, string>> {
+  const emails = new Map<string, string>();
+  const unique = [...new Set(ids)];
+  // In slices: both databases cap the number of parameters in one statement.
+  for (let start = 0; start < unique.length; start += 500) {
+    const rows = await db.selectFrom('users').select(['id', 'email']).where('id', 'in', unique.slice(start, start + 500)).execute();
+    for (const row of rows) emails.set(row.id, row.email);
+  }
+  return emails;
+}
+
 export async function insertUser(db: Executor, user: User): Promise<void> {
   await db.insertInto('users').values(user).execute();
+}
+
+export async function updateUserDetails(db: Executor, id: string, details: Pick<User, 'email' | 'name' | 'role'>): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ ...details, search_key: searchKeyOf(details.name, details.email) })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function setUserStatus(db: Executor, id: string, status: User['status']): Promise<void> {
+  await db.updateTable('users').set({ status }).where('id', '=', id).execute();
+}
+
+export async function setPasswordHash(db: Executor, id: string, passwordHash: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ password_hash: passwordHash, password_changed_at: now }).where('id', '=', id).execute();
+}
+
+/** A successful login; a new hash replaces the stored one when the hashing parameters changed. */
+export async function recordLogin(db: Executor, id: string, now: number, newHash: string | null = null): Promise<void> {
+  await db
+    .updateTable('users')
+    .set(newHash ? { last_login_at: now, password_hash: newHash } : { last_login_at: now })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function countUsers(db: Executor): Promise<number> {
@@ -57,12 +100,7 @@ function likePattern(text: string): string {
 
 function filtered(db: Executor, query: UserQuery, now: number) {
   // Users with a usable link: a set built once from the partial index of open links, not a probe per user.
-  const withOpenLink = db
-    .selectFrom('reset_links')
-    .select('reset_links.user_id')
-    .where('reset_links.used_at', 'is', null)
-    .where('reset_links.revoked_at', 'is', null)
-    .where('reset_links.expires_at', '>', now);
+  const withOpenLink = openLinksOf(db, now);
   let q = db.selectFrom('users');
   if (query.search) q = q.where(sql<boolean>`users.search_key like ${likePattern(query.search)} escape '\\'`);
   for (const filter of query.filters ?? []) {

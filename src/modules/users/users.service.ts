@@ -1,14 +1,29 @@
 // The user directory's rules: who may exist, with which email, name and role.
-import type { Db, Tx } from '../../infra/db.ts';
+import { isUniqueViolation, type Db, type Tx } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
-import { forgetSealedTokens } from '../mail/outbox.ts';
 import { hashPassword } from '../passwords/hashing.ts';
 import type { PasswordPolicy } from '../passwords/policy.ts';
+import { voidOpenLinks } from '../recovery/reset-links.repo.ts';
+import { deleteUserSessions } from '../sessions/sessions.repo.ts';
 import { normalizeEmail, normalizeName } from './identity.ts';
-import { findUserByEmail, findUserById, insertUser, listUsers, searchKeyOf, type User } from './users.repo.ts';
+import {
+  countUsers,
+  findUserByEmail,
+  findUserById,
+  insertUser,
+  listUsers,
+  lockUserById,
+  matchingUserIds,
+  searchKeyOf,
+  setUserStatus,
+  updateUserDetails,
+  type ListedUser,
+  type User,
+  type UserQuery,
+} from './users.repo.ts';
 
 export interface NewUser {
   email: string;
@@ -18,11 +33,6 @@ export interface NewUser {
 }
 
 export const EMAIL_TAKEN = 'This email is already used by another user';
-
-function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: string; message?: string };
-  return e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === '23505';
-}
 
 export class UserDirectory {
   constructor(
@@ -92,12 +102,8 @@ export class UserDirectory {
         if (user.name !== name) changes.name = { from: user.name, to: name };
         if (user.role !== input.role) changes.role = { from: user.role, to: input.role };
         if (Object.keys(changes).length === 0) return user;
-        await trx
-          .updateTable('users')
-          .set({ email, name, role: input.role, search_key: searchKeyOf(name, email) })
-          .where('id', '=', user.id)
-          .execute();
-        if (changes.email) await this.voidResetLinks(trx, user.id, 'email_changed', now);
+        await updateUserDetails(trx, user.id, { email, name, role: input.role });
+        if (changes.email) await voidOpenLinks(trx, user.id, 'email_changed', now);
         await recordAudit(trx, now, actor, { type: 'user.updated', userId: user.id, email, detail: { changes } });
         return { ...user, email, name, role: input.role, search_key: searchKeyOf(name, email) };
       });
@@ -114,10 +120,10 @@ export class UserDirectory {
       const user = await this.existing(trx, userId);
       if (user.id === actor.userId) throw new UserError('You cannot archive your own account.', 409);
       if (user.status === 'archived') return user;
-      await trx.updateTable('users').set({ status: 'archived' }).where('id', '=', user.id).execute();
-      await this.voidResetLinks(trx, user.id, 'archived', now);
-      const ended = await trx.deleteFrom('sessions').where('user_id', '=', user.id).executeTakeFirst();
-      await recordAudit(trx, now, actor, { type: 'user.archived', userId: user.id, email: user.email, detail: { sessionsEnded: Number(ended.numDeletedRows) } });
+      await setUserStatus(trx, user.id, 'archived');
+      await voidOpenLinks(trx, user.id, 'archived', now);
+      const ended = await deleteUserSessions(trx, user.id);
+      await recordAudit(trx, now, actor, { type: 'user.archived', userId: user.id, email: user.email, detail: { sessionsEnded: ended } });
       return { ...user, status: 'archived' };
     });
   }
@@ -127,27 +133,40 @@ export class UserDirectory {
     return this.db.transaction().execute(async (trx) => {
       const user = await this.existing(trx, userId);
       if (user.status === 'active') return user;
-      await trx.updateTable('users').set({ status: 'active' }).where('id', '=', user.id).execute();
+      await setUserStatus(trx, user.id, 'active');
       await recordAudit(trx, now, actor, { type: 'user.restored', userId: user.id, email: user.email });
       return { ...user, status: 'active' };
     });
   }
 
+  /** The user, locked until the transaction ends (PostgreSQL): two changes to one user do not interleave. */
   private async existing(trx: Tx, userId: string): Promise<User> {
-    const user = await findUserById(trx, userId);
+    const user = await lockUserById(trx, userId);
     if (!user) throw new UserError('This user does not exist.', 404);
     return user;
   }
 
-  private async voidResetLinks(trx: Tx, userId: string, reason: 'email_changed' | 'archived', now: number): Promise<void> {
-    await forgetSealedTokens(trx, userId);
-    await trx
-      .updateTable('reset_links')
-      .set({ revoked_at: now, revoked_reason: reason })
-      .where('user_id', '=', userId)
-      .where('used_at', 'is', null)
-      .where('revoked_at', 'is', null)
-      .execute();
+  get(userId: string): Promise<User | undefined> {
+    return findUserById(this.db, userId);
+  }
+
+  /** Finds a user by an address already normalized (as the audit log records it). */
+  findByEmail(email: string): Promise<User | undefined> {
+    return findUserByEmail(this.db, email);
+  }
+
+  count(): Promise<number> {
+    return countUsers(this.db);
+  }
+
+  /** One page of the users list, with whether each user has a reset link outstanding. */
+  list(query: UserQuery): Promise<{ rows: ListedUser[]; total: number }> {
+    return listUsers(this.db, query, this.clock.now());
+  }
+
+  /** Ids of every user that matches, for a bulk action on "all that match the current search". */
+  matchingIds(query: Omit<UserQuery, 'limit'>, cap: number): Promise<string[]> {
+    return matchingUserIds(this.db, query, this.clock.now(), cap);
   }
 
   async search(search: string | undefined, limit = 200): Promise<User[]> {

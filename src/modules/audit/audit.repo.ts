@@ -1,0 +1,31 @@
+// SQL for the audit log: the only code that reads or writes the audit_events table.
+import type { Insertable, Selectable } from 'kysely';
+import type { AuditEventsTable, Executor } from '../../infra/db.ts';
+
+export type AuditEvent = Selectable<AuditEventsTable>;
+
+export async function insertAuditEvent(db: Executor, event: Omit<Insertable<AuditEventsTable>, 'id'>): Promise<void> {
+  await db.insertInto('audit_events').values(event).execute();
+}
+
+export interface AuditFilter {
+  userId?: string;
+  /** The address as recorded, for events of addresses that belong to nobody. */
+  email?: string;
+  type?: string;
+  from?: number;
+  to?: number;
+}
+
+/** Newest first, in the order written; and how many events match in all. */
+export async function listAuditEvents(db: Executor, filter: AuditFilter, limit: number, offset = 0): Promise<{ rows: AuditEvent[]; total: number }> {
+  let q = db.selectFrom('audit_events');
+  if (filter.userId) q = q.where('user_id', '=', filter.userId);
+  if (filter.email) q = q.where('email', '=', filter.email);
+  if (filter.type) q = q.where('type', '=', filter.type);
+  if (filter.from !== undefined) q = q.where('at', '>=', filter.from);
+  if (filter.to !== undefined) q = q.where('at', '<', filter.to);
+  const rows = await q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute();
+  const count = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return { rows, total: Number(count.n) };
+}

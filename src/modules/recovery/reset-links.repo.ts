@@ -1,0 +1,84 @@
+// SQL for reset links: the one place that knows what an open link is, how to void one and what a link is worth.
+import type { Executor, ResetLinksTable } from '../../infra/db.ts';
+import { forgetSealedTokens } from '../mail/outbox.ts';
+
+export type ResetLink = ResetLinksTable;
+export type VoidReason = NonNullable<ResetLink['revoked_reason']>;
+/** What a link is worth to the page that opens it. */
+export type LinkState = 'usable' | 'expired' | 'used' | 'replaced' | 'invalid';
+/** What a link is worth to the courier about to send its mail. */
+export type MailLinkState = 'open' | 'missing' | 'used' | 'revoked' | 'expired';
+
+/** The page's reading of a link: a link voided for any reason but a newer link says only "not valid". */
+export function stateOf(link: ResetLink, now: number): LinkState {
+  if (link.used_at !== null) return 'used';
+  if (link.revoked_reason === 'replaced') return 'replaced';
+  if (link.revoked_at !== null) return 'invalid';
+  if (link.expires_at <= now) return 'expired';
+  return 'usable';
+}
+
+/** The ids of users with an open link, as a subquery (built from the partial index of open links). */
+export function openLinksOf(db: Executor, now: number) {
+  return db
+    .selectFrom('reset_links')
+    .select('reset_links.user_id')
+    .where('reset_links.used_at', 'is', null)
+    .where('reset_links.revoked_at', 'is', null)
+    .where('reset_links.expires_at', '>', now);
+}
+
+export async function hasOpenLink(db: Executor, userId: string, now: number): Promise<boolean> {
+  const row = await openLinksOf(db, now).where('reset_links.user_id', '=', userId).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Voids every link of the user that is not used or voided yet, and wipes the sealed tokens of the user's
+ * mails: once the links are void, nothing may keep their tokens. Run it inside the change's transaction.
+ */
+export async function voidOpenLinks(db: Executor, userId: string, reason: VoidReason, now: number): Promise<void> {
+  await forgetSealedTokens(db, userId);
+  await db
+    .updateTable('reset_links')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('user_id', '=', userId)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+export async function insertLink(db: Executor, link: ResetLink): Promise<void> {
+  await db.insertInto('reset_links').values(link).execute();
+}
+
+export function findLinkByTokenHash(db: Executor, tokenHash: string): Promise<ResetLink | undefined> {
+  return db.selectFrom('reset_links').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+}
+
+export function findLinkById(db: Executor, id: string): Promise<ResetLink | undefined> {
+  return db.selectFrom('reset_links').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Uses the link up if it is still open; of two simultaneous claims exactly one gets true. */
+export async function claimLink(db: Executor, id: string, now: number): Promise<boolean> {
+  const claimed = await db
+    .updateTable('reset_links')
+    .set({ used_at: now })
+    .where('id', '=', id)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+  return Number(claimed.numUpdatedRows) === 1;
+}
+
+/** Whether the mail of this link may still go out, and if not, why. */
+export async function linkStateForMail(db: Executor, linkId: string, now: number): Promise<MailLinkState> {
+  const link = await db.selectFrom('reset_links').select(['expires_at', 'used_at', 'revoked_at']).where('id', '=', linkId).executeTakeFirst();
+  if (!link) return 'missing';
+  if (link.used_at !== null) return 'used';
+  if (link.revoked_at !== null) return 'revoked';
+  if (link.expires_at <= now) return 'expired';
+  return 'open';
+}
