@@ -32,9 +32,7 @@ export async function copyInstallation({ config, out, note, ...urls }: CopyComma
   try {
     await reach(source, 'source', from);
     await reach(target, 'target', to);
-    note(`Copying ${describeDatabase(from)} to ${describeDatabase(to)}`);
-    const progress = progressPrinter(note);
-    const { counts, skipped } = await copyDatabase(source, target, { batchSize: 1000, progress });
+    const { counts, skipped } = await copyDatabase(source, target, { batchSize: 1000, progress: progressPrinter(note) });
     out(countsTable(counts));
     const mismatch = mismatchOf(counts);
     if (mismatch) throw new UserError(mismatch);
