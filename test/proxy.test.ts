@@ -327,6 +327,13 @@ describe('Latchkey behind nginx: two instances on one PostgreSQL database, as do
     assert.ok(accessLog().some((entry) => entry.client === CLIENT_ADDRESS && entry.request.startsWith('POST /login')));
   });
 
+  it('the README shows the nginx configuration and the systemd unit of docs/deploy as they are', () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const file of [DOCUMENTED_CONFIG, path.join(ROOT, 'docs', 'deploy', 'latchkey.service')]) {
+      assert.ok(readme.includes(readFileSync(file, 'utf8').trimEnd()), `README.md carries ${path.relative(ROOT, file)} verbatim`);
+    }
+  });
+
   it('nginx does not pass /metrics to the public address', async () => {
     const response = await fetch(`${publicUrl}/metrics`);
     assert.equal(response.status, 404);
