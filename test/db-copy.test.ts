@@ -6,7 +6,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Migrator } from 'kysely';
 import pg from 'pg';
+import { openDatabase } from '../src/infra/db.ts';
+import { migrations } from '../src/infra/migrations.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
 import { textOf, WebClient } from './support/client.ts';
@@ -211,6 +214,16 @@ describe('moving an installation from SQLite to PostgreSQL with latchkey db copy
     const line = oneLineError(again, 'a second copy');
     assert.match(line, /^latchkey: the target database is not empty: .*users \(3 rows\)/);
     assert.ok(!again.stderr.includes(URL_PASSWORD));
+  });
+
+  it('a source left behind by an older version is refused until it is migrated', async () => {
+    const behind = path.join(dataDir, 'behind.db');
+    const db = openDatabase({ kind: 'sqlite', path: behind });
+    await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateTo(Object.keys(migrations)[0]!);
+    await db.destroy();
+    const fresh = await createDatabase(TEST_POSTGRES_URL ?? cluster!.url, 'latchkey_move');
+    const line = oneLineError(await latchkey(['db', 'copy', '--from', `sqlite:${behind}`, '--to', fresh], installation), 'an old source');
+    assert.match(line, /the source database's schema is not up to date: run "latchkey migrate"/);
   });
 
   it('a bad URL gets one line that never shows its password, and a missing --to is wrong usage', async () => {
