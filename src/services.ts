@@ -105,6 +105,8 @@ export async function ensureFirstAdministrator(services: Services): Promise<void
   try {
     await services.users.create({ email: admin.email, name: 'Administrator', password: admin.password, role: 'admin' }, COMMAND_LINE);
   } catch (error) {
+    // Instances started together all see an empty directory: one creates the administrator, the others find it made.
+    if (error instanceof UserError && error.status === 409 && (await services.users.findByTypedEmail(admin.email))?.role === 'admin') return;
     if (error instanceof UserError) throw new ConfigError(`LATCHKEY_ADMIN_EMAIL / LATCHKEY_ADMIN_PASSWORD: ${error.message}`);
     throw error;
   }
