@@ -16,6 +16,7 @@ import { adminUserPages } from './modules/admin/users.pages.ts';
 import { mailQueuePages } from './modules/admin/mail-queue.pages.ts';
 import { auditPages } from './modules/admin/audit.pages.ts';
 import { mailServerPages } from './modules/admin/mail-servers.pages.ts';
+import { registerOps } from './modules/ops/ops.routes.ts';
 
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
   return hops === 0 ? false : (_address, hop) => hop < hops;
@@ -52,6 +53,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
 
   securityHeaders(app, config.secureCookies);
   errorHandler(app);
+  // Before every page: its hooks count each answer; /healthz, /readyz and /metrics.
+  registerOps(app, services);
 
   const cache = new WeakMap<FastifyRequest, Promise<Auth | null>>();
   app.decorateRequest('auth', function (this: FastifyRequest) {
@@ -75,7 +78,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.get('/favicon.ico', (_request, reply) => {
     reply.header('cache-control', 'public, max-age=86400').type('image/svg+xml').send(favicon);
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/', async (request, reply) => reply.redirect((await request.auth()) ? '/account' : '/login', 303));
 
   await app.register(authPages(services));

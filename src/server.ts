@@ -1,9 +1,10 @@
 // The running service: settings → services → app → listen; starts the mail worker; shuts down gracefully.
-import type { Config } from './config.ts';
+import type { FastifyInstance } from 'fastify';
+import { describeDatabase, type Config } from './config.ts';
 import { buildApp } from './app.ts';
 import { systemClock } from './infra/clock.ts';
-import { createLogger } from './infra/logger.ts';
-import { createServices, ensureFirstAdministrator } from './services.ts';
+import { createLogger, type Logger } from './infra/logger.ts';
+import { createServices, ensureFirstAdministrator, type Services } from './services.ts';
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
@@ -16,22 +17,54 @@ export async function serve(config: Config): Promise<void> {
   }
   const app = await buildApp(services);
   await app.listen({ port: config.port, host: config.host });
-  services.worker.start();
+  // A web-only instance (LATCHKEY_MAIL_WORKER=off) queues mail; instances with the worker on send it.
+  if (config.mailWorker) services.worker.start();
   logger.info(
-    { url: config.baseUrl.href, mail: config.smtpUrl ? 'smtp' : 'development mailbox', mode: config.production ? 'production' : 'development' },
+    {
+      url: config.baseUrl.href,
+      database: describeDatabase(config.database),
+      mail: !config.mailWorker ? 'worker off: mail is sent by other instances' : config.smtpUrl ? 'smtp' : 'development mailbox',
+      mode: config.production ? 'production' : 'development',
+    },
     'Latchkey is ready',
   );
+  stopOnSignals(app, services, config, logger);
+}
 
+/**
+ * SIGTERM or SIGINT: /readyz fails at once, no new connection is accepted, requests in flight finish, then
+ * the mail worker finishes the mail in hand and the database closes; exit 0. A second signal, or the grace
+ * period running out, exits 1 at once.
+ */
+function stopOnSignals(app: FastifyInstance, services: Services, config: Config, logger: Logger): void {
   let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.error({ signal }, 'second signal: exiting now, without waiting for requests or mail in hand');
+      process.exit(1);
+    }
     stopping = true;
-    logger.info({ signal }, 'shutting down: finishing requests and mail in hand');
+    logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down: finishing requests in flight, then the mail in hand');
+    const deadline = setTimeout(() => {
+      logger.error({ graceSeconds: config.shutdownGraceSeconds }, 'shutdown took longer than LATCHKEY_SHUTDOWN_GRACE: exiting now');
+      process.exit(1);
+    }, config.shutdownGraceSeconds * 1000);
+    deadline.unref();
     // Requests first, so nothing new is queued; then the worker finishes what it has claimed.
-    await app.close();
-    await services.close();
-    process.exit(0);
+    app
+      .close()
+      .then(() => services.close())
+      .then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
