@@ -339,6 +339,19 @@ describe('Latchkey behind nginx: two instances on one PostgreSQL database, as do
     assert.equal(response.status, 404);
   });
 
+  it('with one instance stopped (SIGTERM, as a rolling upgrade does), every request still gets its answer from the other', { timeout: 30_000 }, async () => {
+    const webOnly = instances.find((instance) => instance.name === 'web-only')!;
+    await stopProcess(webOnly.child, 'SIGTERM');
+    assert.equal(webOnly.child.exitCode, 0, `the instance stopped cleanly:\n${webOnly.output()}`);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const client = new WebClient(publicUrl);
+      statuses.push((await client.get('/login')).status);
+      statuses.push((await client.post('/login', { email: 'nobody@example.com', password: 'Not-The-Password-1' })).status);
+    }
+    assert.deepEqual(statuses, Array.from({ length: 6 }, () => [200, 401]).flat());
+  });
+
   /** One https request to nginx from CLIENT_ADDRESS, checking the certificate. */
   function request(method: string, target: string, headers: Record<string, string>, body?: string) {
     return new Promise<{ status: number; cookies: string[]; body: string }>((resolve, reject) => {
