@@ -7,7 +7,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import SQLite from 'better-sqlite3';
 import { loadConfig } from '../src/config.ts';
 import { buildApp } from '../src/app.ts';
 import { systemClock } from '../src/infra/clock.ts';
@@ -18,6 +17,8 @@ import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { startSmtpServer, resetLinkIn, type TestSmtpServer } from './support/smtp.ts';
 import { textOf, WebClient } from './support/client.ts';
 import { cleanEnv } from './support/net.ts';
+import { freshDatabaseUrl } from './support/database.ts';
+import { openDatabase, type Db } from '../src/infra/db.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GOOD_PASSWORD = 'Velvet-Harbor-42';
@@ -31,11 +32,21 @@ interface Run {
 
 const dirs: string[] = [];
 
-/** A fresh data folder with its own SQLite file; removed after the file's tests. */
-function freshData(): { dir: string; env: Record<string, string> } {
+/** The installation's database as another process sees it, closed after use. */
+async function readDatabase<T>(env: Record<string, string>, dir: string, read: (db: Db) => Promise<T>): Promise<T> {
+  const db = openDatabase(loadConfig(env, dir).database);
+  try {
+    return await read(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** A fresh data folder with its own database (a SQLite file, or a PostgreSQL database in that pass); removed after the file's tests. */
+async function freshData(): Promise<{ dir: string; env: Record<string, string> }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-cli-'));
   dirs.push(dir);
-  return { dir, env: { LATCHKEY_DATABASE_URL: `sqlite:${path.join(dir, 'db')}`, LATCHKEY_DATA_DIR: dir } };
+  return { dir, env: { LATCHKEY_DATABASE_URL: await freshDatabaseUrl(dir, 'db'), LATCHKEY_DATA_DIR: dir } };
 }
 
 
@@ -137,7 +148,7 @@ describe('latchkey command line', { concurrency: true }, () => {
   });
 
   it('migrate brings a new database up to date, and a second run says there is nothing to do', async () => {
-    const { env } = freshData();
+    const { env } = await freshData();
     const first = await latchkey(['migrate'], env);
     succeeded(first, 'the first migrate');
     assert.match(first.stdout, /^Applied \d+ migration\(s\): /);
@@ -147,7 +158,7 @@ describe('latchkey command line', { concurrency: true }, () => {
   });
 
   it('users add creates an administrator and a user; users list shows them and --search finds them by name or email', async () => {
-    const { env } = freshData();
+    const { env } = await freshData();
     const admin = await latchkey(['users', 'add', '--email', 'Ada.Admin@Example.com', '--name', 'Ada Admin', '--password', GOOD_PASSWORD, '--admin'], env);
     succeeded(admin, 'users add --admin');
     assert.equal(admin.stdout, 'Created administrator Ada Admin <ada.admin@example.com>.\n');
@@ -175,22 +186,18 @@ describe('latchkey command line', { concurrency: true }, () => {
   });
 
   it('users add with a weak password exits 1 with every broken rule on one line, and creates nobody', async () => {
-    const { dir, env } = freshData();
+    const { dir, env } = await freshData();
     const weak = await latchkey(['users', 'add', '--email', 'weak@example.com', '--name', 'Wendy Weak', '--password', 'password'], env);
     const line = failedWithOneLine(weak, 'users add with "password"');
     for (const rule of ['Add an upper-case letter.', 'Add a digit.', 'Add a special character', 'This password is too common']) {
       assert.ok(line.includes(rule), `the line lists "${rule}": ${line}`);
     }
-    const sqlite = new SQLite(path.join(dir, 'db'), { readonly: true });
-    try {
-      assert.deepEqual(sqlite.prepare('select count(*) as n from users').get(), { n: 0 });
-    } finally {
-      sqlite.close();
-    }
+    const users = await readDatabase(env, dir, (db) => db.selectFrom('users').select('id').execute());
+    assert.equal(users.length, 0);
   });
 
   it('users add with an email already used in another case exits 1: "This email is already used by another user"', async () => {
-    const { dir, env } = freshData();
+    const { dir, env } = await freshData();
     await seedUser(dir, env, 'dup@example.com', 'First Holder');
     const second = await latchkey(['users', 'add', '--email', 'DUP@Example.COM', '--name', 'Second Holder', '--password', GOOD_PASSWORD], env);
     const line = failedWithOneLine(second, 'users add with the same email');
@@ -198,7 +205,7 @@ describe('latchkey command line', { concurrency: true }, () => {
   });
 
   it('users reset-link prints a link from the base URL that opens the reset page of an app on the same database; only its hash is stored', async () => {
-    const { dir, env } = freshData();
+    const { dir, env } = await freshData();
     const withBase = { ...env, LATCHKEY_BASE_URL: BASE_URL };
     await seedUser(dir, withBase, 'hand@example.com', 'Hanna Hand');
     const result = await latchkey(['users', 'reset-link', 'HAND@example.com'], withBase);
@@ -208,17 +215,12 @@ describe('latchkey command line', { concurrency: true }, () => {
     assert.match(link, /^https:\/\/accounts\.example\.test\/reset-password\/[A-Za-z0-9_-]{43}$/);
     const token = link.split('/').pop()!;
 
-    const sqlite = new SQLite(path.join(dir, 'db'), { readonly: true });
-    try {
-      const rows = sqlite.prepare('select token_hash, requested_by, used_at from reset_links').all() as Array<{ token_hash: string; requested_by: string; used_at: number | null }>;
-      assert.equal(rows.length, 1);
-      assert.notEqual(rows[0]!.token_hash, token, 'the token itself is not stored');
-      assert.equal(rows[0]!.token_hash, hashToken(token), 'its hash is');
-      assert.equal(rows[0]!.requested_by, 'cli');
-      assert.equal(rows[0]!.used_at, null);
-    } finally {
-      sqlite.close();
-    }
+    const rows = await readDatabase(withBase, dir, (db) => db.selectFrom('reset_links').select(['token_hash', 'requested_by', 'used_at']).execute());
+    assert.equal(rows.length, 1);
+    assert.notEqual(rows[0]!.token_hash, token, 'the token itself is not stored');
+    assert.equal(rows[0]!.token_hash, hashToken(token), 'its hash is');
+    assert.equal(rows[0]!.requested_by, 'cli');
+    assert.equal(rows[0]!.used_at, null);
 
     // The app, running on the same database, opens the link at its path.
     const services = await createServices(loadConfig({ ...withBase, LATCHKEY_PORT: '0', NODE_ENV: 'test' }, dir), systemClock, createLogger('silent'));
@@ -239,7 +241,7 @@ describe('latchkey command line', { concurrency: true }, () => {
   });
 
   it('users send-reset delivers the reset mail through the outgoing server', async () => {
-    const { dir, env } = freshData();
+    const { dir, env } = await freshData();
     const withSmtp = { ...env, LATCHKEY_BASE_URL: BASE_URL, LATCHKEY_SMTP_URL: smtp.url };
     await seedUser(dir, withSmtp, 'mailed@example.com', 'Milo Mailed');
     const result = await latchkey(['users', 'send-reset', 'Mailed@Example.com'], withSmtp);
@@ -251,13 +253,13 @@ describe('latchkey command line', { concurrency: true }, () => {
   });
 
   it('users send-reset for an unknown email exits 1 with one line naming it', async () => {
-    const { env } = freshData();
+    const { env } = await freshData();
     const result = await latchkey(['users', 'send-reset', 'nobody@example.com'], env);
     assert.match(failedWithOneLine(result, 'send-reset for an unknown email'), /nobody@example\.com/);
   });
 
   it('mail test sends a test email through the outgoing server and reports the reply', async () => {
-    const { env } = freshData();
+    const { env } = await freshData();
     const result = await latchkey(['mail', 'test', 'Probe@Example.com'], { ...env, LATCHKEY_SMTP_URL: smtp.url });
     succeeded(result, 'mail test');
     assert.match(result.stdout, /^Test email accepted by smtp:\/\/127\.0\.0\.1:\d+ \(environment\): 250 /);
@@ -266,26 +268,26 @@ describe('latchkey command line', { concurrency: true }, () => {
   });
 
   it('mail test with no outgoing server configured exits 1 with one line that says so', async () => {
-    const { env } = freshData();
+    const { env } = await freshData();
     const line = failedWithOneLine(await latchkey(['mail', 'test', 'probe@example.com'], env), 'mail test without SMTP');
     assert.match(line, /LATCHKEY_SMTP_URL/);
   });
 
   it('mail test to a port where nothing listens exits 1 with one line that says the connection was refused', async () => {
-    const { env } = freshData();
+    const { env } = await freshData();
     const port = await closedPort();
     const line = failedWithOneLine(await latchkey(['mail', 'test', 'probe@example.com'], { ...env, LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${port}` }), 'mail test to a closed port');
     assert.match(line, /connection refused/i);
   });
 
   it('an invalid setting exits 1 with one line that names the variable', async () => {
-    const { env } = freshData();
+    const { env } = await freshData();
     const line = failedWithOneLine(await latchkey(['users', 'list'], { ...env, LATCHKEY_RESET_TTL: '-5' }), 'users list with LATCHKEY_RESET_TTL=-5');
     assert.match(line, /LATCHKEY_RESET_TTL/);
   });
 
   it('an unknown command, no command at all, or a missing argument is wrong usage: exit 2', async () => {
-    const { env } = freshData();
+    const { env } = await freshData();
     const [unknown, nothing, missing] = await Promise.all([
       latchkey(['frobnicate'], env),
       latchkey([], env),
@@ -306,7 +308,7 @@ describe('the compiled command, as `npx latchkey` runs it', () => {
   });
 
   it('node bin/latchkey.js users list lists the users', async () => {
-    const { dir, env } = freshData();
+    const { dir, env } = await freshData();
     await seedUser(dir, env, 'built@example.com', 'Bea Built');
     const result = await run([process.execPath, 'bin/latchkey.js'], ['users', 'list'], env);
     succeeded(result, 'node bin/latchkey.js users list');

@@ -11,6 +11,7 @@ import { ManualClock } from '../src/infra/clock.ts';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
 import { textOf, WebClient, type Page } from './support/client.ts';
+import { freshDatabaseUrl } from './support/database.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NEW_PASSWORD = 'Quiet-Lantern-77';
@@ -406,7 +407,7 @@ describe('the server log', () => {
       LATCHKEY_PORT: String(port),
       LATCHKEY_HOST: '127.0.0.1',
       LATCHKEY_BASE_URL: `http://127.0.0.1:${port}/`,
-      LATCHKEY_DATABASE_URL: `sqlite:${path.join(dir, 'latchkey.db')}`,
+      LATCHKEY_DATABASE_URL: await freshDatabaseUrl(dir),
       LATCHKEY_DATA_DIR: dir,
       LATCHKEY_SMTP_URL: smtp.url,
       LATCHKEY_ADMIN_EMAIL: 'root@example.com',

@@ -6,6 +6,7 @@ import type { Clock } from '../../infra/clock.ts';
 import { newId, randomToken } from '../../infra/crypto.ts';
 import type { Logger } from '../../infra/logger.ts';
 import { recordAudit } from '../audit/audit.ts';
+import { linkStateForMail, type MailLinkState } from '../recovery/reset-links.repo.ts';
 import type { Outbox } from './outbox.ts';
 import { DeliveryError, type MailTransport } from './transport.ts';
 
@@ -48,6 +49,15 @@ type Outcome =
       earlier: Array<Pick<MailAttemptsTable, 'at' | 'server' | 'reply'>>;
       at: number;
     };
+
+/** Why a reset mail is not sent, by the state of its link (recovery decides what the state is). */
+const NOT_SENT: Record<MailLinkState, string | null> = {
+  open: null,
+  missing: 'The reset link of this mail no longer exists.',
+  used: 'The reset link was used before this mail went out.',
+  revoked: 'The reset link was replaced or voided before this mail went out.',
+  expired: 'The reset link expired before this mail could be delivered.',
+};
 
 export type OutcomeKind = 'sent' | 'retrying' | 'failed' | 'cancelled';
 
@@ -295,16 +305,7 @@ export class MailWorker {
 
   private async reasonNotToSend(message: MailMessagesTable): Promise<string | null> {
     if (!message.reset_link_id) return null;
-    const link = await this.db
-      .selectFrom('reset_links')
-      .select(['expires_at', 'used_at', 'revoked_at'])
-      .where('id', '=', message.reset_link_id)
-      .executeTakeFirst();
-    if (!link) return 'The reset link of this mail no longer exists.';
-    if (link.used_at !== null) return 'The reset link was used before this mail went out.';
-    if (link.revoked_at !== null) return 'The reset link was replaced or voided before this mail went out.';
-    if (link.expires_at <= this.clock.now()) return 'The reset link expired before this mail could be delivered.';
-    return null;
+    return NOT_SENT[await linkStateForMail(this.db, message.reset_link_id, this.clock.now())];
   }
 
   /**
