@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { newId } from '../src/infra/crypto.ts';
@@ -16,10 +17,16 @@ export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Password of every seeded user. */
 export const SEED_PASSWORD = 'Harbor-Velvet-5521';
 
-/** Settings of the server under test; the bench process opens the same database with the same settings. */
-export function serverEnv(dir: string, port: number): Record<string, string> {
+/** The SQLite file of a bench folder, used when no PostgreSQL URL is given. */
+export const sqliteFile = (dir: string) => path.join(dir, 'latchkey.db');
+
+/**
+ * Settings of the server under test; the bench process opens the same database with the same settings. The data
+ * folder (and so the generated secret key) is shared by every instance of one run, as instances must share it.
+ */
+export function serverEnv(dir: string, port: number, databaseUrl?: string): Record<string, string> {
   return {
-    LATCHKEY_DATABASE_URL: `sqlite:${path.join(dir, 'latchkey.db')}`,
+    LATCHKEY_DATABASE_URL: databaseUrl ?? `sqlite:${sqliteFile(dir)}`,
     LATCHKEY_DATA_DIR: dir,
     LATCHKEY_HOST: '127.0.0.1',
     LATCHKEY_PORT: String(port),
@@ -78,8 +85,13 @@ export interface Seeded {
  * any derived column (such as a search key) stays right. Then issues one reset link per user of the
  * groups that need tokens. Runs before the server starts; closes everything it opened.
  */
-export async function seed(dir: string, port: number, groups: Record<string, { count: number; tokens: boolean }>): Promise<Seeded> {
-  const config = loadConfig(serverEnv(dir, port), dir);
+export async function seed(
+  dir: string,
+  port: number,
+  groups: Record<string, { count: number; tokens: boolean }>,
+  databaseUrl?: string,
+): Promise<Seeded> {
+  const config = loadConfig(serverEnv(dir, port, databaseUrl), dir);
   const services = await createServices(config, systemClock, createLogger('warn'));
   try {
     const started = performance.now();
@@ -150,10 +162,14 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Spawns `node bin/latchkey.js serve` (the built server) and waits until /healthz answers. */
-export async function startServer(dir: string, port: number, opts: { cpuProfileDir?: string; env?: Record<string, string> } = {}): Promise<LatchkeyServer> {
+export async function startServer(
+  dir: string,
+  port: number,
+  opts: { cpuProfileDir?: string; env?: Record<string, string>; databaseUrl?: string } = {},
+): Promise<LatchkeyServer> {
   // Only the bench's settings: nothing inherited from the shell may turn a limit back on or point elsewhere.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('LATCHKEY_')));
-  Object.assign(env, serverEnv(dir, port), opts.env);
+  Object.assign(env, serverEnv(dir, port, opts.databaseUrl), opts.env);
   const nodeArgs = opts.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfileDir] : [];
   // Working directory = the temp dir, so no .env of the checkout is read.
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'bin/latchkey.js'), 'serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -225,24 +241,75 @@ export async function startServer(dir: string, port: number, opts: { cpuProfileD
   };
 }
 
-/** A read-only view of the server's database for checking what the load really did (WAL: reads never block the server). */
-export function openReadOnly(dir: string) {
-  const db = new Database(path.join(dir, 'latchkey.db'), { readonly: true, fileMustExist: true });
-  db.pragma('busy_timeout = 5000');
-  const count = (sql: string, ...params: unknown[]): number => (db.prepare(sql).pluck().get(...params) as number | undefined) ?? 0;
+/** Where a run's servers keep their data: SQLite in the bench folder, or one PostgreSQL database for every instance. */
+export interface DatabaseTarget {
+  /** Short name for flags, files and JSON: sqlite, postgres-1, postgres-2. */
+  name: string;
+  /** Column heading in the report. */
+  label: string;
+  /** A postgres:// URL, or undefined for SQLite in the bench folder. */
+  databaseUrl?: string;
+  /** Server processes on that database; requests are spread across them. */
+  instances: number;
+}
+
+/** Starts `target.instances` server processes on the target's database, each on a port of its own. */
+export async function startInstances(
+  dir: string,
+  ports: number[],
+  target: DatabaseTarget,
+  opts: { cpuProfileDir?: string; env?: Record<string, string> } = {},
+): Promise<LatchkeyServer[]> {
+  const servers: LatchkeyServer[] = [];
+  try {
+    for (const port of ports.slice(0, target.instances)) servers.push(await startServer(dir, port, { ...opts, databaseUrl: target.databaseUrl }));
+    return servers;
+  } catch (error) {
+    await Promise.all(servers.map((server) => server.stop()));
+    throw error;
+  }
+}
+
+/**
+ * A view of the servers' database for checking what the load really did, on SQLite (read-only, WAL: reads never
+ * block the server) or PostgreSQL. Queries use `?` placeholders; the PostgreSQL side numbers them.
+ */
+export interface DatabaseView {
+  count(sql: string, ...params: unknown[]): Promise<number>;
+  mailByStatus(since: number, template: string): Promise<Record<string, number>>;
+  /** Mail not yet finished by the worker. */
+  pendingMail(): Promise<number>;
+  close(): Promise<void>;
+}
+
+function viewOf(count: DatabaseView['count'], rows: (sql: string, ...params: unknown[]) => Promise<{ status: string; n: number }[]>, close: () => Promise<void>): DatabaseView {
   return {
     count,
-    mailByStatus(since: number, template: string): Record<string, number> {
-      const rows = db
-        .prepare('select status, count(*) as n from mail_messages where created_at >= ? and template = ? group by status')
-        .all(since, template) as { status: string; n: number }[];
-      return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    async mailByStatus(since, template) {
+      const found = await rows('select status, count(*) as n from mail_messages where created_at >= ? and template = ? group by status', since, template);
+      return Object.fromEntries(found.map((r) => [r.status, Number(r.n)]));
     },
-    /** Mail not yet finished by the worker. */
-    pendingMail(): number {
-      return count("select count(*) from mail_messages where status in ('queued', 'sending')");
-    },
-    close: () => db.close(),
+    pendingMail: () => count("select count(*) from mail_messages where status in ('queued', 'sending')"),
+    close,
   };
 }
-export type ReadOnlyDb = ReturnType<typeof openReadOnly>;
+
+export function openDatabaseView(dir: string, databaseUrl?: string): DatabaseView {
+  if (databaseUrl?.startsWith('postgres')) {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    const numbered = (sql: string) => { let n = 0; return sql.replace(/\?/g, () => `$${++n}`); };
+    const query = async (sql: string, params: unknown[]) => (await pool.query(numbered(sql), params)).rows as Record<string, unknown>[];
+    return viewOf(
+      async (sql, ...params) => Number(Object.values((await query(sql, params))[0] ?? {})[0] ?? 0),
+      async (sql, ...params) => (await query(sql, params)) as { status: string; n: number }[],
+      () => pool.end(),
+    );
+  }
+  const db = new Database(sqliteFile(dir), { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  return viewOf(
+    async (sql, ...params) => (db.prepare(sql).pluck().get(...params) as number | undefined) ?? 0,
+    async (sql, ...params) => db.prepare(sql).all(...params) as { status: string; n: number }[],
+    async () => { db.close(); },
+  );
+}

@@ -22,7 +22,7 @@ interface CannonResult {
 }
 type CannonRun = Promise<CannonResult> & { stop(): void };
 type Autocannon = (opts: {
-  url: string;
+  url: string | string[];
   connections: number;
   duration?: number;
   amount?: number;
@@ -41,7 +41,8 @@ export interface LoadRequest {
 }
 
 export interface LoadOptions {
-  url: string;
+  /** One URL, or several instances of one service: autocannon gives connection i to URL i mod n. */
+  url: string | string[];
   connections: number;
   durationSeconds: number;
   /** Builds the i-th request (0, 1, 2, …); called once per request actually sent. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
-import { seed, startServer } from './latchkey.ts';
+import { seed, startInstances, type DatabaseTarget } from './latchkey.ts';
 import { freePort } from '../test/support/net.ts';
 
 export interface MailFigures {
@@ -45,25 +45,31 @@ async function startSink(): Promise<{ port: number; accepted: Map<string, number
   return { port: (server.server.address() as AddressInfo).port, accepted, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-export async function benchMail(options: { requests: number; connections: number; log: (line: string) => void }): Promise<MailFigures> {
+/**
+ * On several instances (one PostgreSQL database, the mail worker on in each), connection i sends its requests to
+ * instance i mod n, and any instance's worker may send any mail.
+ */
+export async function benchMail(options: { requests: number; connections: number; target: DatabaseTarget; log: (line: string) => void }): Promise<MailFigures> {
   const dir = await mkdtemp(path.join(tmpdir(), 'latchkey-bench-mail-'));
   const sink = await startSink();
-  const port = await freePort();
+  const ports = await Promise.all(Array.from({ length: options.target.instances }, () => freePort()));
   try {
-    const { groups } = await seed(dir, port, { m: { count: options.requests, tokens: false } });
+    const { groups } = await seed(dir, ports[0]!, { m: { count: options.requests, tokens: false } }, options.target.databaseUrl);
     const emails = groups.m!.emails;
-    const server = await startServer(dir, port, { env: { LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${sink.port}` } });
+    const servers = await startInstances(dir, ports, options.target, { env: { LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${sink.port}` } });
+    const stopAll = () => Promise.all(servers.map((server) => server.stop()));
     try {
-      const page = await fetch(`${server.url}/reset-password`);
+      const page = await fetch(`${servers[0]!.url}/reset-password`);
       const cookie = page.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
       const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
       const started = new Map<string, number>();
       const responses: number[] = [];
       let next = 0;
-      options.log(`mail: ${options.requests} reset requests at ${options.connections} connections, delivered to an SMTP sink…`);
+      options.log(`mail on ${options.target.label}: ${options.requests} reset requests at ${options.connections} connections, delivered to an SMTP sink…`);
       const t0 = performance.now();
       await Promise.all(
-        Array.from({ length: options.connections }, async () => {
+        Array.from({ length: options.connections }, async (_, connection) => {
+          const server = servers[connection % servers.length]!;
           while (next < emails.length) {
             const email = emails[next++]!;
             const begin = performance.now();
@@ -86,7 +92,7 @@ export async function benchMail(options: { requests: number; connections: number
       latencies.sort((a, b) => a - b);
       responses.sort((a, b) => a - b);
       const seconds = (lastAccepted - t0) / 1000;
-      await server.stop();
+      await stopAll();
       return {
         requests: emails.length,
         delivered: latencies.length,
@@ -99,7 +105,7 @@ export async function benchMail(options: { requests: number; connections: number
         seconds,
       };
     } finally {
-      await server.stop();
+      await stopAll();
     }
   } finally {
     await sink.close();

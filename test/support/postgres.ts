@@ -31,7 +31,8 @@ function runAs(): string[] {
   return ['runuser', '-u', 'postgres', '--'];
 }
 
-export async function startPostgresCluster(options: { maxConnections?: number } = {}): Promise<PostgresCluster> {
+/** `durable: true` keeps PostgreSQL's durability settings (fsync and the rest) on, as benchmarks need. */
+export async function startPostgresCluster(options: { maxConnections?: number; durable?: boolean } = {}): Promise<PostgresCluster> {
   const bin = postgresBinaries();
   if (!bin) throw new Error('PostgreSQL 15 or later is not installed (Debian: apt-get install postgresql); the PostgreSQL tests cannot run');
   const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-pg-'));
@@ -44,15 +45,13 @@ export async function startPostgresCluster(options: { maxConnections?: number } 
   };
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync']);
   const port = await freePort();
-  // Throwaway data: durability settings off, so tests measure Latchkey rather than the disk.
+  // Throwaway data: durability settings off unless asked for, so tests measure Latchkey rather than the disk.
   const settings = [
     `-p ${port}`,
     `-k ${dir}`,
     `-c listen_addresses=127.0.0.1`,
     `-c max_connections=${options.maxConnections ?? 400}`,
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
+    ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     '-c shared_buffers=128MB',
   ].join(' ');
   run('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-o', settings, '-w', '-t', '60', 'start']);
