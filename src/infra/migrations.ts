@@ -188,4 +188,36 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('throttle_counts').execute();
     },
   },
+  '0007_users_search': {
+    async up(db: AnyDb) {
+      // A search for any part of a name or email is a substring of search_key: a trigram index answers it
+      // without reading every user. The Administrators filter gets an index of its own.
+      await db.schema.createIndex('users_role').on('users').column('role').execute();
+      if (onPostgres(db)) {
+        // pg_trgm is a trusted extension: the database's owner may create it (see the README).
+        await sql`create extension if not exists pg_trgm`.execute(db);
+        await sql`create index users_search_trgm on users using gin (search_key gin_trgm_ops)`.execute(db);
+        return;
+      }
+      // FTS5 over users.search_key (no second copy of the text), kept in step by triggers in the same transaction.
+      await sql`create virtual table users_search using fts5(search_key, content='users', content_rowid='rowid', tokenize='trigram case_sensitive 1')`.execute(db);
+      await sql`create trigger users_search_insert after insert on users begin
+        insert into users_search(rowid, search_key) values (new.rowid, new.search_key); end`.execute(db);
+      await sql`create trigger users_search_delete after delete on users begin
+        insert into users_search(users_search, rowid, search_key) values ('delete', old.rowid, old.search_key); end`.execute(db);
+      await sql`create trigger users_search_update after update of search_key on users begin
+        insert into users_search(users_search, rowid, search_key) values ('delete', old.rowid, old.search_key);
+        insert into users_search(rowid, search_key) values (new.rowid, new.search_key); end`.execute(db);
+      await sql`insert into users_search(users_search) values ('rebuild')`.execute(db);
+    },
+    async down(db: AnyDb) {
+      if (onPostgres(db)) {
+        await db.schema.dropIndex('users_search_trgm').execute();
+      } else {
+        for (const trigger of ['users_search_insert', 'users_search_delete', 'users_search_update']) await sql`drop trigger ${sql.id(trigger)}`.execute(db);
+        await sql`drop table users_search`.execute(db);
+      }
+      await db.schema.dropIndex('users_role').execute();
+    },
+  },
 };

@@ -4,7 +4,7 @@ import { userAgentCell } from '../../views/user-agent.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
 import { AUDIT_LABELS } from '../audit/audit.ts';
 import type { AuditRow } from '../audit/audit.service.ts';
-import type { ListedUser, User, UserFilter, UserSort } from '../users/users.repo.ts';
+import { COUNT_CAP, type ListedUser, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { pager } from './console.views.ts';
 import { newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
 
@@ -50,6 +50,8 @@ export function usersList(view: UsersListView): SafeHtml {
     return `/admin/users?${next.toString()}`;
   };
   const arrow = (sort: UserSort) => (view.sort === sort ? (view.dir === 'asc' ? ' ▲' : ' ▼') : '');
+  // A search or filter is counted up to COUNT_CAP only; above it the list says "more than".
+  const countCapped = (view.search !== '' || view.filters.length > 0) && view.total > COUNT_CAP;
   return html`<div class="card">
 <h1>Users</h1>
 <p><a class="button" href="/admin/users/new">New User</a></p>
@@ -82,13 +84,27 @@ ${view.filters.map((filter) => html`<input type="hidden" name="filter" value="${
   )}</tbody>
 </table>
 ${view.rows.length === 0 ? html`<p class="muted">No user matches.</p>` : ''}
-${pager('/admin/users', view.params, view.page, view.perPage, view.total, ['user', 'users'])}
+${countCapped ? cappedPager(view) : pager('/admin/users', view.params, view.page, view.perPage, view.total, ['user', 'users'])}
 <p>
 <button type="submit" name="scope" value="selected">Send Password Reset Instructions</button>
-<button type="submit" name="scope" value="matching" class="secondary">Send to all ${view.total.toLocaleString('en-US')} matching users</button>
+<button type="submit" name="scope" value="matching" class="secondary">Send to all ${countCapped ? `more than ${COUNT_CAP.toLocaleString('en-US')}` : view.total.toLocaleString('en-US')} matching users</button>
 </p>
 </form>
 </div>`;
+}
+
+/** The pager when the count stopped at COUNT_CAP: "Page 3 (more than 10,000 users in all)", and Next while the page is full. */
+function cappedPager(view: UsersListView): SafeHtml {
+  const link = (target: number) => {
+    const next = new URLSearchParams(view.params);
+    next.set('page', String(target));
+    return `/admin/users?${next.toString()}`;
+  };
+  return html`<nav class="pager" aria-label="Pages">
+${view.page > 1 ? html`<a href="${link(view.page - 1)}" rel="prev">Previous</a>` : ''}
+<span>Page ${view.page} (more than ${COUNT_CAP.toLocaleString('en-US')} users in all)</span>
+${view.rows.length === view.perPage ? html`<a href="${link(view.page + 1)}" rel="next">Next</a>` : ''}
+</nav>`;
 }
 
 export function bulkConfirm(options: { csrfToken: string; count: number; hidden: Array<[string, string]>; tooMany: boolean; cap: number }): SafeHtml {
@@ -96,7 +112,7 @@ export function bulkConfirm(options: { csrfToken: string; count: number; hidden:
     return html`<div class="card narrow"><h1>Send Password Reset Instructions</h1><p class="error" role="alert">Select at least one user first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
   }
   if (options.tooMany) {
-    return html`<div class="card narrow"><h1>Send Password Reset Instructions</h1><p class="error" role="alert">${options.count.toLocaleString('en-US')} users match: a bulk action reaches at most ${options.cap.toLocaleString('en-US')}. Narrow the search or the filters first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
+    return html`<div class="card narrow"><h1>Send Password Reset Instructions</h1><p class="error" role="alert">More than ${options.cap.toLocaleString('en-US')} users match: a bulk action reaches at most ${options.cap.toLocaleString('en-US')}. Narrow the search or the filters first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
   }
   return html`<div class="card narrow">
 <h1>Send Password Reset Instructions</h1>

@@ -1,6 +1,6 @@
 // SQL for the user directory: the only code that reads or writes the users table.
-import { sql } from 'kysely';
-import { forUpdate, type Executor, type UsersTable } from '../../infra/db.ts';
+import { sql, type Expression, type SqlBool } from 'kysely';
+import { dialectOf, forUpdate, type Executor, type UsersTable } from '../../infra/db.ts';
 import { openLinksOf } from '../recovery/reset-links.repo.ts';
 
 export type User = UsersTable;
@@ -93,16 +93,51 @@ const SORT_COLUMNS = {
   password_changed: 'users.password_changed_at',
 } as const;
 
-/** Escapes LIKE wildcards so a search for "100%" means the text "100%". */
+/**
+ * Counts of matching users stop here: past it the list says "more than 10,000", which tells a person as
+ * much as the exact number and spares counting a million rows on every page view. A `total` above the
+ * cap means "more than the cap".
+ */
+export const COUNT_CAP = 10_000;
+
+/** Escapes LIKE wildcards so a search for "100%" means the text "100%" (backslash is PostgreSQL's default escape). */
 function likePattern(text: string): string {
-  return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-function filtered(db: Executor, query: UserQuery, now: number) {
+/** An FTS5 phrase: the text in double quotes, its own quotes doubled, so nothing in it is query syntax. */
+function ftsPhrase(text: string): string {
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
+/**
+ * The search as a condition on users. On PostgreSQL, LIKE, which the pg_trgm index answers. On SQLite, the
+ * trigram index (users_search) answers a text of 3+ characters that few users match; a text many users
+ * match, or a shorter one, is tested row by row in the order of the list, which finds a page after few rows.
+ * The second value is what the trigram index already knows of the count: "more than the cap", or nothing.
+ */
+async function searchCondition(db: Executor, search: string): Promise<{ where: Expression<SqlBool>; manyMatch: boolean }> {
+  const text = search.toLowerCase();
+  if (dialectOf(db) === 'postgres') return { where: sql<SqlBool>`users.search_key like ${likePattern(text)}`, manyMatch: false };
+  if ([...text].length >= 3) {
+    const matching = sql`select rowid from users_search where users_search match ${ftsPhrase(text)}`;
+    const probe = await sql<{ n: number }>`select count(*) as n from (${matching} limit ${COUNT_CAP + 1})`.execute(db);
+    if (Number(probe.rows[0]?.n) <= COUNT_CAP) return { where: sql<SqlBool>`users.rowid in (${matching})`, manyMatch: false };
+    return { where: sql<SqlBool>`instr(users.search_key, ${text}) > 0`, manyMatch: true };
+  }
+  return { where: sql<SqlBool>`instr(users.search_key, ${text}) > 0`, manyMatch: false };
+}
+
+async function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, now: number) {
   // Users with a usable link: a set built once from the partial index of open links, not a probe per user.
   const withOpenLink = openLinksOf(db, now);
   let q = db.selectFrom('users');
-  if (query.search) q = q.where(sql<boolean>`users.search_key like ${likePattern(query.search)} escape '\\'`);
+  let manyMatch = false;
+  if (query.search) {
+    const search = await searchCondition(db, query.search);
+    q = q.where(search.where);
+    manyMatch = search.manyMatch;
+  }
   for (const filter of query.filters ?? []) {
     if (filter === 'active') q = q.where('users.status', '=', 'active');
     if (filter === 'archived') q = q.where('users.status', '=', 'archived');
@@ -110,12 +145,16 @@ function filtered(db: Executor, query: UserQuery, now: number) {
     if (filter === 'never-logged-in') q = q.where('users.last_login_at', 'is', null);
     if (filter === 'reset-pending') q = q.where('users.id', 'in', withOpenLink);
   }
-  return { q, withOpenLink };
+  const unfiltered = !query.search && (query.filters ?? []).length === 0;
+  return { q, withOpenLink, manyMatch: manyMatch && (query.filters ?? []).length === 0, unfiltered };
 }
 
-/** One page of the directory, with whether each user has a reset link outstanding, and the total that match. */
+/**
+ * One page of the directory, with whether each user has a reset link outstanding, and how many match: with a
+ * search or a filter, exact up to COUNT_CAP and COUNT_CAP + 1 for "more"; the whole directory exactly.
+ */
 export async function listUsers(db: Executor, query: UserQuery, now: number): Promise<{ rows: ListedUser[]; total: number }> {
-  const { q, withOpenLink } = filtered(db, query, now);
+  const { q, withOpenLink, manyMatch, unfiltered } = await filtered(db, query, now);
   const dir = query.dir ?? 'asc';
   const rows = await q
     .selectAll('users')
@@ -125,14 +164,18 @@ export async function listUsers(db: Executor, query: UserQuery, now: number): Pr
     .limit(query.limit)
     .offset(query.offset ?? 0)
     .execute();
-  const count = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  if (unfiltered) return { rows: rows as ListedUser[], total: await countUsers(db) };
+  if (manyMatch) return { rows: rows as ListedUser[], total: COUNT_CAP + 1 };
+  // A page that is not full tells the count itself (unless it is empty past the end): rare searches are not read twice.
+  if (rows.length < query.limit && (rows.length > 0 || !query.offset)) return { rows: rows as ListedUser[], total: (query.offset ?? 0) + rows.length };
+  const matching = q.select(sql<number>`1`.as('one')).limit(COUNT_CAP + 1).as('matching');
+  const count = await db.selectFrom(matching).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return { rows: rows as ListedUser[], total: Number(count.n) };
 }
 
 /** Ids of every user that matches, for a bulk action on "all that match the current search". */
 export async function matchingUserIds(db: Executor, query: Omit<UserQuery, 'limit'>, now: number, cap: number): Promise<string[]> {
-  const { q } = filtered(db, { ...query, limit: cap }, now);
+  const { q } = await filtered(db, query, now);
   const rows = await q.select('users.id').orderBy('users.name').limit(cap).execute();
   return rows.map((row) => row.id);
 }
-
