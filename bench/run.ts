@@ -151,7 +151,7 @@ async function main(): Promise<void> {
     const target = async (): Promise<DatabaseTarget> => ({
       name,
       label: name === 'sqlite' ? 'SQLite' : `PostgreSQL ×${instances}`,
-      databaseUrl: cluster ? await createDatabase(cluster.url, 'latchkey_bench') : undefined,
+      databaseUrl: name === 'sqlite' ? undefined : await createDatabase(cluster!.url, 'latchkey_bench'),
       instances,
     });
     const forHttp = await target();
