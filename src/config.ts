@@ -37,6 +37,8 @@ export interface Config {
    * the proxies' own addresses (IPs or CIDR ranges). Only what those proxies appended is trusted.
    */
   trustProxy: false | number | string[];
+  /** On SQLite, the write-ahead log is emptied once it grows past this many bytes. */
+  sqliteWalLimitBytes: number;
   /** Whether this instance sends mail; web-only instances set LATCHKEY_MAIL_WORKER=off. */
   mailWorker: boolean;
   /** Who may read /metrics: addresses (IPs or CIDR ranges), or anyone with the bearer token. */
@@ -258,6 +260,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     resetLimitPerHour: integer(env, 'LATCHKEY_RESET_LIMIT_PER_HOUR', 5, 0, 1_000_000),
     mailRetryHorizonSeconds: integer(env, 'LATCHKEY_MAIL_RETRY_HORIZON', 86400, 60, 30 * 86400),
     trustProxy: parseTrustProxy(env.LATCHKEY_TRUST_PROXY),
+    sqliteWalLimitBytes: integer(env, 'LATCHKEY_SQLITE_WAL_LIMIT_MB', 64, 1, 65536) * 1024 * 1024,
     mailWorker: bool(env, 'LATCHKEY_MAIL_WORKER', true),
     metrics: {
       allow: env.LATCHKEY_METRICS_ALLOW === undefined ? ['127.0.0.1', '::1'] : addressList(env.LATCHKEY_METRICS_ALLOW, 'LATCHKEY_METRICS_ALLOW'),

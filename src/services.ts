@@ -43,7 +43,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const secret = loadSecret(config.secret, config.dataDir);
   // On SQLite one server owns the file; the command line works beside it (see holdServerLock).
   const releaseLock = options.backgroundCheckpoint && config.database.kind === 'sqlite' ? holdServerLock(config.database.path) : () => undefined;
-  const db = openDatabase(config.database, options);
+  const db = openDatabase(config.database, { ...options, walLimitBytes: config.sqliteWalLimitBytes });
   try {
     await migrateToLatest(db);
   } catch (error) {

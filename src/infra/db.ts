@@ -229,12 +229,22 @@ function openSqlite(file: string, options: OpenOptions): Db {
   sqlite.pragma('busy_timeout = 5000');
   const walLimit = options.walLimitBytes ?? DEFAULT_WAL_LIMIT;
   // After a checkpoint restarts the log, SQLite truncates the file back to this size.
+  // Bounds: the checkpointer empties the log past a quarter of the limit, the writer itself past half.
   sqlite.pragma(`journal_size_limit = ${Math.floor(walLimit / 4)}`);
   const checkpointer = options.backgroundCheckpoint && file !== ':memory:' ? startCheckpointer(sqlite, file, walLimit) : null;
   // Kysely prepares every query afresh; the same few dozen statements are reused instead.
   const statements = new Map<string, SQLite.Statement>();
+  let queries = 0;
   const cached = {
     prepare(query: string) {
+      // The backstop of the checkpointer: if it falls behind (a starved thread), the writer empties the log itself.
+      if (checkpointer && ++queries % 64 === 0 && !sqlite.inTransaction && walSizeOf(file) > walLimit / 2) {
+        try {
+          sqlite.pragma('wal_checkpoint(TRUNCATE)');
+        } catch {
+          // Busy: the checkpointer is at it, or a reader holds the log; the next check tries again.
+        }
+      }
       let statement = statements.get(query);
       if (!statement) {
         if (statements.size >= 500) statements.clear();
@@ -254,9 +264,9 @@ function openSqlite(file: string, options: OpenOptions): Db {
 }
 
 /**
- * The checkpointer copies the log into the database every second without blocking anyone (PASSIVE). Under
+ * The checkpointer copies the log into the database four times a second without blocking anyone (PASSIVE). Under
  * a steady stream of writes a passive checkpoint never catches up with the newest frames, so the log
- * would never start over and would grow without end: once it passes the limit, a TRUNCATE checkpoint
+ * would never start over and would grow without end: once it passes a quarter of the limit, a TRUNCATE checkpoint
  * (which waits briefly for the writer, then copies only the few frames left) empties it.
  */
 const CHECKPOINT_WORKER = `
@@ -267,9 +277,12 @@ const db = new Database(workerData.path);
 db.pragma('busy_timeout = 2000');
 const walSize = () => { try { return statSync(workerData.path + '-wal').size; } catch { return 0; } };
 const checkpoint = (mode) => { try { return db.pragma('wal_checkpoint(' + mode + ')')[0]; } catch { return null; } };
+let tick = 0;
 const timer = setInterval(() => {
-  checkpoint('PASSIVE');
-  if (walSize() > workerData.limit) checkpoint('TRUNCATE');
+  // The size is looked at often (a stat is cheap); the log is copied four times a second.
+  const large = walSize() > workerData.limit;
+  if (large || tick++ % workerData.passiveEvery === 0) checkpoint('PASSIVE');
+  if (large) checkpoint('TRUNCATE');
 }, workerData.intervalMs);
 parentPort.on('message', () => { clearInterval(timer); checkpoint('TRUNCATE'); db.close(); parentPort.close(); });
 `;
@@ -279,7 +292,7 @@ function startCheckpointer(sqlite: SQLite.Database, file: string, limit: number)
   const require = createRequire(import.meta.url);
   const worker = new Worker(CHECKPOINT_WORKER, {
     eval: true,
-    workerData: { module: require.resolve('better-sqlite3'), path: file, intervalMs: 1000, limit: Math.floor(limit / 2) },
+    workerData: { module: require.resolve('better-sqlite3'), path: file, intervalMs: 50, passiveEvery: 5, limit: Math.floor(limit / 4) },
   });
   worker.unref();
   return {
