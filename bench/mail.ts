@@ -7,6 +7,7 @@ import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 import { seed, startInstances, type DatabaseTarget } from './latchkey.ts';
 import { freePort } from '../test/support/net.ts';
+import { keepProfile, type KeptProfile } from './scenarios.ts';
 
 export interface MailFigures {
   requests: number;
@@ -20,6 +21,8 @@ export interface MailFigures {
   responseP50: number;
   responseP99: number;
   seconds: number;
+  /** With --profile: the CPU profile of the (first) server while it answered and delivered. */
+  profile: KeptProfile | null;
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -49,14 +52,15 @@ async function startSink(): Promise<{ port: number; accepted: Map<string, number
  * On several instances (one PostgreSQL database, the mail worker on in each), connection i sends its requests to
  * instance i mod n, and any instance's worker may send any mail.
  */
-export async function benchMail(options: { requests: number; connections: number; target: DatabaseTarget; log: (line: string) => void }): Promise<MailFigures> {
+export async function benchMail(options: { requests: number; connections: number; target: DatabaseTarget; profile?: boolean; log: (line: string) => void }): Promise<MailFigures> {
   const dir = await mkdtemp(path.join(tmpdir(), 'latchkey-bench-mail-'));
   const sink = await startSink();
   const ports = await Promise.all(Array.from({ length: options.target.instances }, () => freePort()));
   try {
     const { groups } = await seed(dir, ports[0]!, { m: { count: options.requests, tokens: false } }, options.target.databaseUrl);
     const emails = groups.m!.emails;
-    const servers = await startInstances(dir, ports, options.target, { env: { LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${sink.port}` } });
+    const profileDir = options.profile ? path.join(dir, 'profile') : undefined;
+    const servers = await startInstances(dir, ports, options.target, { cpuProfileDir: profileDir, env: { LATCHKEY_SMTP_URL: `smtp://127.0.0.1:${sink.port}` } });
     const stopAll = () => Promise.all(servers.map((server) => server.stop()));
     try {
       const page = await fetch(`${servers[0]!.url}/reset-password`);
@@ -103,6 +107,7 @@ export async function benchMail(options: { requests: number; connections: number
         responseP50: percentile(responses, 50),
         responseP99: percentile(responses, 99),
         seconds,
+        profile: profileDir ? await keepProfile(profileDir, `latchkey-mail-${options.target.name}`, `${options.target.label} mail`) : null,
       };
     } finally {
       await stopAll();

@@ -102,8 +102,7 @@ export function formatReport(input: ReportInput): string {
     `Better Auth ${label}`, fmt(r.requestsPerSecond, 1), fmt(r.p50), fmt(r.p99), okCell(r.completed - r.non2xx, r.completed), String(r.non2xx + r.errors), '', '', '',
   ];
   if (peer) rows.push(peerRow('reset request', peer.reset), peerRow('login', peer.login));
-  out.push(table(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'ok/total', 'other', 'server CPU ms/req (main + pool)', 'main threads busy', 'other procs (cores)'], rows, [1, 2, 3, 4, 5, 7, 8]));
-  out.push('');
+  if (rows.length > 0) out.push(table(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'ok/total', 'other', 'server CPU ms/req (main + pool)', 'main threads busy', 'other procs (cores)'], rows, [1, 2, 3, 4, 5, 7, 8]), '');
   out.push(table(['target', 'measured', 'goal', 'result'], input.targets.map((t) => [t.name, t.shown, t.goal, t.pass === null ? 'SKIP' : t.pass ? 'PASS' : 'MISS'])));
   out.push('');
   out.push(table(['figure', 'value'], input.facts));
@@ -132,11 +131,15 @@ export function formatReport(input: ReportInput): string {
   const failed = input.checks.filter((c) => !c.ok);
   out.push(failed.length === 0 ? `checks: all ${input.checks.length} passed (responses as expected, rows and mails really written)` : `checks: ${failed.length} of ${input.checks.length} FAILED`);
   for (const c of failed) out.push(`  FAILED ${c.name}: ${c.detail}`);
-  for (const run of runs) {
-    if (!run.latchkey.profile) continue;
-    const p = run.latchkey.profile.summary;
+  const profiles = runs.flatMap((run) => [
+    { title: `${run.label} HTTP scenarios`, kept: run.latchkey.profile, instances: run.instances },
+    { title: `${run.label} mail throughput`, kept: run.mail?.profile ?? null, instances: run.instances },
+  ]);
+  for (const { title, kept, instances } of profiles) {
+    if (!kept) continue;
+    const p = kept.summary;
     out.push('');
-    out.push(`${run.label}: server CPU profile (${run.latchkey.profile.file}${run.instances > 1 ? ', one of the instances' : ''}): main thread busy ${fmt(p.busyMs)} ms, idle ${fmt(p.idleMs)} ms`);
+    out.push(`${title}: server CPU profile (${kept.file}${instances > 1 ? ', one of the instances' : ''}): main thread busy ${fmt(p.busyMs)} ms, idle ${fmt(p.idleMs)} ms`);
     out.push(table(['area', 'self ms', 'share'], p.areas.slice(0, 12).map((a) => [a.area, fmt(a.selfMs), `${fmt(a.share * 100, 1)}%`]), [1, 2]));
     out.push('');
     out.push(table(['function', 'where', 'self ms', 'share'], p.functions.map((f) => [f.name, f.where, fmt(f.selfMs), `${fmt(f.share * 100, 1)}%`]), [2, 3]));

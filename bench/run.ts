@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     const latchkey = httpScenarios
       ? await benchLatchkey({ target: forHttp, only, settings, quick, profile: flags.profile === true, estimatedHashesPerSecond: CORES / (mean(hashesBefore) / 1000) })
       : null;
-    const mail = only.has('mail') ? await benchMail({ requests: quick ? 500 : 2000, connections: CONNECTIONS, target: await target(), log }) : null;
+    const mail = only.has('mail') ? await benchMail({ requests: quick ? 500 : 2000, connections: CONNECTIONS, target: await target(), profile: flags.profile === true, log }) : null;
     if (mail) {
       check(`${forHttp.label} mail: every reset request delivered`, mail.delivered === mail.requests, `${mail.delivered} of ${mail.requests}`);
       check(`${forHttp.label} mail: no mail delivered twice`, mail.duplicates === 0, `${mail.duplicates} duplicates`);

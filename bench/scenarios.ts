@@ -130,6 +130,21 @@ export interface ScenarioReport {
   mail?: { backlog: number; drainMs: number; drained: boolean };
 }
 
+export interface KeptProfile { file: string; summary: ProfileSummary }
+
+/** Copies the first CPU profile a server wrote (after it stopped) to bench/results/<name>.cpuprofile and summarizes it. */
+export async function keepProfile(profileDir: string, name: string, label: string): Promise<KeptProfile | null> {
+  const file = (await readdir(profileDir).catch(() => [] as string[])).find((entry) => entry.endsWith('.cpuprofile'));
+  if (!file) {
+    check(`${label}: the server wrote a CPU profile`, false, `nothing in ${profileDir}`);
+    return null;
+  }
+  const copy = path.join(RESULTS_DIR, `${name}.cpuprofile`);
+  await mkdir(RESULTS_DIR, { recursive: true });
+  await copyFile(path.join(profileDir, file), copy);
+  return { file: path.relative(PROJECT_ROOT, copy), summary: await summarizeProfile(copy) };
+}
+
 /** Resident memory of the largest of several server processes. */
 async function largestMemory(servers: LatchkeyServer[]): Promise<{ rss: number; peak: number }> {
   const each = await Promise.all(servers.map((server) => server.memory()));
@@ -352,18 +367,7 @@ export async function benchLatchkey({ target, only, settings, quick, profile: wi
     const walLargestBytes = wal?.stop() ?? null;
     check(`${target.label}: the servers stopped cleanly on SIGTERM`, exitCodes.every((code) => code === 0), `exit codes ${exitCodes.join(', ')}`);
 
-    let profile: { file: string; summary: ProfileSummary } | null = null;
-    if (profileDir) {
-      const file = (await readdir(profileDir).catch(() => [] as string[])).find((name) => name.endsWith('.cpuprofile'));
-      if (file) {
-        const copy = path.join(RESULTS_DIR, `latchkey-server-${target.name}.cpuprofile`);
-        await mkdir(RESULTS_DIR, { recursive: true });
-        await copyFile(path.join(profileDir, file), copy);
-        profile = { file: path.relative(PROJECT_ROOT, copy), summary: await summarizeProfile(copy) };
-      } else {
-        check(`${target.label}: the server wrote a CPU profile`, false, `nothing in ${profileDir}`);
-      }
-    }
+    const profile = profileDir ? await keepProfile(profileDir, `latchkey-server-${target.name}`, target.label) : null;
 
     return {
       users: Object.fromEntries(Object.entries(seeded.groups).map(([group, { ids }]) => [group, ids.length])),
