@@ -4,7 +4,6 @@ import { requireAdmin, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
 import { actorOf, field } from '../../infra/web.ts';
-import { recordAudit } from '../audit/audit.ts';
 import { renderMail } from '../mail/templates.ts';
 import { describeEndpoint, sendTestEmail, testConnection } from '../mail/transport.ts';
 import type { MailServer, ServerInput } from '../mail/servers.ts';
@@ -26,7 +25,7 @@ function readForm(body: unknown): ServerInput & { testRecipient: string } {
 }
 
 export function mailServerPages(services: Services): FastifyPluginAsync {
-  const { mailServers, config, db, clock } = services;
+  const { mailServers, config } = services;
 
   const render = (reply: FastifyReply, auth: Auth, title: string, body: Parameters<typeof consolePage>[0]['body'], status = 200, notice: string | null = null) =>
     reply
@@ -79,11 +78,7 @@ export function mailServerPages(services: Services): FastifyPluginAsync {
         const mail = renderMail({ template: 'test', params: {} }, null, { baseUrl: config.baseUrl });
         result = await sendTestEmail(endpoint, { from, to, ...mail, replyTo: config.mailReplyTo ?? undefined }, config.dkim);
       }
-      await recordAudit(db, clock.now(), actor, {
-        type: intent === 'test' ? 'mail_server.tested' : 'mail.test_sent',
-        email: intent === 'test' ? null : input.testRecipient.trim().toLowerCase(),
-        detail: { server: describeEndpoint(endpoint).label, ok: result.ok, result: result.message },
-      });
+      await mailServers.recordTest(intent === 'test' ? null : input.testRecipient.trim().toLowerCase(), describeEndpoint(endpoint).label, result, actor);
       return render(reply, auth, title, serverForm(formView(reply, existing, shown, { result })), result.ok ? 200 : 502);
     } catch (error) {
       if (!(error instanceof UserError)) throw error;

@@ -168,6 +168,15 @@ export class MailServers {
     });
   }
 
+  /** Records a "Test Connection" (no recipient) or a "Send Test Email" and how it went. */
+  async recordTest(recipient: string | null, server: string, result: { ok: boolean; message: string }, actor: Actor): Promise<void> {
+    await recordAudit(this.db, this.clock.now(), actor, {
+      type: recipient === null ? 'mail_server.tested' : 'mail.test_sent',
+      email: recipient,
+      detail: { server, ok: result.ok, result: result.message },
+    });
+  }
+
   /** Every configured server in the order the courier tries them: the environment's first. */
   async endpoints(): Promise<Array<{ label: string; endpoint: ServerEndpoint; from: string | null }>> {
     const list: Array<{ label: string; endpoint: ServerEndpoint; from: string | null }> = [];
