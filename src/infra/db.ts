@@ -14,6 +14,7 @@ import {
   PostgresDialect,
   SqliteDialect,
   SqliteDriver,
+  sql,
   type DatabaseConnection,
   type Driver,
   type Generated,
@@ -168,6 +169,22 @@ export function forUpdate<Q extends { forUpdate(): Q }>(db: Executor, query: Q):
 /** Like forUpdate, but rows another transaction holds are skipped: workers claiming a queue do not wait for each other. */
 export function forUpdateSkipLocked<Q extends { forUpdate(): Q; skipLocked(): Q }>(db: Executor, query: Q): Q {
   return dialectOf(db) === 'postgres' ? query.forUpdate().skipLocked() : query;
+}
+
+/**
+ * Runs a periodic chore (a cleanup) on one instance at a time: on PostgreSQL under a transaction-scoped
+ * advisory lock that the other instances try and skip; on SQLite there is only one server. Returns whether
+ * it ran here.
+ */
+export async function onOneInstance(db: Db, chore: string, run: (trx: Tx) => Promise<void>): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    if (dialectOf(trx) === 'postgres') {
+      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`latchkey:${chore}`})) as locked`.execute(trx);
+      if (!rows[0]?.locked) return false;
+    }
+    await run(trx);
+    return true;
+  });
 }
 
 export function isUniqueViolation(error: unknown): boolean {

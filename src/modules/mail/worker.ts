@@ -1,7 +1,7 @@
 // The courier: claims due messages from the outbox with a lease, delivers them, retries with backoff, gives up visibly.
 import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type { ExpressionBuilder } from 'kysely';
-import { forUpdateSkipLocked, type Database, type Db, type MailAttemptsTable, type MailMessagesTable } from '../../infra/db.ts';
+import { forUpdateSkipLocked, onOneInstance, type Database, type Db, type MailAttemptsTable, type MailMessagesTable } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId, randomToken } from '../../infra/crypto.ts';
 import type { Logger } from '../../infra/logger.ts';
@@ -170,7 +170,8 @@ export class MailWorker {
     // A failed or cancelled reset mail keeps its sealed token for "Retry" only while its link lives.
     if (this.clock.now() - this.lastSweep >= 60_000) {
       this.lastSweep = this.clock.now();
-      await this.outbox.forgetExpiredTokens(this.db, this.lastSweep);
+      const now = this.lastSweep;
+      await onOneInstance(this.db, 'forget expired reset tokens', (trx) => this.outbox.forgetExpiredTokens(trx, now));
     }
     while (!this.stopping) {
       const batch = await this.claim();

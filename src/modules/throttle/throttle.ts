@@ -1,7 +1,8 @@
 // Every counting limit in one place, on rate-limiter-flexible: the counts live in the database, so every instance shares them.
 import { createHash } from 'node:crypto';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterSQLite, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
-import { rawClientOf, type Db } from '../../infra/db.ts';
+import { sql } from 'kysely';
+import { onOneInstance, rawClientOf, type Db } from '../../infra/db.ts';
 
 /** The limiter's table (made by migration 0006_throttle): one row per counted key. */
 export const THROTTLE_TABLE = 'throttle_counts';
@@ -54,10 +55,13 @@ export class Throttle {
     this.wrongCurrent = this.limiter('current-password', WRONG_CURRENT_PASSWORDS, LOGIN_WINDOW);
     this.forms = settings.formPostsPerMinute > 0 ? this.limiter('form', settings.formPostsPerMinute, MINUTE) : null;
     if (store !== 'memory') {
-      // Expired counts are only dead rows; they are swept now and then (the library's own timer cannot be stopped).
-      const sweep = this.loginPerAddress as Limiter & { clearExpired(before: number): Promise<void> };
+      // Expired counts are only dead rows; one instance at a time sweeps them now and then.
+      const db = store.db;
       this.sweeper = setInterval(() => {
-        this.exclusive(() => sweep.clearExpired(Date.now() - 3600_000)).catch(() => undefined);
+        const before = Date.now() - 3600_000;
+        onOneInstance(db, 'sweep expired throttle counts', async (trx) => {
+          await sql`delete from ${sql.table(THROTTLE_TABLE)} where expire < ${before}`.execute(trx);
+        }).catch(() => undefined);
       }, 5 * 60_000);
       this.sweeper.unref();
     }
