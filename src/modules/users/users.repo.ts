@@ -111,42 +111,58 @@ function ftsPhrase(text: string): string {
 }
 
 /**
- * The search as a condition on users. On PostgreSQL, LIKE, which the pg_trgm index answers. On SQLite, the
- * trigram index (users_search) answers a text of 3+ characters that few users match; a text many users
- * match, or a shorter one, is tested row by row in the order of the list, which finds a page after few rows.
- * The second value is what the trigram index already knows of the count: "more than the cap", or nothing.
+ * A search, as the database will test it. PostgreSQL: LIKE, which the pg_trgm index answers. SQLite: when
+ * few users match, the set of their rows — from the trigram index (users_search) for 3+ characters, else
+ * from one pass over the search_key index; when many match, a test of each row read.
  */
-async function searchCondition(db: Executor, search: string): Promise<{ where: Expression<SqlBool>; manyMatch: boolean }> {
+type Search = { where: Expression<SqlBool>; many: boolean | null };
+
+async function readSearch(db: Executor, search: string): Promise<Search> {
   const text = search.toLowerCase();
-  if (dialectOf(db) === 'postgres') return { where: sql<SqlBool>`users.search_key like ${likePattern(text)}`, manyMatch: false };
+  if (dialectOf(db) === 'postgres') return { where: sql<SqlBool>`users.search_key like ${likePattern(text)}`, many: null };
+  const eachRow = sql<SqlBool>`instr(users.search_key, ${text}) > 0`;
   if ([...text].length >= 3) {
     const matching = sql`select rowid from users_search where users_search match ${ftsPhrase(text)}`;
     const probe = await sql<{ n: number }>`select count(*) as n from (${matching} limit ${COUNT_CAP + 1})`.execute(db);
-    if (Number(probe.rows[0]?.n) <= COUNT_CAP) return { where: sql<SqlBool>`users.rowid in (${matching})`, manyMatch: false };
-    return { where: sql<SqlBool>`instr(users.search_key, ${text}) > 0`, manyMatch: true };
+    return Number(probe.rows[0]?.n) > COUNT_CAP ? { where: eachRow, many: true } : { where: sql<SqlBool>`users.rowid in (${matching})`, many: false };
   }
-  return { where: sql<SqlBool>`instr(users.search_key, ${text}) > 0`, manyMatch: false };
+  const found = await sql<{ rowid: number }>`select rowid from users where ${eachRow} limit ${COUNT_CAP + 1}`.execute(db);
+  if (found.rows.length > COUNT_CAP) return { where: eachRow, many: true };
+  return { where: sql<SqlBool>`users.rowid in (select value from json_each(${JSON.stringify(found.rows.map((row) => row.rowid))}))`, many: false };
 }
 
-async function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, now: number) {
-  // Users with a usable link: a set built once from the partial index of open links, not a probe per user.
-  const withOpenLink = openLinksOf(db, now);
+/**
+ * How a page is found. Few matches (up to COUNT_CAP) are found through the indexes and then sorted; many are
+ * read in the list's order until the page is full. Each database's planner would sometimes pick the other way
+ * (matches bunched at the end of the order cost it a whole-table read), so the plan is written into the SQL:
+ * on SQLite a unary + keeps an index out, on PostgreSQL the sort is on an expression no index holds.
+ */
+type Plan = 'count' | 'find-then-sort' | 'in-list-order';
+
+function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, search: Search | null, plan: Plan, now: number) {
+  const sqlite = dialectOf(db) === 'sqlite';
+  // On SQLite the filters' indexes stay out when the search's set or the list's order leads.
+  const plain = !sqlite || (search?.many !== false && plan !== 'in-list-order');
+  const column = (name: string) => (plain ? sql.ref(name) : sql`+${sql.ref(name)}`);
   let q = db.selectFrom('users');
-  let manyMatch = false;
-  if (query.search) {
-    const search = await searchCondition(db, query.search);
-    q = q.where(search.where);
-    manyMatch = search.manyMatch;
-  }
+  if (search) q = q.where(search.where);
   for (const filter of query.filters ?? []) {
-    if (filter === 'active') q = q.where('users.status', '=', 'active');
-    if (filter === 'archived') q = q.where('users.status', '=', 'archived');
-    if (filter === 'admins') q = q.where('users.role', '=', 'admin');
-    if (filter === 'never-logged-in') q = q.where('users.last_login_at', 'is', null);
-    if (filter === 'reset-pending') q = q.where('users.id', 'in', withOpenLink);
+    if (filter === 'active') q = q.where(sql<SqlBool>`${column('users.status')} = 'active'`);
+    if (filter === 'archived') q = q.where(sql<SqlBool>`${column('users.status')} = 'archived'`);
+    if (filter === 'admins') q = q.where(sql<SqlBool>`${column('users.role')} = 'admin'`);
+    if (filter === 'never-logged-in') q = q.where(sql<SqlBool>`${column('users.last_login_at')} is null`);
+    // Users with a usable link: a set built once from the partial index of open links, not a probe per user.
+    if (filter === 'reset-pending') q = q.where(sql<SqlBool>`${column('users.id')} in (${openLinksOf(db, now)})`);
   }
-  const unfiltered = !query.search && (query.filters ?? []).length === 0;
-  return { q, withOpenLink, manyMatch: manyMatch && (query.filters ?? []).length === 0, unfiltered };
+  return q;
+}
+
+/** The list's order; for 'find-then-sort', as an expression no index holds, so the planner sorts the matches found. */
+function sortKey(db: Executor, sort: UserSort | 'email', plan: Plan) {
+  const column = sort === 'email' ? 'users.email' : SORT_COLUMNS[sort];
+  if (plan !== 'find-then-sort') return sql.ref(column);
+  if (dialectOf(db) === 'sqlite') return sql`+${sql.ref(column)}`;
+  return sort === 'last_login' || sort === 'password_changed' ? sql`${sql.ref(column)} + 0` : sql`${sql.ref(column)} || ''`;
 }
 
 /**
@@ -154,28 +170,33 @@ async function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, now: numb
  * search or a filter, exact up to COUNT_CAP and COUNT_CAP + 1 for "more"; the whole directory exactly.
  */
 export async function listUsers(db: Executor, query: UserQuery, now: number): Promise<{ rows: ListedUser[]; total: number }> {
-  const { q, withOpenLink, manyMatch, unfiltered } = await filtered(db, query, now);
+  const search = query.search ? await readSearch(db, query.search) : null;
+  const filters = query.filters ?? [];
+  let total: number;
+  if (!search && filters.length === 0) total = await countUsers(db);
+  else if (search?.many && filters.length === 0) total = COUNT_CAP + 1;
+  else {
+    const matching = filtered(db, query, search, 'count', now).select(sql<number>`1`.as('one')).limit(COUNT_CAP + 1).as('matching');
+    const count = await db.selectFrom(matching).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    total = Number(count.n);
+  }
+  if (total === 0) return { rows: [], total };
+  const plan: Plan = total > COUNT_CAP ? 'in-list-order' : 'find-then-sort';
   const dir = query.dir ?? 'asc';
-  const rows = await q
+  const rows = await filtered(db, query, search, plan, now)
     .selectAll('users')
-    .select((eb) => eb.case().when('users.id', 'in', withOpenLink).then(1).else(0).end().as('reset_pending'))
-    .orderBy(SORT_COLUMNS[query.sort ?? 'name'], dir)
-    .orderBy('users.email', dir)
+    .select((eb) => eb.case().when('users.id', 'in', openLinksOf(db, now)).then(1).else(0).end().as('reset_pending'))
+    .orderBy(sortKey(db, query.sort ?? 'name', plan), dir)
+    .orderBy(sortKey(db, 'email', plan), dir)
     .limit(query.limit)
     .offset(query.offset ?? 0)
     .execute();
-  if (unfiltered) return { rows: rows as ListedUser[], total: await countUsers(db) };
-  if (manyMatch) return { rows: rows as ListedUser[], total: COUNT_CAP + 1 };
-  // A page that is not full tells the count itself (unless it is empty past the end): rare searches are not read twice.
-  if (rows.length < query.limit && (rows.length > 0 || !query.offset)) return { rows: rows as ListedUser[], total: (query.offset ?? 0) + rows.length };
-  const matching = q.select(sql<number>`1`.as('one')).limit(COUNT_CAP + 1).as('matching');
-  const count = await db.selectFrom(matching).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  return { rows: rows as ListedUser[], total: Number(count.n) };
+  return { rows: rows as ListedUser[], total };
 }
 
 /** Ids of every user that matches, for a bulk action on "all that match the current search". */
 export async function matchingUserIds(db: Executor, query: Omit<UserQuery, 'limit'>, now: number, cap: number): Promise<string[]> {
-  const { q } = await filtered(db, query, now);
-  const rows = await q.select('users.id').orderBy('users.name').limit(cap).execute();
+  const search = query.search ? await readSearch(db, query.search) : null;
+  const rows = await filtered(db, query, search, 'count', now).select('users.id').orderBy('users.name').limit(cap).execute();
   return rows.map((row) => row.id);
 }
