@@ -123,7 +123,9 @@ async function benchPeer() {
 /** A throwaway PostgreSQL cluster with durability on (fsync, synchronous commit, full page writes), as in production. */
 async function startCluster(): Promise<PostgresCluster> {
   log('starting a throwaway PostgreSQL cluster (durability on)…');
-  const cluster = await startPostgresCluster({ durable: true });
+  const cluster = await startPostgresCluster({ durable: true }).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}; --databases=sqlite runs the bench without PostgreSQL`);
+  });
   process.once('exit', cluster.stop);
   return cluster;
 }
