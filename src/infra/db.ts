@@ -255,13 +255,7 @@ function openSqlite(file: string, options: OpenOptions): Db {
   const cached = {
     prepare(query: string) {
       // The backstop of the checkpointer: if it falls behind (a starved thread), the writer empties the log itself.
-      if (checkpointer && ++queries % 64 === 0 && !sqlite.inTransaction && walSizeOf(file) > walLimit / 2) {
-        try {
-          sqlite.pragma('wal_checkpoint(TRUNCATE)');
-        } catch {
-          // Busy: the checkpointer is at it, or a reader holds the log; the next check tries again.
-        }
-      }
+      if (checkpointer && ++queries % 32 === 0 && !sqlite.inTransaction && walSizeOf(file) > walLimit / 2) emptyLog(sqlite, file, walLimit / 2);
       let statement = statements.get(query);
       if (!statement) {
         if (statements.size >= 500) statements.clear();
@@ -278,6 +272,26 @@ function openSqlite(file: string, options: OpenOptions): Db {
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cached as unknown as SQLite.Database }) });
   rawClients.set(db, { dialect: 'sqlite', sqlite, path: file });
   return db;
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Empties the write-ahead log from the writer's own connection. A checkpoint already under way in the
+ * checkpointer makes this one give up at once (busy), so it tries again for up to a second: writes wait
+ * meanwhile, which is the point — the log must not outgrow its limit.
+ */
+function emptyLog(sqlite: SQLite.Database, file: string, below: number): void {
+  const deadline = Date.now() + 1000;
+  do {
+    try {
+      const [result] = sqlite.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      if (result?.busy === 0) return;
+    } catch {
+      // Locked by another process's transaction: wait as for busy.
+    }
+    Atomics.wait(pause, 0, 0, 5);
+  } while (Date.now() < deadline && walSizeOf(file) > below);
 }
 
 /**
