@@ -124,11 +124,13 @@ async function readSearch(db: Executor, search: string): Promise<Search> {
   if ([...text].length >= 3) {
     const matching = sql`select rowid from users_search where users_search match ${ftsPhrase(text)}`;
     const probe = await sql<{ n: number }>`select count(*) as n from (${matching} limit ${COUNT_CAP + 1})`.execute(db);
-    return Number(probe.rows[0]?.n) > COUNT_CAP ? { where: eachRow, many: true } : { where: sql<SqlBool>`users.rowid in (${matching})`, many: false };
+    // The index points at rowids, which SQLite may renumber (VACUUM on a table without an integer key):
+    // each row it names is tested again, so a stale entry can hide a user but never show the wrong one.
+    return Number(probe.rows[0]?.n) > COUNT_CAP ? { where: eachRow, many: true } : { where: sql<SqlBool>`users.rowid in (${matching}) and ${eachRow}`, many: false };
   }
   const found = await sql<{ rowid: number }>`select rowid from users where ${eachRow} limit ${COUNT_CAP + 1}`.execute(db);
   if (found.rows.length > COUNT_CAP) return { where: eachRow, many: true };
-  return { where: sql<SqlBool>`users.rowid in (select value from json_each(${JSON.stringify(found.rows.map((row) => row.rowid))}))`, many: false };
+  return { where: sql<SqlBool>`users.rowid in (select value from json_each(${JSON.stringify(found.rows.map((row) => row.rowid))})) and ${eachRow}`, many: false };
 }
 
 /**
