@@ -8,6 +8,11 @@ export async function insertAuditEvent(db: Executor, event: Omit<Insertable<Audi
   await db.insertInto('audit_events').values(event).execute();
 }
 
+/** Several events in one statement, in the order given. */
+export async function insertAuditEvents(db: Executor, events: Array<Omit<Insertable<AuditEventsTable>, 'id'>>): Promise<void> {
+  if (events.length > 0) await db.insertInto('audit_events').values(events).execute();
+}
+
 export interface AuditFilter {
   userId?: string;
   /** The address as recorded, for events of addresses that belong to nobody. */

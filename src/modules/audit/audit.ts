@@ -1,7 +1,7 @@
 // The append-only audit log: every security event is recorded inside the transaction of the change it describes.
 // Business rules only write it; the console, its CSV export and the Security view read it (audit.service.ts).
 import type { Executor } from '../../infra/db.ts';
-import { insertAuditEvent } from './audit.repo.ts';
+import { insertAuditEvent, insertAuditEvents } from './audit.repo.ts';
 
 export type AuditType =
   | 'reset.requested'
@@ -49,8 +49,8 @@ export interface AuditEntry {
   detail?: Record<string, unknown>;
 }
 
-export async function recordAudit(db: Executor, at: number, actor: Actor, entry: AuditEntry): Promise<void> {
-  await insertAuditEvent(db, {
+function eventOf(at: number, actor: Actor, entry: AuditEntry) {
+  return {
     at,
     type: entry.type,
     user_id: entry.userId ?? null,
@@ -59,7 +59,16 @@ export async function recordAudit(db: Executor, at: number, actor: Actor, entry:
     ip: actor.ip ?? null,
     user_agent: actor.userAgent ? actor.userAgent.slice(0, 300) : null,
     detail: entry.detail ? JSON.stringify(entry.detail) : null,
-  });
+  };
+}
+
+export async function recordAudit(db: Executor, at: number, actor: Actor, entry: AuditEntry): Promise<void> {
+  await insertAuditEvent(db, eventOf(at, actor, entry));
+}
+
+/** Several events of one actor in one statement (the mail worker records a batch's outcomes so). */
+export async function recordAudits(db: Executor, actor: Actor, entries: Array<AuditEntry & { at: number }>): Promise<void> {
+  await insertAuditEvents(db, entries.map((entry) => eventOf(entry.at, actor, entry)));
 }
 
 /** How each event reads on the Audit Log page and in the CSV export. */

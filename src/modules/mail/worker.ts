@@ -5,8 +5,8 @@ import { forUpdateSkipLocked, onOneInstance, type Database, type Db, type MailAt
 import type { Clock } from '../../infra/clock.ts';
 import { newId, randomToken } from '../../infra/crypto.ts';
 import type { Logger } from '../../infra/logger.ts';
-import { recordAudit } from '../audit/audit.ts';
-import { linkStateForMail, type MailLinkState } from '../recovery/reset-links.repo.ts';
+import { recordAudits, type AuditEntry } from '../audit/audit.ts';
+import { linkStatesForMail, type MailLinkState } from '../recovery/reset-links.repo.ts';
 import type { Outbox } from './outbox.ts';
 import { DeliveryError, type MailTransport } from './transport.ts';
 
@@ -174,13 +174,14 @@ export class MailWorker {
       await onOneInstance(this.db, 'forget expired reset tokens', (trx) => this.outbox.forgetExpiredTokens(trx, now));
     }
     while (!this.stopping) {
-      const batch = await this.claim();
+      const { claimId, batch } = await this.claim();
       if (batch.length === 0) return;
-      const renewal = this.renewLeases(batch);
+      const renewal = this.renewLeases(claimId, batch);
       try {
         const transports = await this.transports();
-        const outcomes = await Promise.all(batch.map((message) => this.deliver(message, transports)));
-        await this.record(outcomes);
+        const links = await linkStatesForMail(this.db, batch.flatMap((message) => (message.reset_link_id ? [message.reset_link_id] : [])), this.clock.now());
+        const outcomes = await Promise.all(batch.map((message) => this.deliver(message, transports, links)));
+        await this.record(claimId, outcomes);
       } finally {
         clearInterval(renewal);
         for (const message of batch) this.claims.delete(message.id);
@@ -194,7 +195,7 @@ export class MailWorker {
    * Takes up to a batch of due messages under a new claim. On PostgreSQL, rows another instance is claiming
    * at this moment are skipped rather than waited for; on SQLite the update holds the database's write lock.
    */
-  private async claim(): Promise<MailMessagesTable[]> {
+  private async claim(): Promise<{ claimId: string; batch: MailMessagesTable[] }> {
     const now = this.clock.now();
     const due: DueFilter = (eb) =>
       eb.or([
@@ -217,52 +218,55 @@ export class MailWorker {
       .where(due)
       .returningAll()
       .execute();
-    for (const message of claimed) {
-      this.claims.set(message.id, claimId);
-      if (!interrupted.has(message.id)) continue;
-      // Claimed again after its lease ran out: it was being sent when its worker stopped. Say so.
+    for (const message of claimed) this.claims.set(message.id, claimId);
+    // Claimed again after its lease ran out: it was being sent when its worker stopped. Say so.
+    const again = claimed.filter((message) => interrupted.has(message.id));
+    if (again.length > 0) {
       await this.db
         .insertInto('mail_attempts')
-        .values({
-          id: newId(),
-          message_id: message.id,
-          at: now,
-          server: 'unknown',
-          outcome: 'temporary',
-          reply: 'The previous attempt was interrupted (Latchkey stopped while sending); the mail may have been delivered once already.',
-        })
+        .values(
+          again.map((message) => ({
+            id: newId(),
+            message_id: message.id,
+            at: now,
+            server: 'unknown',
+            outcome: 'temporary' as const,
+            reply: 'The previous attempt was interrupted (Latchkey stopped while sending); the mail may have been delivered once already.',
+          })),
+        )
         .execute();
     }
-    return claimed;
+    return { claimId, batch: claimed };
   }
 
   /** Keeps the claims alive while a slow server takes its time, so no other worker sends the same mail. */
-  private renewLeases(batch: MailMessagesTable[]): NodeJS.Timeout {
+  private renewLeases(claimId: string, batch: MailMessagesTable[]): NodeJS.Timeout {
     const timer = setInterval(() => {
-      for (const message of batch) {
-        const claim = this.claims.get(message.id);
-        if (claim === undefined) continue;
-        void this.db
-          .updateTable('mail_messages')
-          .set({ lease_until: this.clock.now() + this.leaseMs })
-          .where('id', '=', message.id)
-          .where('status', '=', 'sending')
-          .where('claim_id', '=', claim)
-          .executeTakeFirst()
-          .then(
-            (result) => {
-              if (Number(result.numUpdatedRows) !== 1) this.claims.delete(message.id);
-            },
-            () => undefined,
-          );
-      }
+      const held = batch.filter((message) => this.claims.get(message.id) === claimId).map((message) => message.id);
+      if (held.length === 0) return;
+      void this.db
+        .updateTable('mail_messages')
+        .set({ lease_until: this.clock.now() + this.leaseMs })
+        .where('id', 'in', held)
+        .where('status', '=', 'sending')
+        .where('claim_id', '=', claimId)
+        .returning('id')
+        .execute()
+        .then(
+          (renewed) => {
+            // A message whose lease could not be renewed was taken over by another worker: its outcome is not ours to write.
+            const still = new Set(renewed.map((row) => row.id));
+            for (const id of held) if (!still.has(id)) this.claims.delete(id);
+          },
+          () => undefined,
+        );
     }, Math.max(1000, this.leaseMs / 3));
     timer.unref();
     return timer;
   }
 
-  private async deliver(message: MailMessagesTable, transports: MailTransport[]): Promise<Outcome> {
-    const skip = await this.reasonNotToSend(message);
+  private async deliver(message: MailMessagesTable, transports: MailTransport[], links: Map<string, MailLinkState>): Promise<Outcome> {
+    const skip = message.reset_link_id ? NOT_SENT[links.get(message.reset_link_id) ?? 'missing'] : null;
     if (skip) return { message, kind: 'cancelled', reason: skip };
     if (message.template === 'reset' && !this.outbox.canReveal(message)) {
       const reply = 'The reset link of this mail can no longer be read (it was wiped, or the installation secret changed): send new instructions.';
@@ -304,56 +308,103 @@ export class MailWorker {
     throw new Error('unreachable: the last server always returns an outcome');
   }
 
-  private async reasonNotToSend(message: MailMessagesTable): Promise<string | null> {
-    if (!message.reset_link_id) return null;
-    return NOT_SENT[await linkStateForMail(this.db, message.reset_link_id, this.clock.now())];
-  }
-
   /**
-   * Records a batch's attempts and new states in one transaction. A message's state changes only while
-   * this worker still holds the lease it claimed: if another worker took it over, that worker's outcome stands.
+   * Records a batch's attempts and new states in one transaction, in a handful of statements whatever the
+   * batch's size. A message's state changes only while this worker's claim still holds it: if another
+   * worker took it over, that worker's outcome stands.
    */
-  private async record(outcomes: Outcome[]): Promise<void> {
+  private async record(claimId: string, outcomes: Outcome[]): Promise<void> {
     const worker = { userAgent: 'mail worker' };
+    const now = this.clock.now();
     const recorded: OutcomeKind[] = [];
     await this.db.transaction().execute(async (trx) => {
+      // The fence: rows whose claim another worker has taken over do not change.
+      const fenced = (ids: string[]) =>
+        trx.updateTable('mail_messages').where('id', 'in', ids).where('status', '=', 'sending').where('claim_id', '=', claimId);
+      const changed = new Set<string>();
+      const note = (rows: Array<{ id: string }>) => rows.forEach((row) => changed.add(row.id));
+
+      // Sent: one update per server (and per whether the development mailbox keeps the link).
+      const sent = outcomes.filter((outcome): outcome is Exclude<Outcome, { kind: 'cancelled' }> => outcome.kind === 'sent');
+      for (const group of groupBy(sent, (outcome) => `${outcome.server}\n${outcome.keepToken}`)) {
+        const { server, keepToken } = group[0]!;
+        note(
+          await fenced(group.map((outcome) => outcome.message.id))
+            .set((eb) => ({
+              status: 'sent' as const,
+              sent_at: now,
+              attempts: eb('attempts', '+', 1),
+              lease_until: null,
+              claim_id: null,
+              transport: server,
+              last_error: null,
+              ...(keepToken ? {} : { sealed_token: null }),
+            }))
+            .returning('id')
+            .execute(),
+        );
+      }
+      // Cancelled, retrying and failed: rare, each with its own reason, one update each.
+      for (const outcome of outcomes) {
+        if (outcome.kind === 'sent') continue;
+        const { message } = outcome;
+        const change =
+          outcome.kind === 'cancelled'
+            ? { status: 'cancelled' as const, lease_until: null, claim_id: null, last_error: outcome.reason, sealed_token: null }
+            : {
+                attempts: message.attempts + 1,
+                lease_until: null,
+                claim_id: null,
+                transport: outcome.server,
+                last_error: outcome.reply,
+                ...(outcome.kind === 'temporary' ? { status: 'retrying' as const, next_attempt_at: outcome.nextAt } : { status: 'failed' as const }),
+              };
+        note(await fenced([message.id]).set(change).returning('id').execute());
+      }
+
+      // Every attempt made is a fact, kept even where another worker's outcome stands.
+      const attempts = outcomes.flatMap((outcome) =>
+        outcome.kind === 'cancelled'
+          ? []
+          : [
+              ...outcome.earlier.map((attempt) => ({ id: newId(), message_id: outcome.message.id, outcome: 'temporary' as const, ...attempt })),
+              { id: newId(), message_id: outcome.message.id, at: outcome.at, server: outcome.server, outcome: outcome.kind, reply: outcome.reply },
+            ],
+      );
+      if (attempts.length > 0) await trx.insertInto('mail_attempts').values(attempts).execute();
+
+      const events: Array<AuditEntry & { at: number }> = [];
       for (const outcome of outcomes) {
         const { message } = outcome;
-        const fence = (query: ReturnType<typeof trx.updateTable<'mail_messages'>>) =>
-          query.where('id', '=', message.id).where('status', '=', 'sending').where('claim_id', '=', this.claims.get(message.id) ?? '');
-        if (outcome.kind === 'cancelled') {
-          const updated = await fence(trx.updateTable('mail_messages').set({ status: 'cancelled', lease_until: null, claim_id: null, last_error: outcome.reason, sealed_token: null })).executeTakeFirst();
-          if (Number(updated.numUpdatedRows) === 1) {
-            recorded.push('cancelled');
-            await recordAudit(trx, this.clock.now(), worker, { type: 'mail.cancelled', userId: message.user_id, email: message.to_address, detail: { message: message.id, reason: outcome.reason } });
-          }
-          continue;
-        }
-        for (const attempt of outcome.earlier) {
-          await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, outcome: 'temporary', ...attempt }).execute();
-        }
-        await trx.insertInto('mail_attempts').values({ id: newId(), message_id: message.id, at: outcome.at, server: outcome.server, outcome: outcome.kind, reply: outcome.reply }).execute();
-        const common = { attempts: message.attempts + 1, lease_until: null, claim_id: null, transport: outcome.server };
-        const change =
-          outcome.kind === 'sent'
-            ? { ...common, status: 'sent' as const, sent_at: this.clock.now(), last_error: null, ...(outcome.keepToken ? {} : { sealed_token: null }) }
-            : outcome.kind === 'temporary'
-              ? { ...common, status: 'retrying' as const, next_attempt_at: outcome.nextAt, last_error: outcome.reply }
-              : { ...common, status: 'failed' as const, last_error: outcome.reply };
-        const updated = await fence(trx.updateTable('mail_messages').set(change)).executeTakeFirst();
-        if (Number(updated.numUpdatedRows) !== 1) {
+        if (!changed.has(message.id)) {
           this.logger.warn({ message: message.id }, 'mail worker lost the lease of a message while sending it');
           continue;
         }
-        recorded.push(outcome.kind === 'sent' ? 'sent' : outcome.kind === 'temporary' ? 'retrying' : 'failed');
-        await recordAudit(trx, outcome.at, worker, {
-          type: outcome.kind === 'sent' ? 'mail.sent' : outcome.kind === 'temporary' ? 'mail.retrying' : 'mail.failed',
-          userId: message.user_id,
-          email: message.to_address,
-          detail: { message: message.id, server: outcome.server, reply: outcome.reply },
-        });
+        const kind: OutcomeKind = outcome.kind === 'cancelled' ? 'cancelled' : outcome.kind === 'sent' ? 'sent' : outcome.kind === 'temporary' ? 'retrying' : 'failed';
+        recorded.push(kind);
+        events.push(
+          outcome.kind === 'cancelled'
+            ? { at: now, type: 'mail.cancelled', userId: message.user_id, email: message.to_address, detail: { message: message.id, reason: outcome.reason } }
+            : {
+                at: outcome.at,
+                type: `mail.${kind}` as AuditEntry['type'],
+                userId: message.user_id,
+                email: message.to_address,
+                detail: { message: message.id, server: outcome.server, reply: outcome.reply },
+              },
+        );
       }
+      await recordAudits(trx, worker, events);
     });
     for (const kind of recorded) for (const listener of this.outcomeListeners) listener(kind);
   }
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    groups.set(k, [...(groups.get(k) ?? []), item]);
+  }
+  return [...groups.values()];
 }

@@ -75,10 +75,16 @@ export async function claimLink(db: Executor, id: string, now: number): Promise<
 
 /** Whether the mail of this link may still go out, and if not, why. */
 export async function linkStateForMail(db: Executor, linkId: string, now: number): Promise<MailLinkState> {
-  const link = await db.selectFrom('reset_links').select(['expires_at', 'used_at', 'revoked_at']).where('id', '=', linkId).executeTakeFirst();
-  if (!link) return 'missing';
-  if (link.used_at !== null) return 'used';
-  if (link.revoked_at !== null) return 'revoked';
-  if (link.expires_at <= now) return 'expired';
-  return 'open';
+  return (await linkStatesForMail(db, [linkId], now)).get(linkId) ?? 'missing';
+}
+
+/** linkStateForMail for a batch of mails, in one query. */
+export async function linkStatesForMail(db: Executor, linkIds: string[], now: number): Promise<Map<string, MailLinkState>> {
+  const states = new Map<string, MailLinkState>(linkIds.map((id) => [id, 'missing']));
+  if (linkIds.length === 0) return states;
+  const links = await db.selectFrom('reset_links').select(['id', 'expires_at', 'used_at', 'revoked_at']).where('id', 'in', [...new Set(linkIds)]).execute();
+  for (const link of links) {
+    states.set(link.id, link.used_at !== null ? 'used' : link.revoked_at !== null ? 'revoked' : link.expires_at <= now ? 'expired' : 'open');
+  }
+  return states;
 }
