@@ -150,8 +150,12 @@ export function describeEndpoint(endpoint: ServerEndpoint): { host: string; port
   return { host: url.hostname, port, label: `${url.protocol}//${url.hostname}:${port}` };
 }
 
-/** Connections kept open to each server: enough to overlap round trips, few enough to be a polite client. */
-export const POOL_CONNECTIONS = 5;
+/**
+ * Connections kept open to each server: enough to overlap round trips, few enough to be a polite client. With 5,
+ * a busy server's event loop made each connection's lock-step SMTP exchange the bottleneck: mail fell seconds behind
+ * the requests that queued it (bench, PostgreSQL); 10 keeps up and stays far below relays' usual limits.
+ */
+export const POOL_CONNECTIONS = 10;
 
 export class SmtpTransport implements MailTransport {
   readonly name: string;

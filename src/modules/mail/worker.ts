@@ -91,6 +91,10 @@ export class MailWorker {
     return this.options.leaseMs ?? 120_000;
   }
 
+  private get batchSize(): number {
+    return this.options.batchSize ?? 50;
+  }
+
   /** Told of every message's outcome once it is recorded (for metrics). */
   onOutcome(listener: (kind: OutcomeKind) => void): () => void {
     this.outcomeListeners.add(listener);
@@ -173,21 +177,47 @@ export class MailWorker {
       const now = this.lastSweep;
       await onOneInstance(this.db, 'forget expired reset tokens', (trx) => this.outbox.forgetExpiredTokens(trx, now));
     }
-    while (!this.stopping) {
-      const { claimId, batch } = await this.claim();
-      if (batch.length === 0) return;
-      const renewal = this.renewLeases(claimId, batch);
-      try {
-        const transports = await this.transports();
-        const links = await linkStatesForMail(this.db, batch.flatMap((message) => (message.reset_link_id ? [message.reset_link_id] : [])), this.clock.now());
-        const outcomes = await Promise.all(batch.map((message) => this.deliver(message, transports, links)));
-        await this.record(claimId, outcomes);
-      } finally {
-        clearInterval(renewal);
-        for (const message of batch) this.claims.delete(message.id);
+    // At most two batches in hand: the next one is claimed while the one before is still being sent, so the
+    // SMTP connections do not sit idle through the claim's and the record's round trips to the database.
+    let previous: Promise<void> | null = null;
+    let current: Promise<void> | null = null;
+    try {
+      while (!this.stopping) {
+        const { claimId, batch } = await this.claim();
+        if (batch.length === 0) break;
+        current = this.sendBatch(claimId, batch);
+        // Its failure is reported where it is awaited; until then it must not count as unhandled.
+        current.catch(() => undefined);
+        if (previous) await previous;
+        previous = current;
+        current = null;
+        // A short batch emptied the queue: finish it before claiming again, so that the next claim gathers
+        // the mail that arrives meanwhile instead of running ahead with one or two (each claim costs commits).
+        if (batch.length < this.batchSize) {
+          await previous;
+          previous = null;
+        }
+        // A long backlog must not starve the pages: let waiting requests in between batches.
+        await yieldToRequests();
       }
-      // A long backlog must not starve the pages: let waiting requests in between batches.
-      await yieldToRequests();
+      if (previous) await previous;
+    } finally {
+      // Whatever went wrong, the mail in hand is sent and recorded before the pass ends (and stop() returns).
+      await Promise.allSettled([previous, current]);
+    }
+  }
+
+  /** Sends one claimed batch and records its outcomes; the leases are renewed until then. */
+  private async sendBatch(claimId: string, batch: MailMessagesTable[]): Promise<void> {
+    const renewal = this.renewLeases(claimId, batch);
+    try {
+      const transports = await this.transports();
+      const links = await linkStatesForMail(this.db, batch.flatMap((message) => (message.reset_link_id ? [message.reset_link_id] : [])), this.clock.now());
+      const outcomes = await Promise.all(batch.map((message) => this.deliver(message, transports, links)));
+      await this.record(claimId, outcomes);
+    } finally {
+      clearInterval(renewal);
+      for (const message of batch) this.claims.delete(message.id);
     }
   }
 
@@ -209,7 +239,7 @@ export class MailWorker {
     const claimId = randomToken(12);
     const candidates = forUpdateSkipLocked(
       this.db,
-      this.db.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.options.batchSize ?? 50),
+      this.db.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.batchSize),
     );
     const claimed = await this.db
       .updateTable('mail_messages')
