@@ -219,6 +219,10 @@ async function main(): Promise<void> {
     const l = r.latchkey;
     facts.push([`${r.label}: server RSS${r.instances > 1 ? ' (largest instance)' : ''}`, `${fmt(l.memoryMiB.afterStart, 1)} MB after start, ${fmt(l.memoryMiB.afterRuns, 1)} MB after the runs, peak ${fmt(l.memoryMiB.peak, 1)} MB`]);
     facts.push([`${r.label}: seeding`, `${Object.values(l.users).reduce((a, b) => a + b, 0) + 1} users in ${fmt(l.seedMs)} ms, reset links issued in ${fmt(l.linkIssueMs)} ms`]);
+    if (l.scenarios.reset) {
+      const v = l.scenarios.reset.verification;
+      facts.push([`${r.label}: reset requests acted on`, `${v.requestsWaiting} waiting when the load stopped, all acted on ${fmt(Number(v.requestsActedOnMs))} ms later: ${fmt(Number(v.requestsActedOnPerSecond))} requests/s sustained (answered and acted on)`]);
+    }
     if (l.scenarios.reset?.mail) facts.push([`${r.label}: reset mails`, `${l.scenarios.reset.mail.backlog} waiting for the worker when the load stopped, all done ${fmt(l.scenarios.reset.mail.drainMs)} ms later; ${JSON.stringify(l.scenarios.reset.verification.mailStatus)}`]);
     if (l.scenarios.complete) facts.push([`${r.label}: reset completion tokens`, `${l.scenarios.complete.verification.tokensUsed} of ${l.scenarios.complete.verification.tokensAvailable} single-use tokens used`]);
     if (l.walLargestBytes !== null) facts.push([`${r.label}: largest write-ahead log`, `${fmt(l.walLargestBytes / 2 ** 20, 1)} MiB (${l.walLargestBytes} bytes), sampled every 100 ms from server start to stop`]);

@@ -104,6 +104,15 @@ async function waitForMail(db: DatabaseView, limitMs: number): Promise<{ backlog
   return { backlog, drainMs: performance.now() - started, drained: (await db.pendingMail()) === 0 };
 }
 
+/** Waits until every answered reset request has been acted on (link issued, mail queued). */
+async function waitForRequests(db: DatabaseView, limitMs: number): Promise<{ backlog: number; drainMs: number; drained: boolean }> {
+  const waiting = () => db.count('select count(*) from reset_requests');
+  const backlog = await waiting();
+  const started = performance.now();
+  while ((await waiting()) > 0 && performance.now() - started < limitMs) await sleep(20);
+  return { backlog, drainMs: performance.now() - started, drained: (await waiting()) === 0 };
+}
+
 /** Waits until the server has finished what it had in hand (requests cut off by the end of a run, queued mail). */
 async function settle(db: DatabaseView, limitMs = 15_000): Promise<void> {
   const started = performance.now();
@@ -280,16 +289,23 @@ export async function benchLatchkey({ target, only, settings, quick, profile: wi
       const label = 'reset request';
       const m = await measure(servers, db, label, { ...common, request: (i) => resetRequest(i + 1), expect: resetOk });
       checkLoad(`${target.label}: ${label}`, m.load);
+      // The answer records the request; the courier's pass issues the link and queues the mail. Measured
+      // until every answered request has been acted on, so the figure is what the server sustains.
+      const acted = await waitForRequests(db, quick ? 30_000 : 60_000);
+      check(`${target.label}: ${label}: every answered request was acted on`, acted.drained, `${acted.backlog} waiting when the load stopped, ${Math.round(acted.drainMs)} ms to act on them`);
+      const sustained = m.load.ok / (settings.duration + acted.drainMs / 1000);
+      log(`${target.label}: ${label}: ${acted.backlog} requests waiting when the load stopped, acted on ${Math.round(acted.drainMs)} ms later: ${sustained.toFixed(0)} requests/s acted on`);
       const links = await db.count("select count(*) from reset_links where requested_by = 'self' and created_at >= ?", m.since);
       const mails = await db.count("select count(*) from mail_messages where template = 'reset' and created_at >= ?", m.since);
       const audited = await db.count("select count(*) from audit_events where type = 'reset.requested' and at >= ?", m.since);
-      checkRows(`${target.label}: ${label}`, 'a reset link per request', links, m.load.ok);
-      checkRows(`${target.label}: ${label}`, 'a queued mail per request', mails, m.load.ok);
       checkRows(`${target.label}: ${label}`, 'an audit event per request', audited, m.load.ok);
+      // Requests for one account acted on in the same pass share the newest link (only the newest works).
+      check(`${target.label}: ${label}: a link per request, or one for several requests of an account at once`, links > 0 && links <= audited, `${links} links for ${audited} requests`);
+      check(`${target.label}: ${label}: a queued mail per link`, mails === links, `${mails} mails for ${links} links`);
       const mail = await waitForMail(db, quick ? 30_000 : 60_000);
       const statuses = await db.mailByStatus(m.since, 'reset');
       check(`${target.label}: ${label}: the mail worker finished every reset mail`, mail.drained, `${mail.backlog} waiting when the load stopped; ${JSON.stringify(statuses)} after ${Math.round(mail.drainMs)} ms`);
-      scenarios.reset = { label, ...m, verification: { resetLinks: links, mails, auditEvents: audited, mailStatus: statuses }, mail };
+      scenarios.reset = { label, ...m, verification: { resetLinks: links, mails, auditEvents: audited, mailStatus: statuses, requestsWaiting: acted.backlog, requestsActedOnMs: acted.drainMs, requestsActedOnPerSecond: sustained }, mail };
     }
 
     // --- 2. the link page ----------------------------------------------------------------------------------------

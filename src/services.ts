@@ -60,6 +60,8 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     leaseMs: config.mailLeaseSeconds * 1000,
     retryHorizonMs: config.mailRetryHorizonSeconds * 1000,
     logLinks: !config.production,
+    // Self-service reset requests become links and mails in the courier's pass, on instances that send mail.
+    intake: () => recovery.actOnRequests(),
   });
   const policy = new PasswordPolicy(config.passwordPolicy);
   const users = new UserDirectory(db, clock, policy);
@@ -70,7 +72,11 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   });
   const throttle = new Throttle({ db }, { formPostsPerMinute: config.rateLimitPerMinute, resetMailsPerHour: config.resetLimitPerHour });
   const passwords = new Passwords(db, clock, policy, sessions, outbox, throttle);
-  const recovery = new Recovery(db, clock, passwords, sessions, outbox, throttle, { ttlSeconds: config.resetTtlSeconds });
+  const recovery = new Recovery(db, clock, passwords, sessions, outbox, throttle, {
+    ttlSeconds: config.resetTtlSeconds,
+    // A pass that stopped mid-batch leaves its requests to others after the same time as its mail.
+    requestLeaseMs: config.mailLeaseSeconds * 1000,
+  });
   const login = new Login(db, clock, users, sessions, throttle);
   return {
     config,

@@ -106,10 +106,13 @@ describe('accounts and sessions', () => {
       }
       assert.equal(new Set(pages).size, 1, 'the same answer each time');
       await lk.services.worker.drain();
-      // Two links, two mails queued; the third request queued nothing. (A mail whose link was already
-      // replaced by the next one when the courier got to it is cancelled, not sent.)
+      // Two requests within the allowance, each answered by a link; the third got nothing. Requests acted on
+      // in the same pass share the newest link (only the newest works anyway), so one or two mails were queued;
+      // a mail whose link was replaced before the courier got to it is cancelled, not sent.
+      const answered = await lk.services.db.selectFrom('audit_events').select('detail').where('type', '=', 'reset.requested').execute();
+      assert.equal(answered.filter((row) => row.detail?.includes('"link"')).length, 2, 'two requests were answered with a link');
       const queued = await lk.services.db.selectFrom('mail_messages').select(['status']).where('to_address', '=', 'eager@example.com').execute();
-      assert.equal(queued.length, 2);
+      assert.ok(queued.length >= 1 && queued.length <= 2, `one or two mails queued (${queued.length})`);
       const received = smtp.mails.filter((mail) => mail.to.includes('eager@example.com')).length;
       assert.equal(received, queued.filter((row) => row.status === 'sent').length);
       assert.ok(received >= 1, 'the newest link is mailed');

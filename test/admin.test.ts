@@ -145,6 +145,7 @@ describe('administration console', () => {
     const anon = new WebClient(lk.url);
     await anon.get('/reset-password');
     await anon.post('/reset-password', { email: 'Nobody.Here@Example.com' });
+    await lk.services.worker.drain(); // the courier's pass records what came of the request
     page = await admin.get('/admin/audit?user=nobody.here%40example.com');
     assert.match(textOf(page.html), /Reset requested/);
     assert.match(textOf(page.html), /Nobody\.Here@Example\.com/, 'the address as typed');

@@ -201,8 +201,10 @@ if (onPostgres) {
         await waitFor(
           'every mail to be sent',
           async () => {
+            // Requests the dead instance had claimed are acted on by the others once its claim runs out.
+            const requests = await db.selectFrom('reset_requests').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
             const waiting = await db.selectFrom('mail_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '!=', 'sent').executeTakeFirstOrThrow();
-            return Number(waiting.n) === 0;
+            return Number(requests.n) === 0 && Number(waiting.n) === 0;
           },
           120_000,
         );
@@ -214,8 +216,8 @@ if (onPostgres) {
         assert.deepEqual(missing, [], 'every user got the reset mail');
         assert.ok(twice.every(([, count]) => count === 2), 'no mail arrived more than twice');
         // Only a mail the relay accepted just before the kill, before its row was marked sent, may come twice:
-        // at most one batch the killed instance had in hand.
-        assert.ok(twice.length <= 50, `${twice.length} mails arrived twice`);
+        // at most the two batches of 50 the killed instance had in hand.
+        assert.ok(twice.length <= 100, `${twice.length} mails arrived twice`);
         t.diagnostic(`${USERS} reset mails; ${atKill} received when instance a was killed; ${twice.length} arrived twice (accepted by the relay just before the kill)`);
         const interrupted = await db.selectFrom('mail_attempts').select('message_id').where('server', '=', 'unknown').execute();
         assert.ok(twice.length <= interrupted.length, 'each mail that came twice is recorded as an interrupted attempt');

@@ -62,6 +62,19 @@ export interface ResetLinksTable {
 
 export type MailStatus = 'queued' | 'sending' | 'sent' | 'retrying' | 'failed' | 'cancelled';
 
+/** A self-service reset request, answered and waiting for the courier's pass to act on it. */
+export interface ResetRequestsTable {
+  id: string;
+  /** Normalized; `typed` keeps what the person typed, for the audit log. */
+  email: string;
+  typed: string;
+  ip: string | null;
+  user_agent: string | null;
+  requested_at: number;
+  claim_id: string | null;
+  lease_until: number | null;
+}
+
 export interface MailMessagesTable {
   id: string;
   template: string;
@@ -124,6 +137,7 @@ export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   reset_links: ResetLinksTable;
+  reset_requests: ResetRequestsTable;
   mail_messages: MailMessagesTable;
   mail_attempts: MailAttemptsTable;
   mail_servers: MailServersTable;

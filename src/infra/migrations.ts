@@ -226,6 +226,27 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('users_status').on('users').column('status').execute();
     },
   },
+  '0008_reset_requests': {
+    async up(db: AnyDb) {
+      // A self-service request is recorded in this one small write and answered; the courier's pass looks the
+      // address up, issues the link and queues the mail. The answer costs the same for every address.
+      await db.schema
+        .createTable('reset_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('typed', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text')
+        .addColumn('user_agent', 'text')
+        .addColumn('requested_at', 'bigint', (c) => c.notNull())
+        .addColumn('claim_id', 'text')
+        .addColumn('lease_until', 'bigint')
+        .execute();
+      await db.schema.createIndex('reset_requests_order').on('reset_requests').columns(['requested_at']).execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('reset_requests').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

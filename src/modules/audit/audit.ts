@@ -71,6 +71,11 @@ export async function recordAudits(db: Executor, actor: Actor, entries: Array<Au
   await insertAuditEvents(db, entries.map((entry) => eventOf(entry.at, actor, entry)));
 }
 
+/** Several events, each with its own time and actor, in one statement (a batch of reset requests). */
+export async function recordAuditsOf(db: Executor, items: Array<{ at: number; actor: Actor; entry: AuditEntry }>): Promise<void> {
+  await insertAuditEvents(db, items.map((item) => eventOf(item.at, item.actor, item.entry)));
+}
+
 /** How each event reads on the Audit Log page and in the CSV export. */
 export const AUDIT_LABELS: Record<AuditType, string> = {
   'reset.requested': 'Reset requested',

@@ -3,7 +3,7 @@ import type { Executor, Db, MailAttemptsTable, MailMessagesTable, MailStatus } f
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId, type SecretBox } from '../../infra/crypto.ts';
-import { recordAudit, type Actor } from '../audit/audit.ts';
+import { recordAudit, recordAuditsOf, type Actor } from '../audit/audit.ts';
 import { renderMail, subjectOf, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
 
 export interface QueuedMail {
@@ -17,9 +17,11 @@ export interface QueuedMail {
 
 export type StoredMessage = Pick<MailMessagesTable, 'template' | 'params' | 'sealed_token'>;
 
-/** Wipes the sealed tokens of a user's mails: once their links are void, nothing may keep them. */
-export async function forgetSealedTokens(db: Executor, userId: string): Promise<void> {
-  await db.updateTable('mail_messages').set({ sealed_token: null }).where('user_id', '=', userId).where('sealed_token', 'is not', null).execute();
+/** Wipes the sealed tokens of users' mails: once their links are void, nothing may keep them. */
+export async function forgetSealedTokens(db: Executor, userIds: string | string[]): Promise<void> {
+  const ids = typeof userIds === 'string' ? [userIds] : userIds;
+  if (ids.length === 0) return;
+  await db.updateTable('mail_messages').set({ sealed_token: null }).where('user_id', 'in', ids).where('sealed_token', 'is not', null).execute();
 }
 
 export class Outbox {
@@ -33,40 +35,50 @@ export class Outbox {
   ) {}
 
   async enqueue(db: Executor, actor: Actor, queued: QueuedMail): Promise<string> {
-    const id = newId();
+    const [id] = await this.enqueueMany(db, [{ actor, queued }]);
+    return id!;
+  }
+
+  /** Several mails in two statements (rows and their audit events); each with the actor who caused it. */
+  async enqueueMany(db: Executor, mails: Array<{ actor: Actor; queued: QueuedMail }>): Promise<string[]> {
+    if (mails.length === 0) return [];
     const now = this.clock.now();
-    const subject = subjectOf(queued.mail);
-    await db
-      .insertInto('mail_messages')
-      .values({
-        id,
-        template: queued.mail.template,
-        to_address: queued.to,
-        subject,
-        params: JSON.stringify(queued.mail.params),
-        sealed_token: queued.token ? this.box.seal(queued.token) : null,
-        user_id: queued.userId ?? null,
-        reset_link_id: queued.resetLinkId ?? null,
-        status: 'queued',
-        attempts: 0,
-        next_attempt_at: now,
-        lease_until: null,
-        claim_id: null,
-        last_error: null,
-        transport: null,
-        created_at: now,
-        sent_at: null,
-      })
-      .execute();
-    await recordAudit(db, now, actor, {
-      type: 'mail.queued',
-      userId: queued.userId ?? null,
-      email: queued.to,
-      detail: { message: id, template: queued.mail.template },
-    });
+    const rows = mails.map(({ queued }) => ({
+      id: newId(),
+      template: queued.mail.template,
+      to_address: queued.to,
+      subject: subjectOf(queued.mail),
+      params: JSON.stringify(queued.mail.params),
+      sealed_token: queued.token ? this.box.seal(queued.token) : null,
+      user_id: queued.userId ?? null,
+      reset_link_id: queued.resetLinkId ?? null,
+      status: 'queued' as const,
+      attempts: 0,
+      next_attempt_at: now,
+      lease_until: null,
+      claim_id: null,
+      last_error: null,
+      transport: null,
+      created_at: now,
+      sent_at: null,
+    }));
+    await db.insertInto('mail_messages').values(rows).execute();
+    await recordAuditsOf(
+      db,
+      rows.map((row, index) => ({
+        at: now,
+        actor: mails[index]!.actor,
+        entry: { type: 'mail.queued', userId: row.user_id, email: row.to_address, detail: { message: row.id, template: row.template } },
+      })),
+    );
     // Tell the worker after the caller's transaction: on SQLite the worker's queries wait for it to end.
+    this.notify();
+    return rows.map((row) => row.id);
+  }
+
+  /** Wakes the worker soon (new mail, or new work that makes mail). */
+  notify(): void {
     setImmediate(() => this.listeners.forEach((listener) => listener()));
-    return id;
   }
 
   onEnqueue(listener: () => void): () => void {

@@ -20,6 +20,11 @@ export interface WorkerOptions {
   pollIntervalMs?: number;
   leaseMs?: number;
   batchSize?: number;
+  /**
+   * Work that turns into mail, done before each claim of a pass: the self-service reset requests waiting
+   * to be acted on (recovery). Returns how much it took (0 when nothing waits).
+   */
+  intake?: () => Promise<number>;
 }
 
 /** The development mailbox: with no SMTP server, mail is kept in the database and read on the Mail Queue page. */
@@ -183,8 +188,12 @@ export class MailWorker {
     let current: Promise<void> | null = null;
     try {
       while (!this.stopping) {
+        const taken = this.options.intake ? await this.options.intake() : 0;
         const { claimId, batch } = await this.claim();
-        if (batch.length === 0) break;
+        if (batch.length === 0) {
+          if (taken > 0) continue;
+          break;
+        }
         current = this.sendBatch(claimId, batch);
         // Its failure is reported where it is awaited; until then it must not count as unhandled.
         current.catch(() => undefined);

@@ -1,26 +1,36 @@
-// Reset links as a flow: issue (with its mail, in one transaction), inspect without using up, redeem exactly once.
+// Reset links as a flow: requested (one small write, the same for every address), issued with its mail in one
+// transaction by the courier's pass, inspected without being used up, redeemed exactly once.
 import type { Db, Tx } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { hashToken, newId, randomToken } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
-import { recordAudit, type Actor } from '../audit/audit.ts';
+import { recordAudit, recordAuditsOf, type Actor, type AuditEntry } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { Passwords } from '../passwords/passwords.service.ts';
 import type { Sessions } from '../sessions/sessions.ts';
 import type { Throttle } from '../throttle/throttle.ts';
 import { normalizeEmail } from '../users/identity.ts';
-import { findUserByEmail, findUserById, lockUserById, recordLogin, type User } from '../users/users.repo.ts';
+import { findUserById, findUsersByEmails, lockUserById, lockUsersByIds, recordLogin, type User } from '../users/users.repo.ts';
 import {
   claimLink,
   findLinkById,
   findLinkByTokenHash,
   hasOpenLink,
   insertLink,
+  insertLinks,
   stateOf,
   voidOpenLinks,
+  voidOpenLinksOf,
   type LinkState,
   type ResetLink,
 } from './reset-links.repo.ts';
+import { claimRequests, insertRequest, removeClaimed, type ResetRequest } from './reset-requests.repo.ts';
+
+/** Requests acted on in one transaction. */
+const REQUEST_BATCH = 100;
+
+/** The claim on a batch of requests ran out and another instance took them: this pass's work is undone. */
+class RequestsTakenOver extends Error {}
 
 export type UnusableState = Exclude<LinkState, 'usable'>;
 
@@ -35,6 +45,8 @@ export class LinkUnusable extends UserError {
 
 export interface RecoverySettings {
   ttlSeconds: number;
+  /** How long a pass may hold requests before another instance may act on them (it stopped mid-pass). */
+  requestLeaseMs: number;
 }
 
 // 32 random bytes in base64url: 43 characters. Anything else is not a token Latchkey made.
@@ -52,37 +64,78 @@ export class Recovery {
   ) {}
 
   /**
-   * The self-service request. Known, unknown and archived addresses get the same outcome (the page also
-   * answers after the same minimum time); only an active account gets a link and a mail. Throws only for
-   * a malformed address.
+   * The self-service request: recorded in one small write — the same work, the same time and the same load
+   * for a known, an unknown or an archived address — and answered. The courier's next pass acts on it
+   * (actOnRequests); a request that was answered is in the database, so it survives a crash. Throws only
+   * for a malformed address.
    */
   async requestReset(typedEmail: string, actor: Actor): Promise<void> {
-    const typed = typedEmail.slice(0, 320);
     const email = normalizeEmail(typedEmail);
-    const now = this.clock.now();
-    const found = await findUserByEmail(this.db, email);
-    // The address is kept as typed too: look-alikes and typos are what an investigation looks for.
-    const requested = { type: 'reset.requested' as const, userId: found?.id ?? null, email };
-    const nothingSent = (user: User | undefined) => ({ ...requested, detail: { typed, outcome: user ? 'archived account: nothing sent' : 'no account: nothing sent' } });
-    if (!found || found.status !== 'active') {
-      await recordAudit(this.db, now, actor, nothingSent(found));
-      return;
-    }
-    // Counted before the transaction: the throttle keeps its counts in its own store, shared by every instance.
-    if (!(await this.throttle.takeResetMail(found.id, actor.ip ?? null))) {
-      await recordAudit(this.db, now, actor, { type: 'reset.throttled', userId: found.id, email, detail: { typed } });
-      return;
-    }
-    await this.db.transaction().execute(async (trx) => {
-      const user = await lockUserById(trx, found.id);
-      if (!user || user.status !== 'active') {
-        await recordAudit(trx, now, actor, nothingSent(user));
-        return;
-      }
-      // One event says both that it was asked for and which link answered it.
-      const link = await this.issueWithMail(trx, user, 'self', actor, false);
-      await recordAudit(trx, now, actor, { ...requested, detail: { typed, link } });
+    await insertRequest(this.db, {
+      id: newId(),
+      email,
+      // The address is kept as typed too: look-alikes and typos are what an investigation looks for.
+      typed: typedEmail.slice(0, 320),
+      ip: actor.ip ?? null,
+      user_agent: actor.userAgent ? actor.userAgent.slice(0, 300) : null,
+      requested_at: this.clock.now(),
+      claim_id: null,
+      lease_until: null,
     });
+    this.outbox.notify();
+  }
+
+  /**
+   * Acts on waiting self-service requests, a batch at a time, oldest first: only an active account gets a
+   * link and a mail, within its hourly allowance; every request is audited with what came of it. A batch
+   * is one transaction that also removes its requests, so each is acted on once, whichever instance
+   * claims it. Returns how many requests it took (0 when none wait).
+   */
+  async actOnRequests(): Promise<number> {
+    const now = this.clock.now();
+    const claimId = randomToken(12);
+    const requests = await claimRequests(this.db, claimId, now, this.settings.requestLeaseMs, REQUEST_BATCH);
+    if (requests.length === 0) return 0;
+    const byEmail = new Map((await findUsersByEmails(this.db, requests.map((request) => request.email))).map((user) => [user.email, user]));
+    // Allowances are taken before the transaction (the throttle keeps its counts in its own store).
+    const allowed = new Set<ResetRequest>();
+    for (const request of requests) {
+      const user = byEmail.get(request.email);
+      if (user?.status === 'active' && (await this.throttle.takeResetMail(user.id, request.ip))) allowed.add(request);
+    }
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const locked = new Map((await lockUsersByIds(trx, [...byEmail.values()].map((user) => user.id))).map((user) => [user.id, user]));
+        const accountOf = (request: ResetRequest) => {
+          const user = locked.get(byEmail.get(request.email)?.id ?? '');
+          return user && user.email === request.email ? user : undefined;
+        };
+        // Of several requests for one account in a batch, the newest gets the link: only the newest link works anyway.
+        const answering = new Map<string, { user: User; request: ResetRequest }>();
+        for (const request of requests) {
+          const user = accountOf(request);
+          if (user?.status === 'active' && allowed.has(request)) answering.set(user.id, { user, request });
+        }
+        const linkOf = await this.issueMany(trx, [...answering.values()]);
+        const events: Array<{ at: number; actor: Actor; entry: AuditEntry }> = requests.map((request) => {
+          const user = accountOf(request);
+          const requested = { type: 'reset.requested' as const, userId: user?.id ?? null, email: request.email };
+          const entry: AuditEntry =
+            user?.status !== 'active'
+              ? { ...requested, detail: { typed: request.typed, outcome: user ? 'archived account: nothing sent' : 'no account: nothing sent' } }
+              : !allowed.has(request)
+                ? { type: 'reset.throttled', userId: user.id, email: request.email, detail: { typed: request.typed } }
+                : // One event says both that it was asked for and which link answered it.
+                  { ...requested, detail: { typed: request.typed, link: linkOf.get(user.id) } };
+          return { at: request.requested_at, actor: { ip: request.ip, userAgent: request.user_agent }, entry };
+        });
+        await recordAuditsOf(trx, events);
+        if ((await removeClaimed(trx, claimId, requests.map((request) => request.id))) !== requests.length) throw new RequestsTakenOver();
+      });
+    } catch (error) {
+      if (!(error instanceof RequestsTakenOver)) throw error;
+    }
+    return requests.length;
   }
 
   /** The administrator's or the command line's "Send Password Reset Instructions". */
@@ -202,6 +255,42 @@ export class Recovery {
     await insertLink(trx, link);
     if (audit) await recordAudit(trx, now, actor, { type: 'reset.link_issued', userId: user.id, email: user.email, detail: { link: link.id, by } });
     return { token, link };
+  }
+
+  /** Links and mails for a batch of self-service requests, in a handful of statements; the users are locked. */
+  private async issueMany(trx: Tx, answering: Array<{ user: User; request: ResetRequest }>): Promise<Map<string, string>> {
+    const now = this.clock.now();
+    const issued = answering.map(({ user, request }) => {
+      const token = randomToken(32);
+      const link: ResetLink = {
+        id: newId(),
+        user_id: user.id,
+        token_hash: hashToken(token),
+        created_at: now,
+        expires_at: now + this.settings.ttlSeconds * 1000,
+        used_at: null,
+        revoked_at: null,
+        revoked_reason: null,
+        requested_by: 'self',
+      };
+      return { user, request, token, link };
+    });
+    await voidOpenLinksOf(trx, issued.map(({ user }) => user.id), 'replaced', now);
+    await insertLinks(trx, issued.map(({ link }) => link));
+    await this.outbox.enqueueMany(
+      trx,
+      issued.map(({ user, request, token, link }) => ({
+        actor: { ip: request.ip, userAgent: request.user_agent },
+        queued: {
+          to: user.email,
+          userId: user.id,
+          resetLinkId: link.id,
+          token,
+          mail: { template: 'reset', params: { name: user.name, ttlSeconds: this.settings.ttlSeconds, sentByAdministrator: false } },
+        },
+      })),
+    );
+    return new Map(issued.map(({ user, link }) => [user.id, link.id]));
   }
 
   private async issueWithMail(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor, audit = true): Promise<string> {

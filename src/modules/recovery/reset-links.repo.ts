@@ -38,18 +38,28 @@ export async function hasOpenLink(db: Executor, userId: string, now: number): Pr
  * mails: once the links are void, nothing may keep their tokens. Run it inside the change's transaction.
  */
 export async function voidOpenLinks(db: Executor, userId: string, reason: VoidReason, now: number): Promise<void> {
-  await forgetSealedTokens(db, userId);
+  await voidOpenLinksOf(db, [userId], reason, now);
+}
+
+/** voidOpenLinks for several users in two statements (the batch of self-service requests). */
+export async function voidOpenLinksOf(db: Executor, userIds: string[], reason: VoidReason, now: number): Promise<void> {
+  if (userIds.length === 0) return;
+  await forgetSealedTokens(db, userIds);
   await db
     .updateTable('reset_links')
     .set({ revoked_at: now, revoked_reason: reason })
-    .where('user_id', '=', userId)
+    .where('user_id', 'in', userIds)
     .where('used_at', 'is', null)
     .where('revoked_at', 'is', null)
     .execute();
 }
 
 export async function insertLink(db: Executor, link: ResetLink): Promise<void> {
-  await db.insertInto('reset_links').values(link).execute();
+  await insertLinks(db, [link]);
+}
+
+export async function insertLinks(db: Executor, links: ResetLink[]): Promise<void> {
+  if (links.length > 0) await db.insertInto('reset_links').values(links).execute();
 }
 
 export function findLinkByTokenHash(db: Executor, tokenHash: string): Promise<ResetLink | undefined> {

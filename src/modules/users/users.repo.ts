@@ -22,6 +22,18 @@ export function lockUserById(db: Executor, id: string): Promise<User | undefined
   return forUpdate(db, db.selectFrom('users').selectAll().where('id', '=', id)).executeTakeFirst();
 }
 
+/** The users with these (normalized) addresses. */
+export async function findUsersByEmails(db: Executor, emails: string[]): Promise<User[]> {
+  const unique = [...new Set(emails)];
+  return unique.length === 0 ? [] : db.selectFrom('users').selectAll().where('email', 'in', unique).execute();
+}
+
+/** These users, locked until the transaction ends (PostgreSQL), in id order so two batches never deadlock. */
+export async function lockUsersByIds(db: Executor, ids: string[]): Promise<User[]> {
+  const unique = [...new Set(ids)].sort();
+  return unique.length === 0 ? [] : forUpdate(db, db.selectFrom('users').selectAll().where('id', 'in', unique).orderBy('id')).execute();
+}
+
 /** The current email of each of these users, for display; ids that belong to nobody are left out. */
 export async function emailsByIds(db: Executor, ids: string[]): Promise<Map<string, string>> {
   const emails = new Map<string, string>();

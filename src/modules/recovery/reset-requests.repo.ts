@@ -1,0 +1,45 @@
+// SQL for self-service reset requests waiting to be acted on: recorded on the request path, claimed and removed by the courier's pass.
+import { forUpdateSkipLocked, type Executor, type ResetRequestsTable } from '../../infra/db.ts';
+
+export type ResetRequest = ResetRequestsTable;
+
+export async function insertRequest(db: Executor, request: ResetRequest): Promise<void> {
+  await db.insertInto('reset_requests').values(request).execute();
+}
+
+/**
+ * Claims up to `limit` waiting requests, oldest first, for `leaseMs`: those nobody holds, and those whose
+ * claim ran out (the instance acting on them stopped). Other instances skip rows being claimed right now.
+ */
+export async function claimRequests(db: Executor, claimId: string, now: number, leaseMs: number, limit: number): Promise<ResetRequest[]> {
+  const candidates = forUpdateSkipLocked(
+    db,
+    db
+      .selectFrom('reset_requests')
+      .select('id')
+      .where((eb) => eb.or([eb('claim_id', 'is', null), eb('lease_until', '<', now)]))
+      .orderBy('requested_at')
+      .limit(limit),
+  );
+  const claimed = await db
+    .updateTable('reset_requests')
+    .set({ claim_id: claimId, lease_until: now + leaseMs })
+    .where('id', 'in', candidates)
+    .where((eb) => eb.or([eb('claim_id', 'is', null), eb('lease_until', '<', now)]))
+    .returningAll()
+    .execute();
+  return claimed.sort((a, b) => a.requested_at - b.requested_at || a.id.localeCompare(b.id));
+}
+
+/** Removes requests acted on, if this claim still holds them; returns how many it removed. */
+export async function removeClaimed(db: Executor, claimId: string, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const removed = await db.deleteFrom('reset_requests').where('id', 'in', ids).where('claim_id', '=', claimId).executeTakeFirst();
+  return Number(removed.numDeletedRows);
+}
+
+/** How many requests wait, for readiness and the bench. */
+export async function countWaiting(db: Executor): Promise<number> {
+  const row = await db.selectFrom('reset_requests').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
