@@ -260,7 +260,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     resetLimitPerHour: integer(env, 'LATCHKEY_RESET_LIMIT_PER_HOUR', 5, 0, 1_000_000),
     mailRetryHorizonSeconds: integer(env, 'LATCHKEY_MAIL_RETRY_HORIZON', 86400, 60, 30 * 86400),
     trustProxy: parseTrustProxy(env.LATCHKEY_TRUST_PROXY),
-    sqliteWalLimitBytes: integer(env, 'LATCHKEY_SQLITE_WAL_LIMIT_MB', 64, 1, 65536) * 1024 * 1024,
+    sqliteWalLimitBytes: integer(env, 'LATCHKEY_SQLITE_WAL_LIMIT_MB', 16, 1, 65536) * 1024 * 1024,
     mailWorker: bool(env, 'LATCHKEY_MAIL_WORKER', true),
     metrics: {
       allow: env.LATCHKEY_METRICS_ALLOW === undefined ? ['127.0.0.1', '::1'] : addressList(env.LATCHKEY_METRICS_ALLOW, 'LATCHKEY_METRICS_ALLOW'),

@@ -234,21 +234,34 @@ function openPostgres(url: string, poolSize: number): Db {
  * for the lock (busy_timeout) instead.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
+  constructor(
+    config: ConstructorParameters<typeof SqliteDriver>[0],
+    private readonly afterCommit: () => void,
+  ) {
+    super(config);
+  }
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await super.commitTransaction(connection);
+    this.afterCommit();
   }
 }
 
 class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly sqliteConfig: ConstructorParameters<typeof SqliteDialect>[0]) {
+  constructor(
+    private readonly sqliteConfig: ConstructorParameters<typeof SqliteDialect>[0],
+    private readonly afterCommit: () => void,
+  ) {
     super(sqliteConfig);
   }
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.sqliteConfig);
+    return new ImmediateSqliteDriver(this.sqliteConfig, this.afterCommit);
   }
 }
 
-const DEFAULT_WAL_LIMIT = 64 * 1024 * 1024;
+const DEFAULT_WAL_LIMIT = 16 * 1024 * 1024;
 
 function openSqlite(file: string, options: OpenOptions): Db {
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
@@ -266,10 +279,15 @@ function openSqlite(file: string, options: OpenOptions): Db {
   // Kysely prepares every query afresh; the same few dozen statements are reused instead.
   const statements = new Map<string, SQLite.Statement>();
   let queries = 0;
+  // The backstop of the checkpointer: when it falls behind (its TRUNCATE waits for a moment without a
+  // writer, which a busy server rarely gives it), the writer empties the log itself between transactions.
+  const bound = () => {
+    if (checkpointer && !sqlite.inTransaction && walSizeOf(file) > walLimit / 2) emptyLog(sqlite, file, walLimit / 2);
+  };
   const cached = {
     prepare(query: string) {
-      // The backstop of the checkpointer: if it falls behind (a starved thread), the writer empties the log itself.
-      if (checkpointer && ++queries % 32 === 0 && !sqlite.inTransaction && walSizeOf(file) > walLimit / 2) emptyLog(sqlite, file, walLimit / 2);
+      // Statements outside transactions (single inserts) are looked at every few; transactions at each commit.
+      if (++queries % 16 === 0) bound();
       let statement = statements.get(query);
       if (!statement) {
         if (statements.size >= 500) statements.clear();
@@ -283,7 +301,7 @@ function openSqlite(file: string, options: OpenOptions): Db {
       sqlite.close();
     },
   };
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cached as unknown as SQLite.Database }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cached as unknown as SQLite.Database }, bound) });
   rawClients.set(db, { dialect: 'sqlite', sqlite, path: file });
   return db;
 }

@@ -27,7 +27,7 @@ import {
 import { claimRequests, insertRequest, removeClaimed, type ResetRequest } from './reset-requests.repo.ts';
 
 /** Requests acted on in one transaction. */
-const REQUEST_BATCH = 100;
+const REQUEST_BATCH = 50;
 
 /** The claim on a batch of requests ran out and another instance took them: this pass's work is undone. */
 class RequestsTakenOver extends Error {}
