@@ -1,6 +1,6 @@
 // A throwaway PostgreSQL cluster for tests and benchmarks: initdb into a temporary folder, loopback only, stopped after.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -43,18 +43,26 @@ export async function startPostgresCluster(options: { maxConnections?: number; d
     const [program, ...rest] = [...prefix, path.join(bin, command), ...args];
     return execFileSync(program!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   };
-  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync']);
   const port = await freePort();
-  // Throwaway data: durability settings off unless asked for, so tests measure Latchkey rather than the disk.
-  const settings = [
-    `-p ${port}`,
-    `-k ${dir}`,
-    `-c listen_addresses=127.0.0.1`,
-    `-c max_connections=${options.maxConnections ?? 400}`,
-    ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
-    '-c shared_buffers=128MB',
-  ].join(' ');
-  run('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-o', settings, '-w', '-t', '60', 'start']);
+  try {
+    run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync']);
+    // Throwaway data: durability settings off unless asked for, so tests measure Latchkey rather than the disk.
+    const settings = [
+      `-p ${port}`,
+      `-k ${dir}`,
+      `-c listen_addresses=127.0.0.1`,
+      `-c max_connections=${options.maxConnections ?? 400}`,
+      ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
+      '-c shared_buffers=128MB',
+    ].join(' ');
+    run('pg_ctl', ['-D', data, '-l', path.join(dir, 'server.log'), '-o', settings, '-w', '-t', '60', 'start']);
+  } catch (error) {
+    // A cluster that would not start leaves nothing behind; its log says why.
+    const log = path.join(dir, 'server.log');
+    const why = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-5).join('\n') : String((error as { stderr?: Buffer }).stderr ?? error);
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`the throwaway PostgreSQL cluster did not start: ${why}`);
+  }
   const stop = () => {
     try {
       run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
