@@ -186,8 +186,11 @@ async function main(): Promise<void> {
     const reset = r.latchkey.scenarios.reset;
     const goal = r.name === 'sqlite' ? 3 : 2;
     if (reset) {
-      const ratio = peer ? reset.load.requestsPerSecond / peer.reset.requestsPerSecond : undefined;
-      targets.push({ name: `${r.label}: reset requests vs Better Auth`, goal: `≥ ${goal}×`, value: ratio, shown: ratio === undefined ? 'n/a (--no-peer)' : `${fmt(ratio, 2)}×`, pass: ratio === undefined ? null : ratio >= goal });
+      // Judged on the lower of the rate answered and the rate acted on (link issued, mail queued): a backlog
+      // left when the load stops is not throughput. The peer does all its work before it answers.
+      const sustained = Math.min(reset.load.requestsPerSecond, Number(reset.verification.requestsActedOnPerSecond ?? reset.load.requestsPerSecond));
+      const ratio = peer ? sustained / peer.reset.requestsPerSecond : undefined;
+      targets.push({ name: `${r.label}: reset requests (acted on) vs Better Auth`, goal: `≥ ${goal}×`, value: ratio, shown: ratio === undefined ? 'n/a (--no-peer)' : `${fmt(ratio, 2)}× (${fmt(sustained)}/s)`, pass: ratio === undefined ? null : ratio >= goal });
     }
     if (reset && r.name === 'sqlite') {
       targets.push({ name: `${r.label}: reset request p99 at ${CONNECTIONS} connections`, goal: '< 25 ms', value: reset.load.p99, shown: `${fmt(reset.load.p99)} ms`, pass: reset.load.p99 < 25 });

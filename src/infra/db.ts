@@ -282,7 +282,11 @@ function openSqlite(file: string, options: OpenOptions): Db {
   // The backstop of the checkpointer: when it falls behind (its TRUNCATE waits for a moment without a
   // writer, which a busy server rarely gives it), the writer empties the log itself between transactions.
   const bound = () => {
-    if (checkpointer && !sqlite.inTransaction && walSizeOf(file) > walLimit / 2) emptyLog(sqlite, file, walLimit / 2);
+    if (!checkpointer || sqlite.inTransaction) return;
+    const size = walSizeOf(file);
+    // Past half the limit, one try that gives way to a checkpoint under way; near the limit, it waits its turn.
+    if (size > walLimit * 0.75) emptyLog(sqlite, file, walLimit / 2, 1000);
+    else if (size > walLimit / 2) emptyLog(sqlite, file, walLimit / 2, 0);
   };
   const cached = {
     prepare(query: string) {
@@ -310,11 +314,11 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Empties the write-ahead log from the writer's own connection. A checkpoint already under way in the
- * checkpointer makes this one give up at once (busy), so it tries again for up to a second: writes wait
- * meanwhile, which is the point — the log must not outgrow its limit.
+ * checkpointer makes this one give up at once (busy); given `waitMs`, it tries again until then: writes
+ * wait meanwhile, which is the point near the limit — the log must not outgrow it.
  */
-function emptyLog(sqlite: SQLite.Database, file: string, below: number): void {
-  const deadline = Date.now() + 1000;
+function emptyLog(sqlite: SQLite.Database, file: string, below: number, waitMs: number): void {
+  const deadline = Date.now() + waitMs;
   do {
     try {
       const [result] = sqlite.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
@@ -322,8 +326,9 @@ function emptyLog(sqlite: SQLite.Database, file: string, below: number): void {
     } catch {
       // Locked by another process's transaction: wait as for busy.
     }
+    if (Date.now() >= deadline) return;
     Atomics.wait(pause, 0, 0, 5);
-  } while (Date.now() < deadline && walSizeOf(file) > below);
+  } while (walSizeOf(file) > below);
 }
 
 /**
