@@ -237,44 +237,38 @@ export class Recovery {
    * user's row lock (lockUserById), so on PostgreSQL two simultaneous requests void and insert one after
    * the other and cannot leave two open links.
    */
-  private async issue(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor, audit = true): Promise<{ token: string; link: ResetLink }> {
+  private async issue(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor): Promise<{ token: string; link: ResetLink }> {
     const now = this.clock.now();
-    const token = randomToken(32);
     await voidOpenLinks(trx, user.id, 'replaced', now);
-    const link: ResetLink = {
-      id: newId(),
-      user_id: user.id,
-      token_hash: hashToken(token),
-      created_at: now,
-      expires_at: now + this.settings.ttlSeconds * 1000,
-      used_at: null,
-      revoked_at: null,
-      revoked_reason: null,
-      requested_by: by,
-    };
+    const { token, link } = this.newLink(user.id, by, now);
     await insertLink(trx, link);
-    if (audit) await recordAudit(trx, now, actor, { type: 'reset.link_issued', userId: user.id, email: user.email, detail: { link: link.id, by } });
+    await recordAudit(trx, now, actor, { type: 'reset.link_issued', userId: user.id, email: user.email, detail: { link: link.id, by } });
     return { token, link };
   }
 
-  /** Links and mails for a batch of self-service requests, in a handful of statements; the users are locked. */
-  private async issueMany(trx: Tx, answering: Array<{ user: User; request: ResetRequest }>): Promise<Map<string, string>> {
-    const now = this.clock.now();
-    const issued = answering.map(({ user, request }) => {
-      const token = randomToken(32);
-      const link: ResetLink = {
+  /** A fresh token and its link (only the token's hash is kept); the token goes into the mail or to the caller. */
+  private newLink(userId: string, by: ResetLink['requested_by'], now: number): { token: string; link: ResetLink } {
+    const token = randomToken(32);
+    return {
+      token,
+      link: {
         id: newId(),
-        user_id: user.id,
+        user_id: userId,
         token_hash: hashToken(token),
         created_at: now,
         expires_at: now + this.settings.ttlSeconds * 1000,
         used_at: null,
         revoked_at: null,
         revoked_reason: null,
-        requested_by: 'self',
-      };
-      return { user, request, token, link };
-    });
+        requested_by: by,
+      },
+    };
+  }
+
+  /** Links and mails for a batch of self-service requests, in a handful of statements; the users are locked. */
+  private async issueMany(trx: Tx, answering: Array<{ user: User; request: ResetRequest }>): Promise<Map<string, string>> {
+    const now = this.clock.now();
+    const issued = answering.map(({ user, request }) => ({ user, request, ...this.newLink(user.id, 'self', now) }));
     await voidOpenLinksOf(trx, issued.map(({ user }) => user.id), 'replaced', now);
     await insertLinks(trx, issued.map(({ link }) => link));
     await this.outbox.enqueueMany(
@@ -293,8 +287,8 @@ export class Recovery {
     return new Map(issued.map(({ user, link }) => [user.id, link.id]));
   }
 
-  private async issueWithMail(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor, audit = true): Promise<string> {
-    const { token, link } = await this.issue(trx, user, by, actor, audit);
+  private async issueWithMail(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor): Promise<string> {
+    const { token, link } = await this.issue(trx, user, by, actor);
     await this.outbox.enqueue(trx, actor, {
       to: user.email,
       userId: user.id,
