@@ -197,14 +197,27 @@ export async function listUsers(db: Executor, query: UserQuery, now: number): Pr
   if (total === 0) return { rows: [], total };
   const plan: Plan = total > COUNT_CAP ? 'in-list-order' : 'find-then-sort';
   const dir = query.dir ?? 'asc';
-  const rows = await filtered(db, query, search, plan, now)
-    .selectAll('users')
-    .select((eb) => eb.case().when('users.id', 'in', openLinksOf(db, now)).then(1).else(0).end().as('reset_pending'))
-    .orderBy(sortKey(db, query.sort ?? 'name', plan), dir)
+  const sort = query.sort ?? 'name';
+  const listed = (q: ReturnType<typeof filtered>, order: Plan) =>
+    q
+      .selectAll('users')
+      .select((eb) => eb.case().when('users.id', 'in', openLinksOf(db, now)).then(1).else(0).end().as('reset_pending'))
+      .orderBy(sortKey(db, sort, order), dir)
+      .orderBy(sortKey(db, 'email', order), dir);
+  if (plan === 'find-then-sort') {
+    const rows = await listed(filtered(db, query, search, plan, now), plan).limit(query.limit).offset(query.offset ?? 0).execute();
+    return { rows: rows as ListedUser[], total };
+  }
+  // In the list's order: the page's keys first, from index entries alone (the sort indexes hold what the
+  // filters read), then only those rows; skipping to a late page reads no rows it skips.
+  const key = sql.ref(dialectOf(db) === 'sqlite' ? 'users.rowid' : 'users.id');
+  const page = filtered(db, query, search, plan, now)
+    .select(key.as('page_key'))
+    .orderBy(sortKey(db, sort, plan), dir)
     .orderBy(sortKey(db, 'email', plan), dir)
     .limit(query.limit)
-    .offset(query.offset ?? 0)
-    .execute();
+    .offset(query.offset ?? 0);
+  const rows = await listed(db.selectFrom('users').where(sql<SqlBool>`${key} in (${page})`), 'find-then-sort').execute();
   return { rows: rows as ListedUser[], total };
 }
 
