@@ -15,6 +15,7 @@ import { openDatabase, type Db } from '../src/infra/db.ts';
 import { WebClient, textOf } from './support/client.ts';
 import { cleanEnv, freePort } from './support/net.ts';
 import { freshDatabaseUrl, onPostgres } from './support/database.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GOOD_PASSWORD = 'Velvet-Harbor-42';
@@ -30,15 +31,7 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 interface Instance {
   name: string;

@@ -18,6 +18,7 @@ import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { WebClient } from './support/client.ts';
 import { cleanEnv, freePort } from './support/net.ts';
 import { freshDatabaseUrl } from './support/database.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // More than two batches of the worker (50): however the requests spread over its claims, a stop always
@@ -156,15 +157,7 @@ async function startServer(installation: Installation): Promise<Server> {
   return { child, output: () => output, exited };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** Every user asks for a reset, over HTTP, as people do. */
 async function requestResets(installation: Installation): Promise<void> {

@@ -19,12 +19,12 @@ import { textOf, WebClient } from './support/client.ts';
 import { freshDatabaseUrl } from './support/database.ts';
 import { cleanEnv, freePort } from './support/net.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const METRICS_TOKEN = 'metrics-token-for-the-scraper-0123456789';
 const NEW_PASSWORD = 'Quiet-Lantern-77';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url);
@@ -303,13 +303,6 @@ async function serve(env: Record<string, string>): Promise<Served> {
   return { url, port, env, output: () => output, exited, child };
 }
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** A raw HTTP/1.1 connection, for requests that arrive in pieces. */
 function rawConnection(port: number): Promise<{ socket: net.Socket; answer: Promise<string> }> {

@@ -17,6 +17,7 @@ import { TEST_POSTGRES_URL } from './support/database.ts';
 import { cleanEnv, freePort } from './support/net.ts';
 import { createDatabase, startPostgresCluster, type PostgresCluster } from './support/postgres.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
+import { sleep } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LATCHKEY = path.join(ROOT, 'bin', 'latchkey.js');
@@ -92,7 +93,6 @@ async function selfSignedCertificate(dir: string): Promise<{ cert: string; key: 
   return { cert, key };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitForAnswer(url: string, what: string, output: () => string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { walSizeOf } from '../src/infra/db.ts';
 import { cleanEnv, freePort } from './support/net.ts';
+import { sleep } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LIMIT_MB = 4;
@@ -21,7 +22,6 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One anonymous reset request, as a form post with its CSRF token (one audit row and index writes each). */
 async function requestReset(url: string, n: number): Promise<number> {
