@@ -1,5 +1,5 @@
 // Builds the domain services from the settings: the one place that wires database, clock, mail and rules.
-import { ConfigError, type Config } from './config.ts';
+import { ConfigError, describeDatabase, type Config } from './config.ts';
 import { UserError } from './infra/errors.ts';
 import type { Clock } from './infra/clock.ts';
 import { SecretBox } from './infra/crypto.ts';
@@ -49,7 +49,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   } catch (error) {
     await db.destroy();
     releaseLock();
-    throw error;
+    throw unreachable(error, config) ?? error;
   }
   const outbox = new Outbox(db, clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl });
   const mailServers = new MailServers(db, clock, new SecretBox(secret, 'mail-server-password'), config.smtpUrl);
@@ -102,6 +102,17 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
       releaseLock();
     },
   };
+}
+
+// Why a database cannot be used at all: not there, refused, wrong password, no such database, not a database file.
+const UNREACHABLE = ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', '28P01', '28000', '3D000', 'SQLITE_CANTOPEN', 'SQLITE_NOTADB'];
+
+/** A one-line message that names the database (never its password) when it cannot be reached. */
+function unreachable(error: unknown, config: Config): ConfigError | null {
+  const e = error as { code?: string; message?: string };
+  const timedOut = /timeout exceeded when trying to connect/i.test(e.message ?? '');
+  if (!timedOut && !UNREACHABLE.includes(e.code ?? '')) return null;
+  return new ConfigError(`LATCHKEY_DATABASE_URL: cannot use ${describeDatabase(config.database)}: ${(e.message ?? String(error)).split('\n')[0]}`);
 }
 
 /** The first administrator from LATCHKEY_ADMIN_EMAIL / LATCHKEY_ADMIN_PASSWORD, only while no user exists. */

@@ -157,6 +157,14 @@ describe('latchkey command line', { concurrency: true }, () => {
     assert.equal(second.stdout, 'The database schema is up to date.\n');
   });
 
+  it('a database nobody answers for exits 1 with one line naming it, never its password', async () => {
+    const { env } = await freshData();
+    const refused = await latchkey(['users', 'list'], { ...env, LATCHKEY_DATABASE_URL: 'postgres://latchkey:Hidden-Secret-77@127.0.0.1:1/latchkey' });
+    const line = failedWithOneLine(refused, 'users list against a closed port');
+    assert.match(line, /LATCHKEY_DATABASE_URL: cannot use PostgreSQL 127\.0\.0\.1:1\/latchkey: .*ECONNREFUSED/);
+    assert.doesNotMatch(refused.stderr, /Hidden-Secret-77/);
+  });
+
   it('users add creates an administrator and a user; users list shows them and --search finds them by name or email', async () => {
     const { env } = await freshData();
     const admin = await latchkey(['users', 'add', '--email', 'Ada.Admin@Example.com', '--name', 'Ada Admin', '--password', GOOD_PASSWORD, '--admin'], env);
