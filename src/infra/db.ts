@@ -1,6 +1,6 @@
 // The database: Kysely over SQLite (better-sqlite3, the embedded default) or PostgreSQL (pg), with the schema's
 // types and versioned migrations. Every difference between the two dialects is handled here.
-import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
@@ -374,8 +374,8 @@ function startCheckpointer(sqlite: SQLite.Database, file: string, limit: number)
 
 /** The size of a SQLite database's write-ahead log, in bytes (0 when there is none). */
 export function walSizeOf(file: string): number {
-  const wal = `${file}-wal`;
-  return existsSync(wal) ? statSync(wal).size : 0;
+  // One stat, no exists-check first: the writer asks this between transactions.
+  return statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
 }
 
 /**

@@ -83,12 +83,7 @@ export async function claimLink(db: Executor, id: string, now: number): Promise<
   return Number(claimed.numUpdatedRows) === 1;
 }
 
-/** Whether the mail of this link may still go out, and if not, why. */
-export async function linkStateForMail(db: Executor, linkId: string, now: number): Promise<MailLinkState> {
-  return (await linkStatesForMail(db, [linkId], now)).get(linkId) ?? 'missing';
-}
-
-/** linkStateForMail for a batch of mails, in one query. */
+/** Whether the mail of each link may still go out, and if not, why; one query for a batch of mails. */
 export async function linkStatesForMail(db: Executor, linkIds: string[], now: number): Promise<Map<string, MailLinkState>> {
   const states = new Map<string, MailLinkState>(linkIds.map((id) => [id, 'missing']));
   if (linkIds.length === 0) return states;

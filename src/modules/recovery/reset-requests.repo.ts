@@ -37,9 +37,3 @@ export async function removeClaimed(db: Executor, claimId: string, ids: string[]
   const removed = await db.deleteFrom('reset_requests').where('id', 'in', ids).where('claim_id', '=', claimId).executeTakeFirst();
   return Number(removed.numDeletedRows);
 }
-
-/** How many requests wait, for readiness and the bench. */
-export async function countWaiting(db: Executor): Promise<number> {
-  const row = await db.selectFrom('reset_requests').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  return Number(row.n);
-}
