@@ -46,8 +46,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 16 * 1024 });
   await app.register(csrf, {
-    cookieKey: config.secureCookies ? '__Host-latchkey_csrf' : 'latchkey_csrf',
-    cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure: config.secureCookies },
+    cookieKey: services.cookies.name('csrf'),
+    cookieOpts: services.cookies.attributes,
     getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf,
   });
 
@@ -60,7 +60,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.decorateRequest('auth', function (this: FastifyRequest) {
     let loaded = cache.get(this);
     if (!loaded) {
-      loaded = services.sessions.validate(this.cookies[services.sessions.cookieName]);
+      loaded = services.sessions.validate(services.cookies.read(this, 'session'));
       cache.set(this, loaded);
     }
     return loaded;

@@ -2,6 +2,7 @@
 import { ConfigError, describeDatabase, type Config } from './config.ts';
 import { UserError } from './infra/errors.ts';
 import type { Clock } from './infra/clock.ts';
+import { BrowserCookies } from './infra/cookies.ts';
 import { SecretBox } from './infra/crypto.ts';
 import { holdServerLock, migrateToLatest, openDatabase, type Db } from './infra/db.ts';
 import type { Logger } from './infra/logger.ts';
@@ -31,6 +32,7 @@ export interface Services {
   users: UserDirectory;
   sessions: Sessions;
   login: Login;
+  cookies: BrowserCookies;
   passwords: Passwords;
   recovery: Recovery;
   throttle: Throttle;
@@ -68,7 +70,6 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const sessions = new Sessions(db, clock, {
     idleSeconds: config.sessionIdleSeconds,
     maxSeconds: config.sessionMaxSeconds,
-    secureCookies: config.secureCookies,
   });
   const throttle = new Throttle({ db }, { formPostsPerMinute: config.rateLimitPerMinute, resetMailsPerHour: config.resetLimitPerHour });
   const passwords = new Passwords(db, clock, policy, sessions, outbox, throttle);
@@ -93,6 +94,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     passwords,
     recovery,
     throttle,
+    cookies: new BrowserCookies(config.secureCookies),
     audit: new AuditLog(db),
     async close() {
       await worker.stop();

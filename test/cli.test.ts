@@ -67,17 +67,18 @@ async function slot<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** Runs a command line to its end; never blocks the event loop, so the test's SMTP server can answer it. */
-function run(command: string[], args: string[], env: Record<string, string>): Promise<Run> {
-  return slot(() => runNow(command, args, env));
+function run(command: string[], args: string[], env: Record<string, string>, input?: string): Promise<Run> {
+  return slot(() => runNow(command, args, env, input));
 }
 
-function runNow(command: string[], args: string[], env: Record<string, string>): Promise<Run> {
+function runNow(command: string[], args: string[], env: Record<string, string>, input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, [...command.slice(1), ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command[0]!, [...command.slice(1), ...args], { cwd: ROOT, env: cleanEnv(env), stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -88,8 +89,8 @@ function runNow(command: string[], args: string[], env: Record<string, string>):
 }
 
 /** `latchkey …` from the sources, as `npx latchkey` runs it during development. */
-function latchkey(args: string[], env: Record<string, string>): Promise<Run> {
-  return run([process.execPath, '--import', 'tsx', 'src/cli/main.ts'], args, env);
+function latchkey(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
+  return run([process.execPath, '--import', 'tsx', 'src/cli/main.ts'], args, env, input);
 }
 
 /** Puts a user straight into the database, as a step before the command under test. */
@@ -167,8 +168,8 @@ describe('latchkey command line', { concurrency: true }, () => {
 
   it('users add creates an administrator and a user; users list shows them and --search finds them by name or email', async () => {
     const { env } = await freshData();
-    const admin = await latchkey(['users', 'add', '--email', 'Ada.Admin@Example.com', '--name', 'Ada Admin', '--password', GOOD_PASSWORD, '--admin'], env);
-    succeeded(admin, 'users add --admin');
+    const admin = await latchkey(['users', 'add', '--email', 'Ada.Admin@Example.com', '--name', 'Ada Admin', '--password-stdin', '--admin'], env, `${GOOD_PASSWORD}\n`);
+    succeeded(admin, 'users add --admin --password-stdin');
     assert.equal(admin.stdout, 'Created administrator Ada Admin <ada.admin@example.com>.\n');
     const user = await latchkey(['users', 'add', '--email', 'bo.user@example.com', '--name', 'Bo Builder'], env);
     succeeded(user, 'users add without a password');
@@ -193,9 +194,29 @@ describe('latchkey command line', { concurrency: true }, () => {
     assert.match(byEmail.stdout, /^ada\.admin@example\.com\t/);
   });
 
+  it('users add --password-stdin takes the password from a pipe, so it is in neither the shell history nor the process list', async () => {
+    const { dir, env } = await freshData();
+    const added = await latchkey(['users', 'add', '--email', 'piped@example.com', '--name', 'Pia Piped', '--password-stdin'], env, `${GOOD_PASSWORD}\r\nignored second line\n`);
+    succeeded(added, 'users add --password-stdin');
+    const services = await createServices(loadConfig({ ...env, NODE_ENV: 'test' }, dir), systemClock, createLogger('silent'));
+    try {
+      await services.login.login('piped@example.com', GOOD_PASSWORD, COMMAND_LINE);
+      await assert.rejects(services.login.login('piped@example.com', `${GOOD_PASSWORD}\r`, COMMAND_LINE), 'the line ending is not part of the password');
+    } finally {
+      await services.close();
+    }
+    const empty = await latchkey(['users', 'add', '--email', 'empty@example.com', '--name', 'Em Pty', '--password-stdin'], env, '');
+    assert.match(failedWithOneLine(empty, 'users add --password-stdin with nothing piped'), /standard input is empty/);
+    const both = await latchkey(['users', 'add', '--email', 'both@example.com', '--name', 'Bo Th', '--password-stdin', '--password', GOOD_PASSWORD], env, GOOD_PASSWORD);
+    wrongUsage(both, 'users add with --password and --password-stdin');
+    const old = await latchkey(['users', 'add', '--email', 'old@example.com', '--name', 'Ol Dscript', '--password', GOOD_PASSWORD], env);
+    assert.equal(old.code, 0, `--password still works for old scripts: ${old.stderr}`);
+    assert.match(old.stderr, /^latchkey: warning: --password leaves the password in shell history/, 'but warns');
+  });
+
   it('users add with a weak password exits 1 with every broken rule on one line, and creates nobody', async () => {
     const { dir, env } = await freshData();
-    const weak = await latchkey(['users', 'add', '--email', 'weak@example.com', '--name', 'Wendy Weak', '--password', 'password'], env);
+    const weak = await latchkey(['users', 'add', '--email', 'weak@example.com', '--name', 'Wendy Weak', '--password-stdin'], env, 'password\n');
     const line = failedWithOneLine(weak, 'users add with "password"');
     for (const rule of ['Add an upper-case letter.', 'Add a digit.', 'Add a special character', 'This password is too common']) {
       assert.ok(line.includes(rule), `the line lists "${rule}": ${line}`);
@@ -207,7 +228,7 @@ describe('latchkey command line', { concurrency: true }, () => {
   it('users add with an email already used in another case exits 1: "This email is already used by another user"', async () => {
     const { dir, env } = await freshData();
     await seedUser(dir, env, 'dup@example.com', 'First Holder');
-    const second = await latchkey(['users', 'add', '--email', 'DUP@Example.COM', '--name', 'Second Holder', '--password', GOOD_PASSWORD], env);
+    const second = await latchkey(['users', 'add', '--email', 'DUP@Example.COM', '--name', 'Second Holder', '--password-stdin'], env, GOOD_PASSWORD);
     const line = failedWithOneLine(second, 'users add with the same email');
     assert.match(line, /This email is already used by another user/);
   });

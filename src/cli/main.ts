@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { systemClock } from '../infra/clock.ts';
 import { UserError } from '../infra/errors.ts';
+import { visibleLine } from '../infra/text.ts';
 import { createLogger } from '../infra/logger.ts';
 import { migrateToLatest, openDatabase } from '../infra/db.ts';
 import { COMMAND_LINE } from '../modules/audit/audit.ts';
@@ -12,13 +13,15 @@ import { normalizeEmail } from '../modules/users/identity.ts';
 import { createServices, type Services } from '../services.ts';
 import { serve } from '../server.ts';
 import { copyInstallation } from './db-copy.ts';
+import { readPassword } from './password-input.ts';
 
 const USAGE = `Usage: latchkey <command>
 
 Commands:
   serve                                              start the server
-  users add --email E --name N [--password P] [--admin]
-                                                     create a user
+  users add --email E --name N [--password-stdin] [--admin]
+                                                     create a user; --password-stdin reads the password
+                                                     from a pipe, or asks for it at a terminal
   users list [--search Q]                            list users
   users send-reset EMAIL                             queue password reset instructions
   users reset-link EMAIL                             print a fresh reset link, for delivery by hand
@@ -84,12 +87,21 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
   }
   if (command === 'users') {
     if (sub === 'add') {
-      const { values } = parse(rest, { email: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' }, admin: { type: 'boolean' } }, 0);
+      const { values } = parse(
+        rest,
+        { email: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, admin: { type: 'boolean' } },
+        0,
+      );
       if (typeof values.email !== 'string' || typeof values.name !== 'string') throw new UsageError('users add needs --email and --name');
-      const password = typeof values.password === 'string' ? values.password : null;
+      if (typeof values.password === 'string' && values['password-stdin']) throw new UsageError('give --password-stdin or --password, not both');
+      if (typeof values.password === 'string') {
+        // Still accepted for old scripts, but the password is in the shell's history and in `ps` while this runs.
+        process.stderr.write('latchkey: warning: --password leaves the password in shell history and the process list; use --password-stdin\n');
+      }
+      const password = values['password-stdin'] ? await readPassword() : typeof values.password === 'string' ? values.password : null;
       await withServices(loadConfig(), async (services) => {
         const user = await services.users.create({ email: values.email as string, name: values.name as string, password, role: values.admin ? 'admin' : 'user' }, COMMAND_LINE);
-        out(`Created ${user.role === 'admin' ? 'administrator' : 'user'} ${user.name} <${user.email}>${password ? '' : ' without a password: send reset instructions so they can choose one'}.`);
+        out(`Created ${user.role === 'admin' ? 'administrator' : 'user'} ${visibleLine(user.name)} <${visibleLine(user.email)}>${password ? '' : ' without a password: send reset instructions so they can choose one'}.`);
       });
       return;
     }
@@ -100,7 +112,8 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
         if (list.length === 0) return out('No users.');
         for (const user of list) {
           const lastLogin = user.last_login_at ? new Date(user.last_login_at).toISOString() : 'never logged in';
-          out([user.email, user.name, user.role === 'admin' ? 'Administrator' : 'User', user.status === 'active' ? 'Active' : 'Archived', lastLogin].join('\t'));
+          // Names are typed by people: written out so that none can move the terminal's cursor or colour its text.
+          out([visibleLine(user.email), visibleLine(user.name), user.role === 'admin' ? 'Administrator' : 'User', user.status === 'active' ? 'Active' : 'Archived', lastLogin].join('\t'));
         }
       });
       return;

@@ -1,6 +1,6 @@
 // The database: Kysely over SQLite (better-sqlite3, the embedded default) or PostgreSQL (pg), with the schema's
 // types and versioned migrations. Every difference between the two dialects is handled here.
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
@@ -46,6 +46,8 @@ export interface SessionsTable {
   absolute_expires_at: number;
   ip: string;
   user_agent: string;
+  /** 1 when the user asked to be remembered: the cookie outlives the browser (up to the absolute limit). */
+  remembered: number;
 }
 
 export interface ResetLinksTable {
@@ -264,7 +266,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
 const DEFAULT_WAL_LIMIT = 16 * 1024 * 1024;
 
 function openSqlite(file: string, options: OpenOptions): Db {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') ownerOnly(file);
   const sqlite = new SQLite(file);
   // WAL lets pages read while the worker writes; NORMAL sync is durable across process crashes in WAL mode.
   sqlite.pragma('journal_mode = WAL');
@@ -314,6 +316,20 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Empties the write-ahead log from the writer's own connection. A checkpoint already under way in the
+/**
+ * The database holds password hashes and the audit log: a folder Latchkey creates is the owner's alone (0700),
+ * and the file is made 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode).
+ * Files from an earlier start with looser modes are tightened; an existing folder is left as the operator made it.
+ */
+function ownerOnly(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  for (const each of [file, `${file}-wal`, `${file}-shm`]) {
+    const mode = statSync(each, { throwIfNoEntry: false })?.mode;
+    if (mode !== undefined && (mode & 0o077) !== 0) chmodSync(each, 0o600);
+  }
+}
+
  * checkpointer makes this one give up at once (busy); given `waitMs`, it tries again until then: writes
  * wait meanwhile, which is the point near the limit — the log must not outgrow it.
  */

@@ -262,6 +262,16 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('users_name').on('users').columns(['name', 'email', 'search_key']).execute();
     },
   },
+  '0012_sessions_remembered': {
+    async up(db: AnyDb) {
+      // Sessions end with the browser unless the user ticks "Remember me"; earlier sessions were all remembered.
+      await db.schema.alterTable('sessions').addColumn('remembered', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.updateTable('sessions').set({ remembered: 1 }).execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable('sessions').dropColumn('remembered').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

@@ -1,4 +1,6 @@
 // A tagged template for HTML that escapes every interpolated value unless it is already safe HTML.
+import { visibleText } from '../infra/text.ts';
+
 export class SafeHtml {
   constructor(readonly value: string) {}
   toString(): string {
@@ -8,8 +10,9 @@ export class SafeHtml {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
+/** HTML-escaped, with control and bidi characters written out (see infra/text.ts). */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);
+  return visibleText(text).replace(/[&<>"']/g, (char) => ESCAPES[char]!);
 }
 
 type Part = SafeHtml | string | number | null | undefined | false | readonly Part[];

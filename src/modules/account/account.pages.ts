@@ -14,7 +14,7 @@ const NOTICES: Record<string, string> = {
 };
 
 export function accountPages(services: Services): FastifyPluginAsync {
-  const { sessions, passwords, policy, config } = services;
+  const { sessions, passwords, policy, cookies } = services;
 
   async function render(reply: FastifyReply, auth: Auth, extra: { notice?: string | null; broken?: string[]; error?: string | null; status?: number }) {
     const list = await sessions.list(auth.user.id);
@@ -56,10 +56,12 @@ export function accountPages(services: Services): FastifyPluginAsync {
       }
       if (change.outcome === 'wrong current') return render(reply, auth, { error: 'The current password is not correct.', status: 400 });
       if (change.outcome === 'session ended') {
-        reply.clearCookie(sessions.cookieName, { path: '/' });
+        cookies.clear(reply, 'session');
+        cookies.sessionChanged(reply);
         return reply.redirect('/login?notice=password-attempts', 303);
       }
-      reply.setCookie(sessions.cookieName, change.sessionToken, sessions.cookieOptions(config.sessionMaxSeconds));
+      cookies.sessionChanged(reply);
+      cookies.set(reply, 'session', change.sessionToken, sessions.cookieLifetime(change.session));
       return reply.redirect('/account?notice=password-changed', 303);
     });
 
@@ -67,6 +69,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
       await sessions.endOthers(auth.user, auth.session, actorOf(request, auth.user.id));
+      cookies.clear(reply, 'reset');
       return reply.redirect('/account?notice=sessions-ended', 303);
     });
   };

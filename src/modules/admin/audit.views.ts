@@ -1,4 +1,5 @@
 // The Audit Log page and its CSV export.
+import { visibleText } from '../../infra/text.ts';
 import { html, type SafeHtml } from '../../views/html.ts';
 import { AUDIT_LABELS, AUDIT_TYPES } from '../audit/audit.ts';
 import type { AuditRow } from '../audit/audit.service.ts';
@@ -37,10 +38,17 @@ ${pager('/admin/audit', view.params, view.page, view.perPage, view.total, ['even
 </div>`;
 }
 
-/** A cell that a spreadsheet will not run as a formula, quoted when it must be. */
-function csvCell(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+// What makes a spreadsheet read a cell as a formula (ASCII and full-width forms), at the start of the cell or
+// right after any character a spreadsheet might split cells on (`,` `;` tab `|`), spaces allowed before it.
+const FORMULA_START = /(^|[,;\t|\r\n])(\s*)([=+\-@\uFF1D\uFF0B\uFF0D\uFF20])/g;
+
+/**
+ * A cell no spreadsheet runs, whatever separator it splits on: every cell quoted, and every place a formula
+ * could begin gets a leading apostrophe (shown as text, never evaluated).
+ */
+export function csvCell(value: string): string {
+  const neutral = visibleText(value).replace(FORMULA_START, "$1$2'$3");
+  return `"${neutral.replace(/"/g, '""')}"`;
 }
 
 export function auditCsv(rows: AuditRow[]): string {
@@ -59,5 +67,5 @@ export function auditCsv(rows: AuditRow[]): string {
       .map(csvCell)
       .join(','),
   );
-  return [header.join(','), ...lines].join('\r\n') + '\r\n';
+  return [header.map(csvCell).join(','), ...lines].join('\r\n') + '\r\n';
 }

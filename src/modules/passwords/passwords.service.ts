@@ -24,7 +24,7 @@ export class PasswordRefused extends UserError {
 }
 
 /** What became of a change on /account: changed (with the new session's token), or a wrong current password. */
-export type OwnChange = { outcome: 'changed'; sessionToken: string } | { outcome: 'wrong current' } | { outcome: 'session ended' };
+export type OwnChange = { outcome: 'changed'; sessionToken: string; session: Session } | { outcome: 'wrong current' } | { outcome: 'session ended' };
 
 export class Passwords {
   constructor(
@@ -66,11 +66,12 @@ export class Passwords {
       return { outcome: 'session ended' };
     }
     const hash = await this.prepare(user, input.password, input.confirmation);
-    const sessionToken = await this.db.transaction().execute(async (trx) => {
+    const started = await this.db.transaction().execute(async (trx) => {
       await this.apply(trx, user, hash, 'account', actor);
-      return (await this.sessions.start(trx, user.id, actor)).token;
+      // The new session is remembered as the one it replaces was.
+      return this.sessions.start(trx, user.id, actor, { remembered: session.remembered === 1 });
     });
-    return { outcome: 'changed', sessionToken };
+    return { outcome: 'changed', sessionToken: started.token, session: started.session };
   }
 
   /** An administrator sets the password of an active user; throws PasswordRefused or UserError. */

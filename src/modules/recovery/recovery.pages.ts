@@ -13,15 +13,13 @@ import { newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from 
 const RESET_COOKIE_MAX_SECONDS = 3600;
 
 export function recoveryPages(services: Services): FastifyPluginAsync {
-  const { recovery, sessions, config, policy } = services;
-  const resetCookie = config.secureCookies ? '__Host-latchkey_reset' : 'latchkey_reset';
-  const cookieOptions = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: config.secureCookies };
+  const { recovery, config, policy, cookies } = services;
   const html = (reply: FastifyReply) => reply.type('text/html; charset=utf-8');
 
   const showUnusable = (reply: FastifyReply, state: LinkUnusable['state']) =>
-    html(reply.code(state === 'invalid' ? 404 : 410)).clearCookie(resetCookie, { path: '/' }).send(unusableLinkPage(state));
+    html(cookies.clear(reply.code(state === 'invalid' ? 404 : 410), 'reset')).send(unusableLinkPage(state));
 
-  const tokenFrom = (request: FastifyRequest) => request.cookies[resetCookie] ?? '';
+  const tokenFrom = (request: FastifyRequest) => cookies.read(request, 'reset') ?? '';
 
   return async (app) => {
     app.get('/reset-password', async (_request, reply) => html(reply).send(requestPage({ csrfToken: reply.generateCsrf() })));
@@ -47,7 +45,7 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
       await recovery.recordOpened(inspection, actorOf(request));
       if (inspection.state !== 'usable') return showUnusable(reply, inspection.state);
       const remaining = Math.floor((inspection.link.expires_at - services.clock.now()) / 1000);
-      reply.setCookie(resetCookie, token, { ...cookieOptions, maxAge: Math.max(1, Math.min(remaining, RESET_COOKIE_MAX_SECONDS)) });
+      cookies.set(reply, 'reset', token, Math.max(1, Math.min(remaining, RESET_COOKIE_MAX_SECONDS)));
       return reply.redirect('/reset-password/new', 303);
     });
 
@@ -63,8 +61,9 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
       const token = tokenFrom(request);
       try {
         const { sessionToken } = await recovery.redeem(token, password, confirmation, actorOf(request));
-        reply.clearCookie(resetCookie, { path: '/' });
-        reply.setCookie(sessions.cookieName, sessionToken, sessions.cookieOptions(config.sessionMaxSeconds));
+        // A session begins in this browser: the reset cookie and the CSRF secret go; the cookie ends with the browser.
+        cookies.sessionChanged(reply);
+        cookies.set(reply, 'session', sessionToken);
         return reply.redirect('/account?notice=password-changed', 303);
       } catch (error) {
         if (error instanceof LinkUnusable) return showUnusable(reply, error.state);

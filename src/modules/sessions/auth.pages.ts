@@ -19,7 +19,7 @@ const NOTICES: Record<string, string> = {
 };
 
 export function authPages(services: Services): FastifyPluginAsync {
-  const { sessions, login } = services;
+  const { sessions, login, cookies } = services;
   return async (app) => {
     app.get('/login', async (request, reply) => {
       const query = request.query as Record<string, unknown>;
@@ -33,23 +33,26 @@ export function authPages(services: Services): FastifyPluginAsync {
       const next = safeNext((request.query as Record<string, unknown>).next);
       const email = field(request.body, 'email', 320);
       const password = field(request.body, 'password');
+      const remembered = field(request.body, 'remember', 10) === 'yes';
       try {
-        const { token } = await login.login(email, password, actorOf(request));
-        reply.setCookie(sessions.cookieName, token, sessions.cookieOptions(services.config.sessionMaxSeconds));
+        const { token, session } = await login.login(email, password, actorOf(request), { remembered });
+        cookies.sessionChanged(reply);
+        cookies.set(reply, 'session', token, sessions.cookieLifetime(session));
         return reply.redirect(next ?? '/account', 303);
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         return reply
           .code(error.status)
           .type('text/html; charset=utf-8')
-          .send(loginPage({ csrfToken: reply.generateCsrf(), email, error: error.message, next: next ?? undefined }));
+          .send(loginPage({ csrfToken: reply.generateCsrf(), email, remembered, error: error.message, next: next ?? undefined }));
       }
     });
 
     app.post('/logout', async (request, reply) => {
       const auth = await request.auth();
       if (auth) await sessions.logOut(auth.user, auth.session, actorOf(request, auth.user.id));
-      reply.clearCookie(sessions.cookieName, { path: '/' });
+      cookies.clear(reply, 'session');
+      cookies.sessionChanged(reply);
       return reply.redirect('/login?notice=logged-out', 303);
     });
   };

@@ -2,7 +2,7 @@
 import { html } from '../../views/html.ts';
 import { page } from '../../views/layout.ts';
 
-export function loginPage(options: { csrfToken: string; email?: string; error?: string | null; next?: string; notice?: string | null }): string {
+export function loginPage(options: { csrfToken: string; email?: string; remembered?: boolean; error?: string | null; next?: string; notice?: string | null }): string {
   return page({
     title: 'Log in',
     notice: options.notice,
@@ -15,6 +15,7 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
   <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${options.email ?? ''}" autofocus>
   <label for="password">Password</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
+  <p><label class="check"><input name="remember" type="checkbox" value="yes"${options.remembered ? html` checked` : ''}> Remember me on this device</label></p>
   <button type="submit">Log in</button>
 </form>
 <p><a href="/reset-password">Reset Password</a></p>

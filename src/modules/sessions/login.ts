@@ -7,6 +7,7 @@ import { hashPassword, verifyPassword } from '../passwords/hashing.ts';
 import type { Throttle } from '../throttle/throttle.ts';
 import type { UserDirectory } from '../users/users.service.ts';
 import { recordLogin, type User } from '../users/users.repo.ts';
+import type { Session } from './sessions.repo.ts';
 import type { Sessions } from './sessions.ts';
 
 export const LOGIN_FAILED = 'Wrong email or password.';
@@ -21,8 +22,8 @@ export class Login {
     private readonly throttle: Throttle,
   ) {}
 
-  /** Returns the user and a new session token, or throws UserError with the same message for every failure. */
-  async login(typedEmail: string, password: string, actor: Actor): Promise<{ user: User; token: string }> {
+  /** Returns the user and a new session with its token, or throws UserError with the same message for every failure. */
+  async login(typedEmail: string, password: string, actor: Actor, options: { remembered?: boolean } = {}): Promise<{ user: User; token: string; session: Session }> {
     const email = typedEmail.trim().toLowerCase().slice(0, 254);
     // Counted by address as typed, known or not, so throttling itself does not reveal which accounts exist.
     // Refused attempts are recorded apart (login.throttled) and do not extend the pause.
@@ -47,12 +48,12 @@ export class Login {
 
     const newHash = needsRehash ? await hashPassword(password) : null;
     const now = this.clock.now();
-    const token = await this.db.transaction().execute(async (trx) => {
+    const started = await this.db.transaction().execute(async (trx) => {
       await recordLogin(trx, user.id, now, newHash);
-      const started = await this.sessions.start(trx, user.id, actor);
+      const session = await this.sessions.start(trx, user.id, actor, options);
       await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: newHash ? { rehashed: true } : undefined });
-      return started.token;
+      return session;
     });
-    return { user: { ...user, last_login_at: now }, token };
+    return { user: { ...user, last_login_at: now }, ...started };
   }
 }

@@ -9,30 +9,25 @@ import { deleteSession, deleteUserSessions, findSession, insertSession, listSess
 export interface SessionSettings {
   idleSeconds: number;
   maxSeconds: number;
-  secureCookies: boolean;
 }
 
 // Writing last_seen on every request would turn each page view into a write; once a minute is enough.
 const TOUCH_AFTER_MS = 60_000;
 
 export class Sessions {
-  readonly cookieName: string;
-
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly settings: SessionSettings,
-  ) {
-    // __Host- binds the cookie to this exact origin over https; browsers refuse the prefix on http.
-    this.cookieName = settings.secureCookies ? '__Host-latchkey_session' : 'latchkey_session';
-  }
+  ) {}
 
-  cookieOptions(maxAgeSeconds: number) {
-    return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: this.settings.secureCookies, maxAge: maxAgeSeconds };
+  /** How long the browser keeps the session cookie: until it closes, unless the user asked to be remembered. */
+  cookieLifetime(session: Pick<Session, 'remembered'>): number | undefined {
+    return session.remembered ? this.settings.maxSeconds : undefined;
   }
 
   /** Starts a session; returns the token for the cookie (never stored) and the stored row. */
-  async start(db: Executor, userId: string, actor: Actor): Promise<{ token: string; session: Session }> {
+  async start(db: Executor, userId: string, actor: Actor, options: { remembered?: boolean } = {}): Promise<{ token: string; session: Session }> {
     const token = randomToken(32);
     const now = this.clock.now();
     const session: Session = {
@@ -44,6 +39,7 @@ export class Sessions {
       absolute_expires_at: now + this.settings.maxSeconds * 1000,
       ip: actor.ip ?? '',
       user_agent: (actor.userAgent ?? '').slice(0, 300),
+      remembered: options.remembered ? 1 : 0,
     };
     await insertSession(db, session);
     return { token, session };

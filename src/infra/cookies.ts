@@ -1,0 +1,47 @@
+// The cookies Latchkey sets — session, reset link, CSRF secret — each with one set of attributes, used to set it
+// and to clear it: a browser deletes a `__Host-` cookie only when the deletion carries `Secure` and `Path=/` too.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export type CookieKind = 'session' | 'reset' | 'csrf';
+
+export interface CookieAttributes {
+  path: '/';
+  httpOnly: true;
+  sameSite: 'lax';
+  secure: boolean;
+}
+
+export class BrowserCookies {
+  readonly attributes: CookieAttributes;
+
+  constructor(readonly secure: boolean) {
+    this.attributes = { path: '/', httpOnly: true, sameSite: 'lax', secure };
+  }
+
+  /** `__Host-` binds a cookie to this exact origin over https; browsers refuse the prefix on http. */
+  name(kind: CookieKind): string {
+    return this.secure ? `__Host-latchkey_${kind}` : `latchkey_${kind}`;
+  }
+
+  read(request: FastifyRequest, kind: CookieKind): string | undefined {
+    return request.cookies[this.name(kind)];
+  }
+
+  /** Without a lifetime the cookie ends when the browser closes. */
+  set(reply: FastifyReply, kind: CookieKind, value: string, maxAgeSeconds?: number): FastifyReply {
+    return reply.setCookie(this.name(kind), value, maxAgeSeconds === undefined ? this.attributes : { ...this.attributes, maxAge: maxAgeSeconds });
+  }
+
+  clear(reply: FastifyReply, ...kinds: CookieKind[]): FastifyReply {
+    for (const kind of kinds) reply.clearCookie(this.name(kind), this.attributes);
+    return reply;
+  }
+
+  /**
+   * A session began or ended in this browser: the reset link it held goes, and the CSRF secret goes too, so
+   * the next page makes a new one and no token from before the change is accepted after it.
+   */
+  sessionChanged(reply: FastifyReply): FastifyReply {
+    return this.clear(reply, 'reset', 'csrf');
+  }
+}
