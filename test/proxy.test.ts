@@ -327,6 +327,21 @@ describe('Latchkey behind nginx: two instances on one PostgreSQL database, as do
     assert.ok(accessLog().some((entry) => entry.client === CLIENT_ADDRESS && entry.request.startsWith('POST /login')));
   });
 
+  it('a client that writes a new X-Forwarded-For on every post still meets the per-address limit of 30 a minute', { timeout: 30_000 }, async () => {
+    const form = await request('GET', '/reset-password', {});
+    const cookies = form.cookies.join('; ');
+    const csrf = /name="_csrf" value="([^"]*)"/.exec(form.body)?.[1] ?? '';
+    const statuses: number[] = [];
+    for (let i = 0; i < 35; i++) {
+      const body = new URLSearchParams({ _csrf: csrf, email: `sprayed-${i}@example.com` }).toString();
+      const headers = { 'x-forwarded-for': `198.51.100.${i + 1}`, cookie: cookies, 'content-type': 'application/x-www-form-urlencoded' };
+      statuses.push((await request('POST', '/reset-password', headers, body)).status);
+    }
+    const refused = statuses.filter((status) => status === 429).length;
+    assert.ok(refused >= 5, `at least the 5 posts past the limit are refused (statuses: ${statuses.join(' ')})`);
+    assert.ok(statuses.slice(0, 30 - 2).every((status) => status === 200), 'the posts within the limit were answered');
+  });
+
   it('the README shows the nginx configuration and the systemd unit of docs/deploy as they are', () => {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     for (const file of [DOCUMENTED_CONFIG, path.join(ROOT, 'docs', 'deploy', 'latchkey.service')]) {
