@@ -2,7 +2,7 @@
 // (reset request, link page, reset completion, login, mail to an SMTP sink) and the Better Auth peer on this machine,
 // checks in the database that the load did real work, prints the figures side by side and writes
 // bench/results/latest.json. Flags: --quick (short runs), --no-peer, --profile (CPU profile of the servers),
-// --only=reset,link,complete,login,mail,directory (a subset of the scenarios),
+// --only=reset,link,complete,login,mail,directory,growth (a subset of the scenarios),
 // --databases=sqlite,postgres (postgres = one and two instances; postgres-1 or postgres-2 for one of them).
 import os from 'node:os';
 import path from 'node:path';
@@ -11,14 +11,18 @@ import { parseArgs } from 'node:util';
 import { hashPassword } from '../src/modules/passwords/hashing.ts';
 import { createDatabase, startPostgresCluster, type PostgresCluster } from '../test/support/postgres.ts';
 import { benchDirectory } from './directory.ts';
+import { benchGrowth } from './growth.ts';
 import { PROJECT_ROOT, run, type DatabaseTarget } from './latchkey.ts';
 import { benchMail } from './mail.ts';
 import { benchPeerLogin, benchPeerResetRequests, PEER_PASSWORD, seedPeerUsers, startPeer } from './peer.ts';
 import { fmt, formatReport, type DatabaseRun, type Target } from './report.ts';
 import { backgroundCores, benchLatchkey, check, checks, CONNECTIONS, log, RESULTS_DIR, SCENARIOS } from './scenarios.ts';
 
-/** Scenarios with a server of their own: mail throughput to an SMTP sink, and the 100,000-user directory (SQLite). */
-const OWN_SERVER = ['mail', 'directory'] as const;
+/**
+ * Scenarios with a server of their own: mail throughput to an SMTP sink, the 100,000-user directory (SQLite), and the
+ * bytes kept per anonymous reset request (SQLite).
+ */
+const OWN_SERVER = ['mail', 'directory', 'growth'] as const;
 const DATABASES = ['sqlite', 'postgres-1', 'postgres-2'] as const;
 
 const { values: flags } = parseArgs({
@@ -179,6 +183,7 @@ async function main(): Promise<void> {
   const hashing = await summarizeHashing(hashesBefore, await timeHashes(settings.hashRuns));
   if (only.has('directory')) log(`directory: seeding ${quick ? '20,000' : '100,000'} users, then list and search latency…`);
   const directory = only.has('directory') ? await benchDirectory({ users: quick ? 20_000 : 100_000, requests: quick ? 10 : 40 }) : null;
+  const growth = only.has('growth') ? await benchGrowth({ requests: quick ? 500 : 2000, connections: CONNECTIONS, log }) : null;
   const peer = withPeer ? await benchPeer() : null;
 
   const targets: Target[] = [];
@@ -230,6 +235,12 @@ async function main(): Promise<void> {
     if (l.scenarios.complete) facts.push([`${r.label}: reset completion tokens`, `${l.scenarios.complete.verification.tokensUsed} of ${l.scenarios.complete.verification.tokensAvailable} single-use tokens used`]);
     if (l.walLargestBytes !== null) facts.push([`${r.label}: largest write-ahead log`, `${fmt(l.walLargestBytes / 2 ** 20, 1)} MiB (${l.walLargestBytes} bytes), sampled every 100 ms from server start to stop`]);
   }
+  if (growth) {
+    facts.push([
+      'SQLite: bytes kept per anonymous reset request',
+      `${fmt(growth.bytesPerRequest)} as stored (${growth.requests} requests for unknown addresses, acted on by the worker); ${fmt(growth.bytesPerRequestAfterRetention)} after ${growth.retentionDays} days (LATCHKEY_RETENTION_ANONYMOUS_DAYS)`,
+    ]);
+  }
   if (peer) facts.push(['Better Auth peer', `${peer.users} users; ${peer.reset.mails} reset mails captured for ${peer.reset.completed} responses`]);
 
   const notes: string[] = [];
@@ -255,6 +266,7 @@ async function main(): Promise<void> {
     loadGeneratorCpuSeconds: (benchCpu.user + benchCpu.system) / 1e6,
     databases: runs,
     directory,
+    growth,
     peer,
     targets: targets.map(({ name, goal, value, pass }) => ({ name, goal, value: value ?? null, result: pass === null ? 'SKIP' : pass ? 'PASS' : 'MISS' })),
     checks,

@@ -65,7 +65,7 @@ async function cpuSeconds(pid: number): Promise<{ main: number; other: number }>
 
 interface Form { cookie: string; token: string }
 
-async function formFrom(url: string): Promise<Form> {
+export async function formFrom(url: string): Promise<Form> {
   const res = await fetch(url);
   const html = await res.text();
   const cookie = res.headers.getSetCookie().map((line) => line.split(';')[0]!.trim()).join('; ');
@@ -74,7 +74,7 @@ async function formFrom(url: string): Promise<Form> {
   return { cookie, token };
 }
 
-function formPost(pathname: string, form: Form, fields: Record<string, string>, extraCookie = ''): LoadRequest {
+export function formPost(pathname: string, form: Form, fields: Record<string, string>, extraCookie = ''): LoadRequest {
   return {
     method: 'POST',
     path: pathname,

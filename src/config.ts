@@ -45,6 +45,8 @@ export interface Config {
   metrics: { allow: string[]; token: string | null };
   /** Seconds a stopping server waits for requests in flight and the mail in hand. */
   shutdownGraceSeconds: number;
+  /** How many days old records are kept (0: kept for ever), and how often one instance removes the rest (0: not this one). */
+  retention: { auditDays: number; anonymousDays: number; mailDays: number; linksDays: number; intervalSeconds: number };
   logLevel: string;
   passwordPolicy: { minLength: number; maxLength: number; rules: PasswordRule[] };
 }
@@ -73,6 +75,13 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw.trim());
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+/** Days to keep something: 0 keeps it for ever, else at least `min` (the Security view reads the last 7 days). */
+function retentionDays(env: Env, name: string, fallback: number, min: number): number {
+  const days = integer(env, name, fallback, 0, 36_500);
+  if (days !== 0 && days < min) throw new ConfigError(`${name} must be 0 (keep for ever) or at least ${min} days, got ${days}`);
+  return days;
 }
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
@@ -195,6 +204,19 @@ function parseRules(raw: string | undefined): PasswordRule[] {
   return rules as PasswordRule[];
 }
 
+function parseRetention(env: Env): Config['retention'] {
+  const intervalSeconds = integer(env, 'LATCHKEY_RETENTION_INTERVAL', 3600, 0, 7 * 86400);
+  if (intervalSeconds !== 0 && intervalSeconds < 60) throw new ConfigError(`LATCHKEY_RETENTION_INTERVAL must be 0 (not on this instance) or at least 60 seconds, got ${intervalSeconds}`);
+  return {
+    // The Security view and its alerts read the last 7 days of events (and the hour under way): 8 days at least.
+    auditDays: retentionDays(env, 'LATCHKEY_RETENTION_AUDIT_DAYS', 365, 8),
+    anonymousDays: retentionDays(env, 'LATCHKEY_RETENTION_ANONYMOUS_DAYS', 30, 8),
+    mailDays: retentionDays(env, 'LATCHKEY_RETENTION_MAIL_DAYS', 30, 1),
+    linksDays: retentionDays(env, 'LATCHKEY_RETENTION_LINKS_DAYS', 30, 1),
+    intervalSeconds,
+  };
+}
+
 /** Reads `.env` from the working directory (without overriding the real environment), then the settings. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const envFile = path.join(cwd, '.env');
@@ -267,6 +289,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       token: metricsToken(env.LATCHKEY_METRICS_TOKEN),
     },
     shutdownGraceSeconds: integer(env, 'LATCHKEY_SHUTDOWN_GRACE', 25, 1, 3600),
+    retention: parseRetention(env),
     logLevel,
     passwordPolicy: { minLength, maxLength, rules: parseRules(env.LATCHKEY_PASSWORD_RULES) },
   };

@@ -13,6 +13,7 @@ import { MailWorker } from './modules/mail/worker.ts';
 import { Passwords } from './modules/passwords/passwords.service.ts';
 import { PasswordPolicy } from './modules/passwords/policy.ts';
 import { Recovery } from './modules/recovery/recovery.service.ts';
+import { Retention } from './modules/retention/retention.service.ts';
 import { Login } from './modules/sessions/login.ts';
 import { Sessions } from './modules/sessions/sessions.ts';
 import { UserDirectory } from './modules/users/users.service.ts';
@@ -37,6 +38,8 @@ export interface Services {
   recovery: Recovery;
   throttle: Throttle;
   audit: AuditLog;
+  /** The periodic cleanup of records past their retention; built, not started. */
+  retention: Retention;
   close(): Promise<void>;
 }
 
@@ -79,6 +82,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     requestLeaseMs: config.mailLeaseSeconds * 1000,
   });
   const login = new Login(db, clock, users, sessions, throttle);
+  const retention = new Retention(db, clock, logger, config.retention);
   return {
     config,
     db,
@@ -96,7 +100,9 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     throttle,
     cookies: new BrowserCookies(config.secureCookies),
     audit: new AuditLog(db),
+    retention,
     async close() {
+      await retention.stop();
       await worker.stop();
       throttle.close();
       router.close();

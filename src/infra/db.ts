@@ -203,6 +203,30 @@ export async function onOneInstance(db: Db, chore: string, run: (trx: Tx) => Pro
   });
 }
 
+/**
+ * Like onOneInstance, for a chore made of many short transactions (a cleanup in batches): on PostgreSQL the
+ * advisory lock is held by one pooled connection for the whole chore, and the chore's transactions run on that
+ * connection, so each stays short; the lock goes when the chore ends or the connection dies. On SQLite there
+ * is only one server. Returns whether it ran here.
+ */
+export async function onOneInstanceInSteps(db: Db, chore: string, run: (db: Db) => Promise<void>): Promise<boolean> {
+  if (dialectOf(db) === 'sqlite') {
+    await run(db);
+    return true;
+  }
+  return db.connection().execute(async (conn) => {
+    const key = `latchkey:${chore}`;
+    const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(hashtext(${key})) as locked`.execute(conn);
+    if (!rows[0]?.locked) return false;
+    try {
+      await run(conn);
+    } finally {
+      await sql`select pg_advisory_unlock(hashtext(${key}))`.execute(conn);
+    }
+    return true;
+  });
+}
+
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string };
   return e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === '23505';
@@ -265,6 +289,20 @@ class ImmediateSqliteDialect extends SqliteDialect {
 
 const DEFAULT_WAL_LIMIT = 16 * 1024 * 1024;
 
+/**
+ * The database holds password hashes and the audit log: a folder Latchkey creates is the owner's alone (0700),
+ * and the file is made 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode).
+ * Files from an earlier start with looser modes are tightened; an existing folder is left as the operator made it.
+ */
+function ownerOnly(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  for (const each of [file, `${file}-wal`, `${file}-shm`]) {
+    const mode = statSync(each, { throwIfNoEntry: false })?.mode;
+    if (mode !== undefined && (mode & 0o077) !== 0) chmodSync(each, 0o600);
+  }
+}
+
 function openSqlite(file: string, options: OpenOptions): Db {
   if (file !== ':memory:') ownerOnly(file);
   const sqlite = new SQLite(file);
@@ -316,20 +354,6 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Empties the write-ahead log from the writer's own connection. A checkpoint already under way in the
-/**
- * The database holds password hashes and the audit log: a folder Latchkey creates is the owner's alone (0700),
- * and the file is made 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode).
- * Files from an earlier start with looser modes are tightened; an existing folder is left as the operator made it.
- */
-function ownerOnly(file: string): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  closeSync(openSync(file, 'a', 0o600));
-  for (const each of [file, `${file}-wal`, `${file}-shm`]) {
-    const mode = statSync(each, { throwIfNoEntry: false })?.mode;
-    if (mode !== undefined && (mode & 0o077) !== 0) chmodSync(each, 0o600);
-  }
-}
-
  * checkpointer makes this one give up at once (busy); given `waitMs`, it tries again until then: writes
  * wait meanwhile, which is the point near the limit — the log must not outgrow it.
  */

@@ -262,6 +262,20 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('users_name').on('users').columns(['name', 'email', 'search_key']).execute();
     },
   },
+  '0011_retention': {
+    async up(db: AnyDb) {
+      // The periodic cleanup (modules/retention) finds old rows through these instead of reading whole tables.
+      await db.schema.createIndex('sessions_expires').on('sessions').column('expires_at').execute();
+      await db.schema.createIndex('reset_links_expires').on('reset_links').column('expires_at').execute();
+      // Deleting a link sets its mails' reset_link_id to null: without this, each deleted link reads every mail.
+      await db.schema.createIndex('mail_messages_link').on('mail_messages').column('reset_link_id').execute();
+      // (Events of nobody's account are found through audit_events_user, whose user_id is null for them; old
+      // events in general from the start of the log, in id order; old finished mail through mail_messages_created.)
+    },
+    async down(db: AnyDb) {
+      for (const index of ['sessions_expires', 'reset_links_expires', 'mail_messages_link']) await db.schema.dropIndex(index).execute();
+    },
+  },
   '0012_sessions_remembered': {
     async up(db: AnyDb) {
       // Sessions end with the browser unless the user ticks "Remember me"; earlier sessions were all remembered.

@@ -34,3 +34,30 @@ export async function listAuditEvents(db: Executor, filter: AuditFilter, limit: 
   const count = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return { rows, total: Number(count.n) };
 }
+
+/**
+ * Deletes events older than `before` from the start of the log, up to `limit` at a time (retention); returns
+ * how many. The log's order (its id) is the order of writing, so the oldest events come first: this reads the
+ * first `limit` events and takes those old enough, and fewer than `limit` means the rest are newer.
+ */
+export async function deleteAuditEventsBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const first = db.selectFrom('audit_events').select('id').orderBy('id').limit(limit);
+  const result = await db.deleteFrom('audit_events').where('id', 'in', first).where('at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Deletes up to `limit` events of these types older than `before` that concern no account and no signed-in actor; returns how many. */
+export async function deleteAnonymousEventsBefore(db: Executor, types: readonly string[], before: number, limit: number): Promise<number> {
+  // Found through audit_events_user (user_id, at): the events of no user, oldest first.
+  const oldest = db
+    .selectFrom('audit_events')
+    .select('id')
+    .where('user_id', 'is', null)
+    .where('at', '<', before)
+    .where('type', 'in', types)
+    .where('actor_id', 'is', null)
+    .orderBy('at')
+    .limit(limit);
+  const result = await db.deleteFrom('audit_events').where('id', 'in', oldest).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

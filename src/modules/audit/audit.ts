@@ -31,7 +31,8 @@ export type AuditType =
   | 'mail_server.created'
   | 'mail_server.updated'
   | 'mail_server.deleted'
-  | 'mail_server.tested';
+  | 'mail_server.tested'
+  | 'retention.cleaned';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
 export interface Actor {
@@ -106,6 +107,13 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'mail_server.updated': 'Mail server changed',
   'mail_server.deleted': 'Mail server removed',
   'mail_server.tested': 'Mail server tested',
+  'retention.cleaned': 'Old records removed',
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];
+
+/**
+ * Events a stranger can cause without an account, recorded without a user when the address or link belongs
+ * to nobody: the ones an anonymous flood multiplies, kept for LATCHKEY_RETENTION_ANONYMOUS_DAYS.
+ */
+export const ANONYMOUS_TYPES: readonly AuditType[] = ['reset.requested', 'login.failed', 'login.throttled', 'reset.link_refused'];

@@ -1,5 +1,5 @@
 // The transactional outbox: a mail is a row written in the same transaction as the change that causes it.
-import type { Executor, Db, MailAttemptsTable, MailMessagesTable, MailStatus } from '../../infra/db.ts';
+import { forUpdate, type Executor, type Db, type MailAttemptsTable, type MailMessagesTable, type MailStatus } from '../../infra/db.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId, type SecretBox } from '../../infra/crypto.ts';
@@ -22,6 +22,27 @@ export async function forgetSealedTokens(db: Executor, userIds: string | string[
   const ids = typeof userIds === 'string' ? [userIds] : userIds;
   if (ids.length === 0) return;
   await db.updateTable('mail_messages').set({ sealed_token: null }).where('user_id', 'in', ids).where('sealed_token', 'is not', null).execute();
+}
+
+/** Statuses of a message that may still go out. */
+const WAITING: MailStatus[] = ['queued', 'sending', 'retrying'];
+
+/**
+ * Deletes up to `limit` finished messages (sent, failed, cancelled) queued before `before`, with their delivery
+ * attempts (retention); returns how many of each. A message that may still go out is never among them.
+ */
+export async function deleteFinishedMailBefore(db: Executor, before: number, limit: number): Promise<{ messages: number; attempts: number }> {
+  // Locked (PostgreSQL) so that a "Retry" cannot put one back in the queue between this and the delete.
+  const oldest = await forUpdate(
+    db,
+    // "not in" the waiting statuses, so SQLite reads the oldest through mail_messages_created instead of every sent mail.
+    db.selectFrom('mail_messages').select('id').where('created_at', '<', before).where('status', 'not in', WAITING).orderBy('created_at').limit(limit),
+  ).execute();
+  const ids = oldest.map((row) => row.id);
+  if (ids.length === 0) return { messages: 0, attempts: 0 };
+  const attempts = await db.deleteFrom('mail_attempts').where('message_id', 'in', ids).executeTakeFirst();
+  const messages = await db.deleteFrom('mail_messages').where('id', 'in', ids).executeTakeFirst();
+  return { messages: Number(messages.numDeletedRows), attempts: Number(attempts.numDeletedRows) };
 }
 
 export class Outbox {

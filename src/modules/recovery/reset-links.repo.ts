@@ -93,3 +93,13 @@ export async function linkStatesForMail(db: Executor, linkIds: string[], now: nu
   }
   return states;
 }
+
+/**
+ * Deletes up to `limit` links that expired before `before` (retention); returns how many. Whatever else a link
+ * is (used, replaced, voided), past its expiry it can never be used again. Its mails keep their rows, without the link.
+ */
+export async function deleteLinksExpiredBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const oldest = db.selectFrom('reset_links').select('id').where('expires_at', '<', before).orderBy('expires_at').limit(limit);
+  const result = await db.deleteFrom('reset_links').where('id', 'in', oldest).where('expires_at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -30,3 +30,10 @@ export async function deleteUserSessions(db: Executor, userId: string, keep?: st
   const result = await query.executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/** Deletes up to `limit` sessions that expired before `before` (retention); returns how many. A live session is never among them. */
+export async function deleteSessionsExpiredBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const oldest = db.selectFrom('sessions').select('id_hash').where('expires_at', '<', before).orderBy('expires_at').limit(limit);
+  const result = await db.deleteFrom('sessions').where('id_hash', 'in', oldest).where('expires_at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterSQLite, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
 import { sql } from 'kysely';
-import { onOneInstance, rawClientOf, type Db } from '../../infra/db.ts';
+import { setImmediate as yieldToRequests } from 'node:timers/promises';
+import { onOneInstanceInSteps, rawClientOf, type Db } from '../../infra/db.ts';
 
 /** The limiter's table (made by migration 0006_throttle): one row per counted key. */
 export const THROTTLE_TABLE = 'throttle_counts';
@@ -34,6 +35,9 @@ const WRONG_CURRENT_PASSWORDS = 5;
 
 type Limiter = RateLimiterAbstract;
 
+/** Expired counts deleted per statement. */
+const SWEEP_BATCH = 500;
+
 export class Throttle {
   private readonly loginPerAddress: Limiter;
   private readonly loginPerAddressAndIp: Limiter;
@@ -59,8 +63,15 @@ export class Throttle {
       const db = store.db;
       this.sweeper = setInterval(() => {
         const before = Date.now() - 3600_000;
-        onOneInstance(db, 'sweep expired throttle counts', async (trx) => {
-          await sql`delete from ${sql.table(THROTTLE_TABLE)} where expire < ${before}`.execute(trx);
+        // In batches: a flood from many addresses leaves many rows, and SQLite has one writer.
+        onOneInstanceInSteps(db, 'sweep expired throttle counts', async (conn) => {
+          const table = sql.table(THROTTLE_TABLE);
+          let swept: number;
+          do {
+            const result = await sql`delete from ${table} where key in (select key from ${table} where expire < ${before} limit ${SWEEP_BATCH})`.execute(conn);
+            swept = Number(result.numAffectedRows ?? 0);
+            await yieldToRequests();
+          } while (swept === SWEEP_BATCH);
         }).catch(() => undefined);
       }, 5 * 60_000);
       this.sweeper.unref();
