@@ -17,6 +17,7 @@ import { mailQueuePages } from './modules/admin/mail-queue.pages.ts';
 import { auditPages } from './modules/admin/audit.pages.ts';
 import { mailServerPages } from './modules/admin/mail-servers.pages.ts';
 import { registerOps } from './modules/ops/ops.routes.ts';
+import { alertBannerHook, securityPages } from './modules/security/security.pages.ts';
 
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
   return hops === 0 ? false : (_address, hop) => hop < hops;
@@ -55,6 +56,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   errorHandler(app);
   // Before every page: its hooks count each answer; /healthz, /readyz and /metrics.
   registerOps(app, services);
+  // Every console page shows open security alerts until an administrator acknowledges them.
+  app.addHook('onSend', alertBannerHook(services));
 
   const cache = new WeakMap<FastifyRequest, Promise<Auth | null>>();
   app.decorateRequest('auth', function (this: FastifyRequest) {
@@ -87,5 +90,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(mailQueuePages(services));
   await app.register(auditPages(services));
   await app.register(mailServerPages(services));
+  await app.register(securityPages(services));
   return app;
 }

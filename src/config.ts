@@ -45,10 +45,28 @@ export interface Config {
   metrics: { allow: string[]; token: string | null };
   /** Seconds a stopping server waits for requests in flight and the mail in hand. */
   shutdownGraceSeconds: number;
+  /** The Security view's alert rules, and how often they are checked (0: not on this instance). */
+  alerts: AlertSettings;
   /** How many days old records are kept (0: kept for ever), and how often one instance removes the rest (0: not this one). */
   retention: { auditDays: number; anonymousDays: number; mailDays: number; linksDays: number; intervalSeconds: number };
   logLevel: string;
   passwordPolicy: { minLength: number; maxLength: number; rules: PasswordRule[] };
+}
+
+export interface AlertSettings {
+  intervalSeconds: number;
+  /** Reset requests or failed logins in the last hour above this many times the hourly median of 7 days… */
+  spikeFactor: number;
+  /** …and above these counts. */
+  resetMinimum: number;
+  failedLoginMinimum: number;
+  /** Different addresses asked for from one IP address or network in an hour. */
+  sprayAccounts: number;
+  /** Different IP addresses asking for one address in an hour. */
+  targetedIps: number;
+  /** Share of mail deliveries that failed in an hour, in percent, once there were at least `mailFailureMinimum`. */
+  mailFailurePercent: number;
+  mailFailureMinimum: number;
 }
 
 export type DatabaseSettings =
@@ -217,6 +235,21 @@ function parseRetention(env: Env): Config['retention'] {
   };
 }
 
+function parseAlerts(env: Env): AlertSettings {
+  const intervalSeconds = integer(env, 'LATCHKEY_ALERT_INTERVAL', 60, 0, 3600);
+  if (intervalSeconds !== 0 && intervalSeconds < 10) throw new ConfigError(`LATCHKEY_ALERT_INTERVAL must be 0 (not on this instance) or at least 10 seconds, got ${intervalSeconds}`);
+  return {
+    intervalSeconds,
+    spikeFactor: integer(env, 'LATCHKEY_ALERT_SPIKE_FACTOR', 5, 2, 1000),
+    resetMinimum: integer(env, 'LATCHKEY_ALERT_RESET_MIN', 100, 1, 10_000_000),
+    failedLoginMinimum: integer(env, 'LATCHKEY_ALERT_FAILED_LOGIN_MIN', 50, 1, 10_000_000),
+    sprayAccounts: integer(env, 'LATCHKEY_ALERT_SPRAY_ACCOUNTS', 20, 2, 1_000_000),
+    targetedIps: integer(env, 'LATCHKEY_ALERT_TARGET_IPS', 10, 2, 1_000_000),
+    mailFailurePercent: integer(env, 'LATCHKEY_ALERT_MAIL_FAILURE_PERCENT', 20, 1, 100),
+    mailFailureMinimum: integer(env, 'LATCHKEY_ALERT_MAIL_FAILURE_MIN', 10, 1, 1_000_000),
+  };
+}
+
 /** Reads `.env` from the working directory (without overriding the real environment), then the settings. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const envFile = path.join(cwd, '.env');
@@ -289,6 +322,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       token: metricsToken(env.LATCHKEY_METRICS_TOKEN),
     },
     shutdownGraceSeconds: integer(env, 'LATCHKEY_SHUTDOWN_GRACE', 25, 1, 3600),
+    alerts: parseAlerts(env),
     retention: parseRetention(env),
     logLevel,
     passwordPolicy: { minLength, maxLength, rules: parseRules(env.LATCHKEY_PASSWORD_RULES) },

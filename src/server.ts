@@ -19,6 +19,8 @@ export async function serve(config: Config): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   // A web-only instance (LATCHKEY_MAIL_WORKER=off) queues mail; instances with the worker on send it.
   if (config.mailWorker) services.worker.start();
+  // Every instance checks the alert rules (LATCHKEY_ALERT_INTERVAL); one at a time raises what they find.
+  services.security.start();
   // Once across instances: each tries at its interval, one cleans (LATCHKEY_RETENTION_INTERVAL=0: never this one).
   services.retention.start();
   logger.info(

@@ -19,6 +19,7 @@ import { Sessions } from './modules/sessions/sessions.ts';
 import { UserDirectory } from './modules/users/users.service.ts';
 import { COMMAND_LINE } from './modules/audit/audit.ts';
 import { AuditLog } from './modules/audit/audit.service.ts';
+import { Security } from './modules/security/security.service.ts';
 import { Throttle } from './modules/throttle/throttle.ts';
 
 export interface Services {
@@ -38,6 +39,8 @@ export interface Services {
   recovery: Recovery;
   throttle: Throttle;
   audit: AuditLog;
+  /** The Security view and its alert checks; built, not started. */
+  security: Security;
   /** The periodic cleanup of records past their retention; built, not started. */
   retention: Retention;
   close(): Promise<void>;
@@ -82,6 +85,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     requestLeaseMs: config.mailLeaseSeconds * 1000,
   });
   const login = new Login(db, clock, users, sessions, throttle);
+  const security = new Security(db, clock, outbox, logger, config.alerts);
   const retention = new Retention(db, clock, logger, config.retention);
   return {
     config,
@@ -100,9 +104,11 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     throttle,
     cookies: new BrowserCookies(config.secureCookies),
     audit: new AuditLog(db),
+    security,
     retention,
     async close() {
       await retention.stop();
+      await security.stop();
       await worker.stop();
       throttle.close();
       router.close();

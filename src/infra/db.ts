@@ -135,6 +135,30 @@ export interface AuditEventsTable {
   detail: string | null;
 }
 
+/** An alert of the Security view: raised by a rule, shown until an administrator acknowledges it. */
+export interface SecurityAlertsTable {
+  id: string;
+  kind: string;
+  /** What it is about (an IP address, a network, an email address); empty for the whole service. */
+  subject: string;
+  raised_at: number;
+  summary: string;
+  /** JSON: the figures that raised it and the audit log filter that shows them. */
+  detail: string;
+  acknowledged_at: number | null;
+  acknowledged_by: string | null;
+}
+
+export interface SecurityAlertMailsTable {
+  kind: string;
+  mailed_at: number;
+}
+
+export interface DatabaseSizeSamplesTable {
+  at: number;
+  bytes: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -144,6 +168,9 @@ export interface Database {
   mail_attempts: MailAttemptsTable;
   mail_servers: MailServersTable;
   audit_events: AuditEventsTable;
+  security_alerts: SecurityAlertsTable;
+  security_alert_mails: SecurityAlertMailsTable;
+  database_size_samples: DatabaseSizeSamplesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -262,6 +262,45 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('users_name').on('users').columns(['name', 'email', 'search_key']).execute();
     },
   },
+  '0010_security': {
+    async up(db: AnyDb) {
+      // The Security view and the alert rules count events by type and hour, by address, network and account:
+      // this index answers them from its entries alone. It starts with (type, at), so it replaces that index.
+      await db.schema.createIndex('audit_events_activity').on('audit_events').columns(['type', 'at', 'ip', 'email', 'user_id']).execute();
+      await db.schema.dropIndex('audit_events_type').execute();
+      await db.schema
+        .createTable('security_alerts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        // What it is about: an IP address, a network, an email address; empty for the whole service.
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('raised_at', 'bigint', (c) => c.notNull())
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .addColumn('acknowledged_at', 'bigint')
+        .addColumn('acknowledged_by', 'text')
+        .execute();
+      await db.schema.createIndex('security_alerts_subject').on('security_alerts').columns(['kind', 'subject', 'raised_at']).execute();
+      await db.schema.createIndex('security_alerts_raised').on('security_alerts').column('raised_at').execute();
+      // One row per kind of alert: when administrators were last mailed about it (at most once an hour).
+      await db.schema
+        .createTable('security_alert_mails')
+        .addColumn('kind', 'text', (c) => c.primaryKey())
+        .addColumn('mailed_at', 'bigint', (c) => c.notNull())
+        .execute();
+      // The database's size, sampled once an hour by the alert chore, for its growth.
+      await db.schema
+        .createTable('database_size_samples')
+        .addColumn('at', 'bigint', (c) => c.primaryKey())
+        .addColumn('bytes', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: AnyDb) {
+      for (const table of ['database_size_samples', 'security_alert_mails', 'security_alerts']) await db.schema.dropTable(table).execute();
+      await db.schema.createIndex('audit_events_type').on('audit_events').columns(['type', 'at']).execute();
+      await db.schema.dropIndex('audit_events_activity').execute();
+    },
+  },
   '0011_retention': {
     async up(db: AnyDb) {
       // The periodic cleanup (modules/retention) finds old rows through these instead of reading whole tables.

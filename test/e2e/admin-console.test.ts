@@ -509,7 +509,7 @@ describe('administration console in the browser', () => {
     const { page } = await administrator(t);
     const settings = page.getByRole('navigation', { name: 'Settings' });
     const labels = await settings.getByRole('link').allInnerTexts();
-    assert.deepEqual(labels, ['Users', 'Outgoing Mail Servers', 'Mail Queue', 'Audit Log'], 'the menu of PRODUCT.md');
+    assert.deepEqual(labels, ['Users', 'Outgoing Mail Servers', 'Mail Queue', 'Audit Log', 'Security'], 'the menu of PRODUCT.md');
     assert.equal(await settings.getByRole('link', { name: 'Users', exact: true }).getAttribute('aria-current'), 'page');
     // Every entry opens its page, titled as the entry, and marked as the current one; then back to Users.
     for (const label of [...labels.filter((l) => l !== 'Users'), 'Users']) {
@@ -571,7 +571,7 @@ describe('administration console in the browser', () => {
     await page.getByLabel('To', { exact: true }).fill(today);
     await page.getByRole('button', { name: 'Filter', exact: true }).click();
     await page.waitForURL(/type=user\.archived/);
-    assert.equal(pathOf(page), `/admin/audit?user=Tomasz.Wrobel%40Example.NET&type=user.archived&from=${today}&to=${today}`);
+    assert.equal(pathOf(page), `/admin/audit?user=Tomasz.Wrobel%40Example.NET&type=user.archived&account=&ip=&from=${today}&to=${today}`);
     const archived = await log();
     assert.equal(archived.length, 1);
     assert.equal(archived[0]!.Event, 'User archived');

@@ -1,4 +1,5 @@
 // The Audit Log: filter by user, event and time range, newest first, paged; the same view as CSV.
+import { isIP } from 'node:net';
 import type { FastifyPluginAsync } from 'fastify';
 import { requireAdmin } from '../../guards.ts';
 import type { Services } from '../../services.ts';
@@ -6,6 +7,7 @@ import { UserError } from '../../infra/errors.ts';
 import { AUDIT_TYPES, type AuditType } from '../audit/audit.ts';
 import type { AuditQuery } from '../audit/audit.service.ts';
 import { consolePage } from './console.views.ts';
+import { parseNetwork } from '../security/networks.ts';
 import { auditCsv, auditPage } from './audit.views.ts';
 
 const PER_PAGE = 50;
@@ -22,23 +24,49 @@ function parseDay(value: string, name: string): number | undefined {
   return ms;
 }
 
+/** A date (the whole day) or a time to the minute, UTC, as the Security view links them: 2026-01-31T14:00. */
+function parseMoment(value: string, name: string): { ms: number; wholeDay: boolean } | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value);
+  if (!match) {
+    const day = parseDay(value, name);
+    return day === undefined ? undefined : { ms: day, wholeDay: true };
+  }
+  const [hours, minutes, seconds] = [Number(match[2]), Number(match[3]), Number(match[4] ?? 0)];
+  if (hours > 23 || minutes > 59 || seconds > 59) throw new UserError(`"${name}" must be a date like 2026-01-31, or a time like 2026-01-31T14:00.`, 400);
+  return { ms: parseDay(match[1]!, name)! + ((hours * 60 + minutes) * 60 + seconds) * 1000, wholeDay: false };
+}
+
 export function auditPages(services: Services): FastifyPluginAsync {
   const { audit, users } = services;
 
   async function readFilters(raw: Record<string, unknown>) {
     const text = (name: string) => (typeof raw[name] === 'string' ? (raw[name] as string).trim().slice(0, 254) : '');
-    const filters = { user: text('user'), type: text('type'), from: text('from'), to: text('to') };
+    const filters = { user: text('user'), type: text('type'), account: text('account'), ip: text('ip'), from: text('from'), to: text('to') };
     const query: Omit<AuditQuery, 'limit'> = {};
-    if (filters.type && (AUDIT_TYPES as string[]).includes(filters.type)) query.type = filters.type as AuditType;
-    else filters.type = '';
-    query.from = parseDay(filters.from, 'From');
-    const to = parseDay(filters.to, 'To');
-    if (to !== undefined) query.to = to + DAY_MS; // "To" is inclusive: the whole day.
+    // One event type, or several separated by commas (a figure of the Security view that adds them up).
+    const types = filters.type.split(',');
+    if (filters.type && types.every((type) => (AUDIT_TYPES as string[]).includes(type))) {
+      if (types.length === 1) query.type = types[0] as AuditType;
+      else query.types = types as AuditType[];
+    } else filters.type = '';
+    if (filters.account === 'known' || filters.account === 'unknown') query.account = filters.account;
+    else if (filters.account !== '') throw new UserError('"Account" must be "known" or "unknown".', 400);
+    query.from = parseMoment(filters.from, 'From')?.ms;
+    const to = parseMoment(filters.to, 'To');
+    if (to !== undefined) query.to = to.wholeDay ? to.ms + DAY_MS : to.ms; // A day is inclusive: the whole day.
     if (filters.user) {
       const email = filters.user.toLowerCase();
       const user = await users.findByEmail(email);
       if (user) query.userId = user.id;
       else query.email = email;
+    }
+    if (filters.ip.includes('/')) {
+      const network = parseNetwork(filters.ip);
+      if (!network) throw new UserError('"IP Address" must be an address, or a network like 203.0.113.0/24 or 2001:db8:1:2::/64.', 400);
+      Object.assign(query, await services.security.addressesIn(network, query));
+    } else if (filters.ip) {
+      if (isIP(filters.ip) === 0) throw new UserError('"IP Address" must be an address, or a network like 203.0.113.0/24 or 2001:db8:1:2::/64.', 400);
+      query.ip = filters.ip;
     }
     const params = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== ''));
     return { filters, query, params };
@@ -58,7 +86,7 @@ export function auditPages(services: Services): FastifyPluginAsync {
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         reply.code(400);
-        view = auditPage({ rows: [], total: 0, filters: { user: '', type: '', from: '', to: '' }, page: 1, perPage: PER_PAGE, params: new URLSearchParams(), error: error.message });
+        view = auditPage({ rows: [], total: 0, filters: { user: '', type: '', account: '', ip: '', from: '', to: '' }, page: 1, perPage: PER_PAGE, params: new URLSearchParams(), error: error.message });
       }
       return reply
         .type('text/html; charset=utf-8')

@@ -9,7 +9,7 @@ import { activityTable, describeDetail } from './users.views.ts';
 export interface AuditView {
   rows: AuditRow[];
   total: number;
-  filters: { user: string; type: string; from: string; to: string };
+  filters: { user: string; type: string; account: string; ip: string; from: string; to: string };
   page: number;
   perPage: number;
   params: URLSearchParams;
@@ -22,11 +22,15 @@ export function auditPage(view: AuditView): SafeHtml {
 <h1>Audit Log</h1>
 <form method="get" action="/admin/audit" class="filters">
 <label for="user">User</label><input id="user" name="user" type="text" value="${filters.user}" maxlength="254" placeholder="Email address">
-<label for="type">Event</label><select id="type" name="type"><option value="">All events</option>${AUDIT_TYPES.map(
+<label for="type">Event</label><select id="type" name="type"><option value="">All events</option>${severalTypes(filters.type)}${AUDIT_TYPES.map(
     (type) => html`<option value="${type}"${filters.type === type ? html` selected` : ''}>${AUDIT_LABELS[type]}</option>`,
   )}</select>
-<label for="from">From</label><input id="from" name="from" type="date" value="${filters.from}">
-<label for="to">To</label><input id="to" name="to" type="date" value="${filters.to}">
+<label for="account">Account</label><select id="account" name="account">${ACCOUNT_CHOICES.map(
+    ([value, label]) => html`<option value="${value}"${filters.account === value ? html` selected` : ''}>${label}</option>`,
+  )}</select>
+<label for="ip">IP Address</label><input id="ip" name="ip" type="text" value="${filters.ip}" maxlength="254" placeholder="An address, or a network like 203.0.113.0/24">
+<label for="from">From</label><input id="from" name="from" type="${momentInput(filters.from)}" value="${filters.from}">
+<label for="to">To</label><input id="to" name="to" type="${momentInput(filters.to)}" value="${filters.to}">
 <button type="submit">Filter</button>
 ${view.error ? '' : html`<a class="button secondary" href="/admin/audit.csv?${view.params.toString()}">Export CSV</a>`}
 </form>
@@ -36,6 +40,24 @@ ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
 ${activityTable(view.rows)}
 ${pager('/admin/audit', view.params, view.page, view.perPage, view.total, ['event', 'events'])}
 </div>`;
+}
+
+const ACCOUNT_CHOICES = [
+  ['', 'Any'],
+  ['known', 'With an account'],
+  ['unknown', 'Without an account'],
+] as const;
+
+/** The Security view links to several event types at once ("a,b"): they show as one choice, selected. */
+function severalTypes(type: string): SafeHtml | '' {
+  if (!type.includes(',')) return '';
+  const labels = type.split(',').map((each) => AUDIT_LABELS[each as keyof typeof AUDIT_LABELS]);
+  return html`<option value="${type}" selected>${labels.join(' or ')}</option>`;
+}
+
+/** From and To are days, or times to the minute (UTC) when a link from the Security view gave one. */
+function momentInput(value: string): 'date' | 'datetime-local' {
+  return value.includes('T') ? 'datetime-local' : 'date';
 }
 
 // What makes a spreadsheet read a cell as a formula (ASCII and full-width forms), at the start of the cell or

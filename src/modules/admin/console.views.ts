@@ -7,6 +7,7 @@ const MENU = [
   { href: '/admin/mail-servers', label: 'Outgoing Mail Servers' },
   { href: '/admin/mail-queue', label: 'Mail Queue' },
   { href: '/admin/audit', label: 'Audit Log' },
+  { href: '/admin/security', label: 'Security' },
 ] as const;
 
 export interface ConsolePage {
@@ -27,9 +28,15 @@ export function consolePage(options: ConsolePage): string {
     body: html`<nav class="settings card" aria-label="Settings"><strong>Settings</strong>${MENU.map(
       (item) => html`<a href="${item.href}"${item.href === options.section ? html` aria-current="page"` : ''}>${item.label}</a>`,
     )}</nav>
-${options.body}`,
+${ALERTS_SLOT}${options.body}`,
   });
 }
+
+/**
+ * Where the banner of open security alerts goes on every console page: the Security module fills it in as the
+ * page is sent (see security.pages.ts), so no page has to load the alerts itself.
+ */
+export const ALERTS_SLOT = html`<!--security-alerts-->`;
 
 /** "Previous / Page 2 of 40 (1,973 in all) / Next", keeping the rest of the query. */
 export function pager(base: string, params: URLSearchParams, page: number, perPage: number, total: number, noun: [string, string]): SafeHtml {

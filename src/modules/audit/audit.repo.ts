@@ -18,21 +18,48 @@ export interface AuditFilter {
   /** The address as recorded, for events of addresses that belong to nobody. */
   email?: string;
   type?: string;
+  /** Any of these types (a figure of the Security view that adds several up). */
+  types?: string[];
+  /** Events of an address that has an account ('known') or of one that belongs to nobody ('unknown'). */
+  account?: 'known' | 'unknown';
+  /** Recorded from this address. */
+  ip?: string;
+  /** Recorded from one of these addresses. */
+  ips?: string[];
+  /** Recorded from an address that starts with one of these (the /24 of an IPv4 address: "203.0.113."). */
+  ipPrefixes?: string[];
   from?: number;
   to?: number;
 }
 
 /** Newest first, in the order written; and how many events match in all. */
 export async function listAuditEvents(db: Executor, filter: AuditFilter, limit: number, offset = 0): Promise<{ rows: AuditEvent[]; total: number }> {
+  const q = matching(db, filter);
+  const rows = await q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute();
+  const count = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return { rows, total: Number(count.n) };
+}
+
+function matching(db: Executor, filter: AuditFilter) {
   let q = db.selectFrom('audit_events');
   if (filter.userId) q = q.where('user_id', '=', filter.userId);
   if (filter.email) q = q.where('email', '=', filter.email);
   if (filter.type) q = q.where('type', '=', filter.type);
+  if (filter.types) q = q.where('type', 'in', filter.types);
+  if (filter.account) q = q.where('user_id', filter.account === 'known' ? 'is not' : 'is', null);
+  if (filter.ip) q = q.where('ip', '=', filter.ip);
+  if (filter.ips) q = q.where('ip', 'in', filter.ips);
+  const prefixes = filter.ipPrefixes;
+  if (prefixes) q = q.where((eb) => eb.or(prefixes.map((prefix) => eb('ip', 'like', `${prefix}%`))));
   if (filter.from !== undefined) q = q.where('at', '>=', filter.from);
   if (filter.to !== undefined) q = q.where('at', '<', filter.to);
-  const rows = await q.selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute();
-  const count = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  return { rows, total: Number(count.n) };
+  return q;
+}
+
+/** The IPv6 addresses (as recorded) of the events that match, up to `cap`: a /64 is tested in code, its text varies. */
+export async function distinctIpv6Addresses(db: Executor, filter: AuditFilter, cap: number): Promise<string[]> {
+  const rows = await matching(db, filter).where('ip', 'like', '%:%').select('ip').distinct().limit(cap).execute();
+  return rows.map((row) => row.ip!);
 }
 
 /**

@@ -9,6 +9,13 @@ export interface AuditQuery {
   /** The address as recorded, for events of addresses that belong to nobody. */
   email?: string;
   type?: AuditType;
+  /** Any of these types. */
+  types?: AuditType[];
+  account?: 'known' | 'unknown';
+  ip?: string;
+  ips?: string[];
+  /** Addresses starting with one of these (an IPv4 /24: "203.0.113."). */
+  ipPrefixes?: string[];
   from?: number;
   to?: number;
   limit: number;
@@ -24,6 +31,8 @@ export class AuditLog {
   /** Newest first (in the order written), with the user's and the acting user's current email. */
   async list(query: AuditQuery): Promise<{ rows: AuditRow[]; total: number }> {
     const { limit, offset, ...filter } = query;
+    // An empty list of addresses (a network nobody wrote from) matches nothing.
+    if (filter.ips?.length === 0) return { rows: [], total: 0 };
     const { rows, total } = await listAuditEvents(this.db, filter, limit, offset);
     const ids = rows.flatMap((row) => [row.user_id, row.actor_id]).filter((id): id is string => id !== null);
     const emails = await emailsByIds(this.db, ids);

@@ -32,6 +32,8 @@ export type AuditType =
   | 'mail_server.updated'
   | 'mail_server.deleted'
   | 'mail_server.tested'
+  | 'security.alert'
+  | 'security.alert_acknowledged'
   | 'retention.cleaned';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
@@ -107,6 +109,8 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'mail_server.updated': 'Mail server changed',
   'mail_server.deleted': 'Mail server removed',
   'mail_server.tested': 'Mail server tested',
+  'security.alert': 'Security alert raised',
+  'security.alert_acknowledged': 'Security alert acknowledged',
   'retention.cleaned': 'Old records removed',
 };
 

@@ -4,7 +4,8 @@ import { html, type SafeHtml } from '../../views/html.ts';
 export type MailTemplate =
   | { template: 'reset'; params: { name: string; ttlSeconds: number; sentByAdministrator: boolean } }
   | { template: 'password_changed'; params: { name: string; changedAt: number; how: 'reset' | 'account' | 'command line' | 'administrator' } }
-  | { template: 'test'; params: Record<string, never> };
+  | { template: 'test'; params: Record<string, never> }
+  | { template: 'security_alert'; params: { title: string; alerts: Array<{ summary: string; at: number }> } };
 
 export interface RenderedMail {
   subject: string;
@@ -44,6 +45,8 @@ export function subjectOf(mail: MailTemplate): string {
       return 'Your password was changed';
     case 'test':
       return 'Latchkey test email';
+    case 'security_alert':
+      return `Security alert: ${mail.params.title}`;
   }
 }
 
@@ -107,6 +110,31 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
       const subject = subjectOf(mail);
       const text = 'This is a test email from Latchkey. If you can read it, outgoing mail works.\n\n— Latchkey';
       const body = html`<p>This is a test email from Latchkey. If you can read it, outgoing mail works.</p><p>— Latchkey</p>`;
+      return { subject, text, html: frame(subject, body) };
+    }
+    case 'security_alert': {
+      const { title, alerts } = mail.params;
+      const subject = subjectOf(mail);
+      const url = `${settings.baseUrl.href}admin/security`;
+      const text = [
+        'Hello,',
+        '',
+        `Latchkey raised a security alert: ${title}.`,
+        '',
+        ...alerts.map((alert) => `- ${new Date(alert.at).toUTCString()}: ${alert.summary}`),
+        '',
+        `See the Security page, and acknowledge the alert there once you have looked into it: ${url}`,
+        '',
+        'Administrators get at most one mail an hour about each kind of alert; the Security page lists every alert.',
+        '',
+        '— Latchkey',
+      ].join('\n');
+      const body = html`<p>Hello,</p>
+<p>Latchkey raised a security alert: <strong>${title}</strong>.</p>
+<ul>${alerts.map((alert) => html`<li>${new Date(alert.at).toUTCString()}: ${alert.summary}</li>`)}</ul>
+<p><a href="${url}" style="display:inline-block;padding:12px 20px;background:#2456c9;color:#ffffff;border-radius:6px;text-decoration:none">Open the Security page</a></p>
+<p>Acknowledge the alert there once you have looked into it. Administrators get at most one mail an hour about each kind of alert; the Security page lists every alert.</p>
+<p>— Latchkey</p>`;
       return { subject, text, html: frame(subject, body) };
     }
   }

@@ -1,0 +1,55 @@
+// The Security page for administrators, "Acknowledge" on its alerts, and the banner of open alerts that every
+// console page carries until they are acknowledged.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { requireAdmin } from '../../guards.ts';
+import type { Services } from '../../services.ts';
+import { actorOf } from '../../infra/web.ts';
+import { noticeFor } from '../../views/components.ts';
+import { ALERTS_SLOT, consolePage } from '../admin/console.views.ts';
+import { alertBanner, securityPage } from './security.views.ts';
+
+const NOTICES = { acknowledged: 'The alert was acknowledged.' };
+
+export function securityPages(services: Services): FastifyPluginAsync {
+  const { security } = services;
+  return async (app) => {
+    app.get('/admin/security', async (request, reply) => {
+      const auth = await requireAdmin(request, reply);
+      if (!auth) return reply;
+      const overview = await security.overview();
+      const csrfToken = reply.generateCsrf();
+      return reply.type('text/html; charset=utf-8').send(
+        consolePage({
+          title: 'Security',
+          viewer: auth.user,
+          csrfToken,
+          section: '/admin/security',
+          notice: noticeFor(NOTICES, (request.query as Record<string, unknown>).notice),
+          body: securityPage({ overview, csrfToken }),
+        }),
+      );
+    });
+
+    app.post('/admin/security/alerts/:id/acknowledge', async (request, reply) => {
+      const auth = await requireAdmin(request, reply);
+      if (!auth) return reply;
+      await security.acknowledge((request.params as { id: string }).id, { ...actorOf(request, auth.user.id), userId: auth.user.id });
+      return reply.redirect('/admin/security?notice=acknowledged#alerts', 303);
+    });
+  };
+}
+
+/**
+ * An onSend hook: fills the console's alert slot with the banner of open alerts for administrators (and
+ * empties it on the Security page itself, which lists them).
+ */
+export function alertBannerHook(services: Services) {
+  const slot = ALERTS_SLOT.value;
+  return async (request: FastifyRequest, _reply: FastifyReply, payload: unknown): Promise<unknown> => {
+    if (typeof payload !== 'string' || !payload.includes(slot)) return payload;
+    const auth = await request.auth();
+    if (auth?.user.role !== 'admin' || request.url.startsWith('/admin/security')) return payload.replace(slot, '');
+    const banner = alertBanner(await services.security.openAlerts(100)).value;
+    return payload.replace(slot, () => banner);
+  };
+}
