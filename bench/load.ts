@@ -51,6 +51,12 @@ export interface LoadOptions {
   expect: (status: number, location: string | undefined, body: string) => boolean;
   /** At most this many requests (e.g. single-use tokens); the run still ends after durationSeconds. */
   maxRequests?: number;
+  /**
+   * Told the time of each answer, in ms from the moment its request was built (just before it is written) to its
+   * last byte, with the request's index. Not for a connection's first request: that one is built before the
+   * connection opens, so its time would include the connect.
+   */
+  onLatency?: (i: number, ms: number) => void;
 }
 
 export interface LoadResult {
@@ -83,11 +89,18 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const unexpected: Record<string, number> = {};
   let firstUnexpected: LoadResult['firstUnexpected'] = null;
   const cannonRequest: CannonRequest = {
-    setupRequest: (req) => {
-      const next = opts.request(built++);
+    // autocannon hands each request's context to its onResponse (one connection, one request in flight).
+    setupRequest: (req, context) => {
+      const index = built++;
+      const next = opts.request(index);
+      context.index = index;
+      context.sentAt = performance.now();
       return { ...req, method: next.method, path: next.path, headers: { ...req.headers, ...next.headers }, body: next.body ?? '' };
     },
-    onResponse: (status, body, _context, headers) => {
+    onResponse: (status, body, context, headers) => {
+      if (opts.onLatency && typeof context.index === 'number' && context.index >= opts.connections) {
+        opts.onLatency(context.index, performance.now() - (context.sentAt as number));
+      }
       const raw = headers.location ?? headers.Location;
       const location = Array.isArray(raw) ? raw[0] : raw;
       if (opts.expect(status, location, body)) {

@@ -60,6 +60,18 @@ function sideBySide(input: ReportInput): string {
       ...(peer ? [cell(peerResult?.requestsPerSecond, peerResult?.p99)] : []),
     ]);
   }
+  if (runs.some((r) => r.latchkey.scenarios.reset?.byAddress)) {
+    const byAddress = (r: DatabaseRun) => r.latchkey.scenarios.reset?.byAddress;
+    rows.push(['reset request, unknown addresses', ...runs.map((r) => cell(byAddress(r)?.unknown.load.requestsPerSecond, byAddress(r)?.unknown.load.p99)), ...(peer ? ['–'] : [])]);
+    rows.push([
+      `reset, known vs unknown: KS D`,
+      ...runs.map((r) => {
+        const ks = byAddress(r)?.interleaved.ks;
+        return ks ? `${fmt(ks.d, 3)} (critical ${fmt(ks.critical, 3)})` : '–';
+      }),
+      ...(peer ? ['–'] : []),
+    ]);
+  }
   if (peer && runs.some((r) => r.latchkey.scenarios.reset)) {
     rows.push([
       'reset requests ÷ peer',
@@ -81,21 +93,23 @@ export function formatReport(input: ReportInput): string {
 
   const rows: string[][] = [];
   const okCell = (ok: number, total: number) => `${ok}/${total}`;
+  const scenarioRow = (run: DatabaseRun, r: ScenarioReport) => [
+    `${run.label} ${r.label}`,
+    fmt(r.load.requestsPerSecond, 1),
+    fmt(r.load.p50),
+    fmt(r.load.p99),
+    okCell(r.load.ok, r.load.completed),
+    String(r.load.completed - r.load.ok + r.load.errors),
+    `${fmt(r.cpuMsPerRequest.main, 2)} + ${fmt(r.cpuMsPerRequest.other, 2)}`,
+    `${fmt(r.mainThreadBusy * 100)}%`,
+    fmt(r.otherProcessesCores, 2),
+  ];
   for (const run of runs) {
     for (const name of SCENARIOS) {
       const r = run.latchkey.scenarios[name];
       if (!r) continue;
-      rows.push([
-        `${run.label} ${r.label}`,
-        fmt(r.load.requestsPerSecond, 1),
-        fmt(r.load.p50),
-        fmt(r.load.p99),
-        okCell(r.load.ok, r.load.completed),
-        String(r.load.completed - r.load.ok + r.load.errors),
-        `${fmt(r.cpuMsPerRequest.main, 2)} + ${fmt(r.cpuMsPerRequest.other, 2)}`,
-        `${fmt(r.mainThreadBusy * 100)}%`,
-        fmt(r.otherProcessesCores, 2),
-      ]);
+      rows.push(scenarioRow(run, r));
+      if (r.byAddress) rows.push(scenarioRow(run, r.byAddress.unknown));
     }
   }
   const peerRow = (label: string, r: BenchResult) => [

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { hashPassword } from '../src/modules/passwords/hashing.ts';
+import { describeKs } from '../test/support/ks.ts';
 import { createDatabase, startPostgresCluster, type PostgresCluster } from '../test/support/postgres.ts';
 import { benchDirectory } from './directory.ts';
 import { benchGrowth } from './growth.ts';
@@ -230,6 +231,13 @@ async function main(): Promise<void> {
     if (l.scenarios.reset) {
       const v = l.scenarios.reset.verification;
       facts.push([`${r.label}: reset requests acted on`, `${v.requestsWaiting} waiting when the load stopped, all acted on ${fmt(Number(v.requestsActedOnMs))} ms later: ${fmt(Number(v.requestsActedOnPerSecond))} requests/s sustained (answered and acted on)`]);
+    }
+    const interleaved = l.scenarios.reset?.byAddress?.interleaved;
+    if (interleaved) {
+      facts.push([
+        `${r.label}: reset request, known vs unknown addresses interleaved (${CONNECTIONS} connections)`,
+        `${describeKs(interleaved.ks)}; each answer timed: p50 ${fmt(interleaved.known.p50, 2)} vs ${fmt(interleaved.unknown.p50, 2)} ms, p99 ${fmt(interleaved.known.p99, 2)} vs ${fmt(interleaved.unknown.p99, 2)} ms, at ${fmt(interleaved.requestsPerSecond)} req/s`,
+      ]);
     }
     if (l.scenarios.reset?.mail) facts.push([`${r.label}: reset mails`, `${l.scenarios.reset.mail.backlog} waiting for the worker when the load stopped, all done ${fmt(l.scenarios.reset.mail.drainMs)} ms later; ${JSON.stringify(l.scenarios.reset.verification.mailStatus)}`]);
     if (l.scenarios.complete) facts.push([`${r.label}: reset completion tokens`, `${l.scenarios.complete.verification.tokensUsed} of ${l.scenarios.complete.verification.tokensAvailable} single-use tokens used`]);

@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { walSizeOf } from '../src/infra/db.ts';
+import { describeKs, ksTest, type KsResult } from '../test/support/ks.ts';
 import { freePort } from '../test/support/net.ts';
 import { summarizeProfile, type ProfileSummary } from './cpu-profile.ts';
 import { openDatabaseView, PROJECT_ROOT, seed, SEED_PASSWORD, sqliteFile, startInstances, type DatabaseTarget, type DatabaseView, type LatchkeyServer } from './latchkey.ts';
@@ -137,6 +138,24 @@ export interface ScenarioReport {
   otherProcessesCores: number;
   verification: Record<string, number | string | boolean | Record<string, number>>;
   mail?: { backlog: number; drainMs: number; drained: boolean };
+  /** The reset request only: the same load with unknown addresses, and both kinds interleaved, timed per answer. */
+  byAddress?: { unknown: ScenarioReport; interleaved: InterleavedTimes };
+}
+
+/** Answer times of known and unknown addresses interleaved on every connection, and the KS test between them. */
+export interface InterleavedTimes {
+  requestsPerSecond: number;
+  ks: KsResult;
+  known: Percentiles;
+  unknown: Percentiles;
+}
+
+export interface Percentiles { n: number; p50: number; p99: number }
+
+function percentiles(values: number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * q) - 1))] ?? NaN;
+  return { n: sorted.length, p50: at(0.5), p99: at(0.99) };
 }
 
 export interface KeptProfile { file: string; summary: ProfileSummary }
@@ -306,6 +325,35 @@ export async function benchLatchkey({ target, only, settings, quick, profile: wi
       const statuses = await db.mailByStatus(m.since, 'reset');
       check(`${target.label}: ${label}: the mail worker finished every reset mail`, mail.drained, `${mail.backlog} waiting when the load stopped; ${JSON.stringify(statuses)} after ${Math.round(mail.drainMs)} ms`);
       scenarios.reset = { label, ...m, verification: { resetLinks: links, mails, auditEvents: audited, mailStatus: statuses, requestsWaiting: acted.backlog, requestsActedOnMs: acted.drainMs, requestsActedOnPerSecond: sustained }, mail };
+
+      // Addresses without an account, the same way (throughput, p50, p99 side by side with the known ones); then
+      // both interleaved on every connection, each answer timed, for the KS test: do the two kinds take the same time?
+      const unknownEmail = (i: number) => `n${i % resetEmails.length}x@bench.example`;
+      const unknownRequest = (i: number) => formPost('/reset-password', resetForm, { email: unknownEmail(i) });
+      const u = await measure(servers, db, `${label}, unknown addresses`, { ...common, request: unknownRequest, expect: resetOk });
+      checkLoad(`${target.label}: ${label}, unknown addresses`, u.load);
+      const unknownActed = await waitForRequests(db, quick ? 30_000 : 60_000);
+      const unknownAudited = await db.count("select count(*) from audit_events where type = 'reset.requested' and at >= ?", u.since);
+      const unknownLinks = await db.count("select count(*) from reset_links where requested_by = 'self' and created_at >= ?", u.since);
+      checkRows(`${target.label}: ${label}, unknown addresses`, 'an audit event per request', unknownAudited, u.load.ok);
+      check(`${target.label}: ${label}, unknown addresses: no link issued`, unknownActed.drained && unknownLinks === 0, `${unknownLinks} links; ${unknownActed.backlog} requests waiting when the load stopped`);
+      const times = { known: [] as number[], unknown: [] as number[] };
+      const isKnown = (i: number) => i % 2 === 0;
+      const mixed = await measure(servers, db, `${label}, known and unknown interleaved`, {
+        ...common,
+        request: (i) => (isKnown(i) ? resetRequest(i) : unknownRequest(i)),
+        expect: resetOk,
+        onLatency: (i, ms) => times[isKnown(i) ? 'known' : 'unknown'].push(ms),
+      });
+      checkLoad(`${target.label}: ${label}, known and unknown interleaved`, mixed.load);
+      await waitForRequests(db, quick ? 30_000 : 60_000);
+      await waitForMail(db, quick ? 30_000 : 60_000);
+      const ks = ksTest(times.known, times.unknown);
+      log(`${target.label}: ${label}: known vs unknown addresses interleaved at ${CONNECTIONS} connections: ${describeKs(ks)}`);
+      scenarios.reset.byAddress = {
+        unknown: { label: `${label}, unknown addresses`, ...u, verification: { auditEvents: unknownAudited, resetLinks: unknownLinks } },
+        interleaved: { requestsPerSecond: mixed.load.requestsPerSecond, ks, known: percentiles(times.known), unknown: percentiles(times.unknown) },
+      };
     }
 
     // --- 2. the link page ----------------------------------------------------------------------------------------
