@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomInt } from 'node:crypto';
 import { startTestApp, type TestApp } from './support/app.ts';
-import { onPostgres } from './support/database.ts';
 import { describeKs, ksTest } from './support/ks.ts';
 import { sleep } from './support/wait.ts';
 
@@ -82,14 +81,24 @@ const pairOrder = (): [Kind, Kind] => (randomInt(2) === 0 ? ['known', 'unknown']
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil(values.length * 0.99) - 1)]!;
 
-/** The KS test over the two kinds' times, reported in the test's output, asserted at p < 0.01. */
-function assertNoDifference(t: TestContext, what: string, samples: Record<Kind, number[]>): void {
-  const result = ksTest(samples.known, samples.unknown);
-  const summary =
-    `${what}: ${describeKs(result)}; median ${median(samples.known).toFixed(2)} vs ${median(samples.unknown).toFixed(2)} ms, ` +
-    `p99 ${p99(samples.known).toFixed(2)} vs ${p99(samples.unknown).toFixed(2)} ms (known vs unknown)`;
-  t.diagnostic(summary);
-  assert.ok(!result.differ, `known and unknown addresses are told apart by timing — ${summary}`);
+/**
+ * The KS test over the two kinds' times, reported in the test's output, asserted at p < 0.01. A difference must be
+ * found twice to count: on a busy machine one measurement in a hundred differs by chance at p < 0.01 (the suite runs
+ * a dozen of these), while a real leak shows in every measurement — the one this test was written for had D ≈ 0.9.
+ */
+async function assertNoDifference(t: TestContext, what: string, measure: () => Promise<Record<Kind, number[]>>): Promise<void> {
+  const summaries: string[] = [];
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const samples = await measure();
+    const result = ksTest(samples.known, samples.unknown);
+    const summary =
+      `${what}${attempt > 1 ? ' (measured again)' : ''}: ${describeKs(result)}; median ${median(samples.known).toFixed(2)} vs ${median(samples.unknown).toFixed(2)} ms, ` +
+      `p99 ${p99(samples.known).toFixed(2)} vs ${p99(samples.unknown).toFixed(2)} ms (known vs unknown)`;
+    t.diagnostic(summary);
+    summaries.push(summary);
+    if (!result.differ) return;
+  }
+  assert.fail(`known and unknown addresses are told apart by timing, in two measurements — ${summaries.join(' | ')}`);
 }
 
 describe('equal work for every address: timing tells a stranger nothing', () => {
@@ -126,9 +135,11 @@ describe('equal work for every address: timing tells a stranger nothing', () => 
   });
 
   it(`reset requests one at a time: ${PAIRS} interleaved pairs of a known and an unknown address take the same time`, { timeout: 120_000 }, async (t) => {
-    const samples: Record<Kind, number[]> = { known: [], unknown: [] };
-    for (let i = 0; i < PAIRS; i++) for (const kind of pairOrder()) samples[kind].push(await resetRequest(kind));
-    assertNoDifference(t, 'reset, one at a time', samples);
+    await assertNoDifference(t, 'reset, one at a time', async () => {
+      const samples: Record<Kind, number[]> = { known: [], unknown: [] };
+      for (let i = 0; i < PAIRS; i++) for (const kind of pairOrder()) samples[kind].push(await resetRequest(kind));
+      return samples;
+    });
   });
 
   // An attacker who sends several requests at once for one address sees how long the batch takes: the time of its
@@ -136,55 +147,59 @@ describe('equal work for every address: timing tells a stranger nothing', () => 
   // one by one they are not independent and the KS test would see differences where there are none.
   for (const size of [5, 10]) {
     it(`reset requests ${size} at once: ${PAIRS} interleaved pairs of batches, all for known or all for unknown addresses, take the same time`, { timeout: 180_000 }, async (t) => {
-      const samples: Record<Kind, number[]> = { known: [], unknown: [] };
-      for (let i = 0; i < PAIRS; i++) {
-        for (const kind of pairOrder()) {
-          const started = process.hrtime.bigint();
-          await Promise.all(Array.from({ length: size }, () => resetRequest(kind)));
-          samples[kind].push(Number(process.hrtime.bigint() - started) / 1e6);
+      await assertNoDifference(t, `reset, ${size} at once (time of the batch's last answer)`, async () => {
+        const samples: Record<Kind, number[]> = { known: [], unknown: [] };
+        for (let i = 0; i < PAIRS; i++) {
+          for (const kind of pairOrder()) {
+            const started = process.hrtime.bigint();
+            await Promise.all(Array.from({ length: size }, () => resetRequest(kind)));
+            samples[kind].push(Number(process.hrtime.bigint() - started) / 1e6);
+          }
         }
-      }
-      assertNoDifference(t, `reset, ${size} at once (time of the batch's last answer)`, samples);
+        return samples;
+      });
     });
   }
 
-  // The courier acts on a request about 10 ms after it was answered (it gathers requests for that long), and its work
-  // for a known address (link, sealed token, outbox row, mail) is larger than for an unknown one (an audit row). On
-  // PostgreSQL the next request does not wait for it (its own pooled connection): measured D = 0.06. On SQLite it
-  // does — one connection, held by the courier's transaction — so a stranger who follows each guess with a request
-  // of its own learns the answer from the second one: measured D = 0.86–0.92 (medians about 2 vs 0.8 ms).
+  // The courier's work for a known address (link, sealed token, outbox row, mail) is larger than for an unknown one
+  // (an audit row). When it acted on each request 10 ms after the answer, a stranger who followed each guess with a
+  // request of its own 11 ms later learned the answer from the second one on SQLite (one connection, held by the
+  // courier's transaction): D = 0.86–0.92, medians about 2 vs 0.8 ms. The courier now acts at a random moment
+  // 50–1000 ms after the answer, so there is no fixed delay to aim at. (A stranger who probes continuously on an
+  // otherwise idle single-process server may still see the courier's work: SECURITY.md, known gaps.)
   it(
-    'a request that follows a known address into the courier\'s pass takes the same time as one that follows an unknown address',
-    {
-      timeout: 180_000,
-      todo: onPostgres ? false : 'issue 8, part 5 item 1: on SQLite the courier\'s transaction after a known address delays the next request',
-    },
+    'a request that follows a guess 11 ms later takes the same time whether the guess was a known or an unknown address',
+    { timeout: 180_000 },
     async (t) => {
-      const samples: Record<Kind, number[]> = { known: [], unknown: [] };
-      for (let i = 0; i < PAIRS / 2; i++) {
-        for (const kind of pairOrder()) {
-          await resetRequest(kind);
-          await sleep(11);
-          samples[kind].push(await resetRequest('unknown'));
-          await sleep(15);
+      await assertNoDifference(t, 'reset, the request after a guess, 11 ms later (grouped by the guess)', async () => {
+        const samples: Record<Kind, number[]> = { known: [], unknown: [] };
+        for (let i = 0; i < PAIRS / 2; i++) {
+          for (const kind of pairOrder()) {
+            await resetRequest(kind);
+            await sleep(11);
+            samples[kind].push(await resetRequest('unknown'));
+            await sleep(15);
+          }
         }
-      }
-      assertNoDifference(t, 'reset, the request after a guess, 11 ms later (grouped by the guess)', samples);
+        return samples;
+      });
     },
   );
 
   it(`login one at a time: ${LOGIN_PAIRS} interleaved pairs — a wrong password for a known address takes the same time as an unknown address`, { timeout: 180_000 }, async (t) => {
-    const samples: Record<Kind, number[]> = { known: [], unknown: [] };
     const loginUses: Record<Kind, number> = { known: 0, unknown: 0 };
-    for (let i = 0; i < LOGIN_PAIRS; i++) {
-      for (const kind of pairOrder()) {
-        // Three tries per address: under the ten failures that pause an address from one IP address.
-        const email = (kind === 'known' ? KNOWN : UNKNOWN)(loginUses[kind]++ % ADDRESSES);
-        const { status, ms } = await client.post('/login', loginForm, { email, password: WRONG_PASSWORD });
-        assert.equal(status, 401);
-        samples[kind].push(ms);
+    await assertNoDifference(t, 'login, one at a time', async () => {
+      const samples: Record<Kind, number[]> = { known: [], unknown: [] };
+      for (let i = 0; i < LOGIN_PAIRS; i++) {
+        for (const kind of pairOrder()) {
+          // At most six tries per address over both measurements: under the ten failures that pause an address from one IP address.
+          const email = (kind === 'known' ? KNOWN : UNKNOWN)(loginUses[kind]++ % ADDRESSES);
+          const { status, ms } = await client.post('/login', loginForm, { email, password: WRONG_PASSWORD });
+          assert.equal(status, 401);
+          samples[kind].push(ms);
+        }
       }
-    }
-    assertNoDifference(t, 'login, one at a time', samples);
+      return samples;
+    });
   });
 });

@@ -15,6 +15,9 @@ export interface QueuedMail {
   token?: string;
 }
 
+/** Why the worker is woken: new mail to send, or a self-service reset request to act on. */
+export type WakeCause = 'mail' | 'request';
+
 export type StoredMessage = Pick<MailMessagesTable, 'template' | 'params' | 'sealed_token'>;
 
 /** Wipes the sealed tokens of users' mails: once their links are void, nothing may keep them. */
@@ -46,7 +49,7 @@ export async function deleteFinishedMailBefore(db: Executor, before: number, lim
 }
 
 export class Outbox {
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(cause: WakeCause) => void>();
 
   constructor(
     private readonly db: Db,
@@ -97,12 +100,12 @@ export class Outbox {
     return rows.map((row) => row.id);
   }
 
-  /** Wakes the worker soon (new mail, or new work that makes mail). */
-  notify(): void {
-    setImmediate(() => this.listeners.forEach((listener) => listener()));
+  /** Wakes the worker: soon for new mail; for a waiting reset request, at a random moment (see MailWorker). */
+  notify(cause: WakeCause = 'mail'): void {
+    setImmediate(() => this.listeners.forEach((listener) => listener(cause)));
   }
 
-  onEnqueue(listener: () => void): () => void {
+  onEnqueue(listener: (cause: WakeCause) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -176,7 +179,7 @@ export class Outbox {
       await trx.updateTable('mail_messages').set({ status: 'queued', next_attempt_at: this.clock.now(), lease_until: null, claim_id: null }).where('id', '=', id).execute();
       await recordAudit(trx, this.clock.now(), actor, { type: 'mail.retry_requested', userId: message.user_id, email: message.to_address, detail: { message: id } });
     });
-    setImmediate(() => this.listeners.forEach((listener) => listener()));
+    this.notify();
   }
 
   /** "Cancel": a message that has not gone yet will not be sent. */

@@ -1,4 +1,5 @@
 // The courier: claims due messages from the outbox with a lease, delivers them, retries with backoff, gives up visibly.
+import { randomInt } from 'node:crypto';
 import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type { ExpressionBuilder } from 'kysely';
 import { forUpdateSkipLocked, onOneInstance, type Database, type Db, type MailAttemptsTable, type MailMessagesTable } from '../../infra/db.ts';
@@ -31,6 +32,13 @@ export interface WorkerOptions {
 export const MAILBOX = 'development mailbox';
 
 const GATHER_MS = 10;
+/**
+ * A reset request is acted on at a random moment between these bounds after it was answered (or at the next
+ * pass, if one comes first). The courier's work for a known address (link, mail, sending) is larger than for an
+ * unknown one; at a fixed delay a stranger's second request would meet it and learn the answer from its own
+ * timing. At a random moment there is no fixed delay to aim at.
+ */
+const REQUEST_DELAY_MS = { min: 50, max: 1000 } as const;
 const BASE_DELAY_MS = 30_000;
 const MAX_DELAY_MS = 60 * 60_000;
 
@@ -81,6 +89,7 @@ export class MailWorker {
   private lastPassAt: number | null = null;
   private lastSweep = 0;
   private gathering: NodeJS.Timeout | null = null;
+  private pendingRequests: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
@@ -115,7 +124,7 @@ export class MailWorker {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    this.unsubscribe = this.outbox.onEnqueue(() => this.soon());
+    this.unsubscribe = this.outbox.onEnqueue((cause) => (cause === 'request' ? this.atRandom() : this.soon()));
     this.nudge();
   }
 
@@ -126,8 +135,10 @@ export class MailWorker {
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     if (this.gathering) clearTimeout(this.gathering);
+    if (this.pendingRequests) clearTimeout(this.pendingRequests);
     this.timer = null;
     this.gathering = null;
+    this.pendingRequests = null;
     await this.running;
   }
 
@@ -142,6 +153,16 @@ export class MailWorker {
       this.nudge();
     }, GATHER_MS);
     this.gathering.unref();
+  }
+
+  /** Reset requests wait for a pass at a random moment (REQUEST_DELAY_MS); those that come meanwhile join it. */
+  private atRandom(): void {
+    if (this.pendingRequests || !this.started || this.stopping) return;
+    this.pendingRequests = setTimeout(() => {
+      this.pendingRequests = null;
+      this.nudge();
+    }, randomInt(REQUEST_DELAY_MS.min, REQUEST_DELAY_MS.max + 1));
+    this.pendingRequests.unref();
   }
 
   nudge(): void {

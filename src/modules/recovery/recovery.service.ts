@@ -82,7 +82,7 @@ export class Recovery {
       claim_id: null,
       lease_until: null,
     });
-    this.outbox.notify();
+    this.outbox.notify('request');
   }
 
   /**
