@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession, type BrowserSession } from '../support/browser.ts';
 import { COMMAND_LINE } from '../../src/modules/audit/audit.ts';
 import { BROKEN_BY_PASSWORD, DEFAULT_RULES } from '../support/contract.ts';
@@ -146,6 +147,7 @@ async function chooseSendReset(page: Page): Promise<void> {
   await item.click();
   await page.waitForURL('**/send-reset');
   assert.equal(await heading(page), 'Send Password Reset Instructions');
+  await assertAccessible(page, 'the confirmation of Send Password Reset Instructions');
 }
 
 /** Rows of an activity table (a user's recent activity, or the Audit Log) as objects by column header. */
@@ -330,6 +332,7 @@ describe('administration console in the browser', () => {
     assert.equal(await page.getByRole('alert').innerText(), 'This email is already used by another user.');
     assert.equal(await page.locator('#email-error').innerText(), 'This email is already used by another user.');
     assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), 'Hana Sato', 'what was typed is kept');
+    await assertAccessible(page, 'the New User form with an error');
 
     await page.getByLabel('Email', { exact: true }).fill('hana.sato@example.jp');
     await page.getByRole('button', { name: 'Create User', exact: true }).click();
@@ -337,6 +340,7 @@ describe('administration console in the browser', () => {
     assert.equal(await notice(page), 'The user was created.');
     assert.equal(await heading(page), 'Hana Sato');
     assert.equal(await detail(page, 'Email').innerText(), 'hana.sato@example.jp');
+    await assertAccessible(page, 'a user\'s page');
     assert.equal(await detail(page, 'Status').innerText(), 'Active');
     assert.equal(await detail(page, 'Role').innerText(), 'User');
     const hana = (await lk.services.users.findByTypedEmail('hana.sato@example.jp'))!;
@@ -410,6 +414,7 @@ describe('administration console in the browser', () => {
     await page.waitForLoadState();
     assert.equal(await heading(page), 'Reset instructions: summary');
     assert.equal(await notice(page), 'Queued for 2 users; refused for 1.');
+    await assertAccessible(page, 'the bulk reset summary');
     const list = (title: string) => page.locator(`xpath=//h2[normalize-space()="${title}"]/following-sibling::ul[1]/li`).allInnerTexts();
     assert.deepEqual(await list('Queued'), [`Amara Diallo <${amara!.email}>`, `Bruno Costa <${bruno!.email}>`]);
     assert.deepEqual(await list('Refused'), [`Chen Wei <${chen!.email}>: ${chen!.email} is archived: an archived user cannot reset a password.`]);
@@ -516,6 +521,7 @@ describe('administration console in the browser', () => {
       await settings.getByRole('link', { name: label, exact: true }).click();
       await page.waitForLoadState();
       assert.equal(await heading(page), label);
+      await assertAccessible(page, `the ${label} page`);
       assert.equal(await settings.getByRole('link', { name: label, exact: true }).getAttribute('aria-current'), 'page', label);
       assert.equal(await settings.locator('[aria-current]').count(), 1);
     }
@@ -616,6 +622,7 @@ describe('administration console in the browser', () => {
       assert.equal(response?.status(), 403, path);
       assert.equal(await heading(omarsBrowser.page), 'Not allowed', path);
       assert.equal(await omarsBrowser.page.getByRole('alert').innerText(), 'This page is for administrators only. Your account does not have the Administrator role.');
+      await assertAccessible(omarsBrowser.page, `the refusal of ${path}`);
     }
 
     // A page elsewhere hides a form that posts to the administrator's console, without the form's token.
@@ -649,6 +656,7 @@ describe('administration console in the browser', () => {
       await page.waitForLoadState();
       assert.equal(await heading(page), 'Form expired', origin);
       assert.equal(await page.getByRole('alert').innerText(), 'This form has expired or did not come from Latchkey. Go back, reload the page and try again.');
+      await assertAccessible(page, 'the "Form expired" page');
     }
 
     // Nothing was sent: no link, no mail queued, nothing in the log, and the administrator is still logged in.

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
+import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession } from '../support/browser.ts';
 import { BROKEN_BY_PASSWORD, DEFAULT_RULES } from '../support/contract.ts';
 
@@ -83,15 +84,18 @@ describe('with a mail server', () => {
     await page.getByLabel('Email', { exact: true }).waitFor();
     await page.getByLabel('Password', { exact: true }).waitFor();
     await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+    await assertAccessible(page, 'the login page');
 
     // She does not remember the password: "Reset Password" below the form.
     await page.getByRole('link', { name: 'Reset Password', exact: true }).click();
     await page.waitForURL('**/reset-password');
     assert.equal(await heading(page), 'Reset Password');
+    await assertAccessible(page, 'the reset request page');
     await page.getByLabel('Email', { exact: true }).fill(email);
     await page.getByRole('button', { name: 'Reset Password', exact: true }).click();
     await page.getByText('If an account exists for this address, password reset instructions have been sent to it.', { exact: true }).waitFor();
     assert.equal(await heading(page), 'Check your email');
+    await assertAccessible(page, 'the "Check your email" page');
 
     // The mail arrives at the real SMTP server.
     const mail = await smtp.waitForMail((m) => m.to.includes(email) && m.subject.startsWith('Password reset'), 10_000);
@@ -107,6 +111,7 @@ describe('with a mail server', () => {
     await page.getByText('Your password needs:', { exact: true }).waitFor();
     assert.deepEqual(await page.locator('#rules').getByRole('listitem').allInnerTexts(), RULES);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await assertAccessible(page, 'the new password page');
 
     // A weak password is refused, and each rule it breaks is listed.
     allowStatus(400);
@@ -115,6 +120,7 @@ describe('with a mail server', () => {
     const refusal = page.getByRole('alert');
     assert.match(await refusal.innerText(), /^The password was not accepted:/);
     assert.deepEqual(await refusal.getByRole('listitem').allInnerTexts(), BROKEN_BY_PASSWORD);
+    await assertAccessible(page, 'the new password page with a refused password');
 
     // A good one is accepted: she is logged in on her account page.
     await choosePassword(page, NEW_PASSWORD);
@@ -122,6 +128,7 @@ describe('with a mail server', () => {
     await page.getByText('Your password was changed. Every other session has been logged out.', { exact: true }).waitFor();
     assert.equal(await heading(page), 'Your account');
     assert.equal(await page.getByTestId('account-email').innerText(), email);
+    await assertAccessible(page, 'the account page');
 
     const notice = await smtp.waitForMail((m) => m.to.includes(email) && m.subject === 'Your password was changed', 10_000);
     assert.ok(notice.text.length > 0);
@@ -143,6 +150,7 @@ describe('with a mail server', () => {
     allowStatus(410);
     await page.goto(link);
     assert.equal(await heading(page), 'This link has already been used');
+    await assertAccessible(page, 'a used link\'s page');
     await page.getByRole('link', { name: 'Request a new link', exact: true }).click();
     await page.waitForURL('**/reset-password');
     assert.equal(await heading(page), 'Reset Password');
