@@ -4,7 +4,7 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
 import type { Services } from './services.ts';
-import { errorHandler, errorPage, securityHeaders, setSecurityHeaders } from './infra/web.ts';
+import { errorHandler, errorPage, refuseNul, securityHeaders, setSecurityHeaders } from './infra/web.ts';
 import { unusableLinkPage } from './modules/recovery/recovery.views.ts';
 import { newId } from './infra/crypto.ts';
 import { favicon, stylesheet } from './views/layout.ts';
@@ -54,6 +54,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
 
   securityHeaders(app, config.secureCookies);
   errorHandler(app);
+  refuseNul(app);
   // Before every page: its hooks count each answer; /healthz, /readyz and /metrics.
   registerOps(app, services);
   // Every console page shows open security alerts until an administrator acknowledges them.

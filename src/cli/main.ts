@@ -170,14 +170,15 @@ try {
   await run(process.argv.slice(2), (line) => process.stdout.write(line + '\n'));
 } catch (error) {
   if (error instanceof UsageError) {
-    process.stderr.write(`latchkey: ${error.message}\nRun "latchkey help" for the list of commands.\n`);
+    // Messages quote what was typed: written out on one line, so a typed line break or escape sequence stays inert.
+    process.stderr.write(`latchkey: ${visibleLine(error.message)}\nRun "latchkey help" for the list of commands.\n`);
     process.exitCode = 2;
   } else if (error instanceof UserError || error instanceof ConfigError) {
-    process.stderr.write(`latchkey: ${error.message}\n`);
+    process.stderr.write(`latchkey: ${visibleLine(error.message)}\n`);
     process.exitCode = 1;
   } else {
     const e = error as Error & { code?: string };
-    process.stderr.write(`latchkey: ${e.code === 'EADDRINUSE' ? 'the port is already in use (set LATCHKEY_PORT)' : e.message.split('\n')[0]}\n`);
+    process.stderr.write(`latchkey: ${e.code === 'EADDRINUSE' ? 'the port is already in use (set LATCHKEY_PORT)' : visibleLine(e.message.split('\n')[0]!)}\n`);
     process.exitCode = 1;
   }
 }

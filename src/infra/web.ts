@@ -42,6 +42,26 @@ export function field(body: unknown, name: string, maxLength = 1024): string {
   return value;
 }
 
+/** Whether a parsed params, query or form value holds U+0000 anywhere, in a name or a value. */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([name, item]) => name.includes('\u0000') || holdsNul(item));
+  return false;
+}
+
+/**
+ * PostgreSQL cannot hold U+0000 in text (the query fails) and nobody types it: a path, query string or form
+ * carrying one is refused before any route reads it, alike on both databases.
+ */
+export function refuseNul(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    if (holdsNul(request.params) || holdsNul(request.query) || holdsNul(request.body)) {
+      throw new UserError('The request holds a character Latchkey does not accept (U+0000).', 400);
+    }
+  });
+}
+
 export function errorPage(reply: FastifyReply, status: number, title: string, message: string): FastifyReply {
   return reply
     .code(status)

@@ -28,6 +28,8 @@ export class MetricsAccess {
   }
 
   private fromAllowedAddress(ip: string): boolean {
+    // A client that hung up before its request was handled has no address any more: nothing to allow.
+    if (!ip) return false;
     // A server listening on :: sees IPv4 clients as ::ffff:a.b.c.d; the allow list names them as a.b.c.d.
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
     if (mapped) return this.allowed.check(mapped, 'ipv4') || this.allowed.check(ip, 'ipv6');
