@@ -33,8 +33,8 @@ export interface Services {
   policy: PasswordPolicy;
   users: UserDirectory;
   sessions: Sessions;
-  login: Login;
   cookies: BrowserCookies;
+  login: Login;
   passwords: Passwords;
   recovery: Recovery;
   throttle: Throttle;
@@ -98,11 +98,11 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     policy,
     users,
     sessions,
+    cookies: new BrowserCookies(config.secureCookies),
     login,
     passwords,
     recovery,
     throttle,
-    cookies: new BrowserCookies(config.secureCookies),
     audit: new AuditLog(db),
     security,
     retention,
