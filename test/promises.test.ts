@@ -420,7 +420,10 @@ function assertBrowserHeaders(response: LightMyRequestResponse, what: string): v
     `${what}: Content-Security-Policy`,
   );
   assert.equal(response.headers['cross-origin-opener-policy'], 'same-origin', `${what}: Cross-Origin-Opener-Policy`);
-  assert.match(String(response.headers['permissions-policy'] ?? ''), /interest-cohort=\(\)/, `${what}: Permissions-Policy`);
+  const permissions = String(response.headers['permissions-policy'] ?? '');
+  for (const feature of ['camera', 'microphone', 'geolocation', 'payment', 'usb', 'browsing-topics', 'interest-cohort']) {
+    assert.match(permissions, new RegExp(`(^|, )${feature}=\\(\\)`), `${what}: Permissions-Policy turns off ${feature}`);
+  }
 }
 
 describe('when something breaks inside', () => {

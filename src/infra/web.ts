@@ -12,7 +12,8 @@ const SECURITY_HEADERS: Record<string, string> = {
   // Reset tokens travel in a URL: never let them leak to another site through the Referer header.
   'referrer-policy': 'no-referrer',
   'cross-origin-opener-policy': 'same-origin',
-  'permissions-policy': 'interest-cohort=()',
+  // Latchkey's pages need no device or browser feature; none may be used by anything framed or injected.
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), hid=(), display-capture=(), clipboard-read=(), browsing-topics=(), interest-cohort=()',
 };
 
 export function setSecurityHeaders(reply: FastifyReply, https: boolean): void {
