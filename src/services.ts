@@ -21,6 +21,7 @@ import { COMMAND_LINE } from './modules/audit/audit.ts';
 import { AuditLog } from './modules/audit/audit.service.ts';
 import { Security } from './modules/security/security.service.ts';
 import { Throttle } from './modules/throttle/throttle.ts';
+import { Applications } from './modules/applications/applications.service.ts';
 
 export interface Services {
   config: Config;
@@ -43,6 +44,8 @@ export interface Services {
   security: Security;
   /** The periodic cleanup of records past their retention; built, not started. */
   retention: Retention;
+  /** The relying parties of the OpenID Connect provider. */
+  applications: Applications;
   close(): Promise<void>;
 }
 
@@ -106,6 +109,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     audit: new AuditLog(db),
     security,
     retention,
+    applications: new Applications(db, clock, new SecretBox(secret, 'application-client-secret')),
     async close() {
       await retention.stop();
       await security.stop();

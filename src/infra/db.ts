@@ -159,6 +159,24 @@ export interface DatabaseSizeSamplesTable {
   bytes: number;
 }
 
+/** A relying party of the OpenID Connect provider; `id` is its client_id. */
+export interface ApplicationsTable {
+  id: string;
+  name: string;
+  kind: 'confidential' | 'public';
+  /** 1: Latchkey's own organisation's application, signed in without a consent screen. */
+  first_party: number;
+  /** JSON arrays of strings. */
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  scopes: string;
+  /** The client secret of a confidential application, sealed with the installation secret; null for public ones. */
+  secret_sealed: string | null;
+  created_at: number;
+  updated_at: number;
+  secret_rotated_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -171,6 +189,7 @@ export interface Database {
   security_alerts: SecurityAlertsTable;
   security_alert_mails: SecurityAlertMailsTable;
   database_size_samples: DatabaseSizeSamplesTable;
+  applications: ApplicationsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -325,6 +325,29 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').dropColumn('remembered').execute();
     },
   },
+  '0013_applications': {
+    async up(db: AnyDb) {
+      // Relying parties of the OpenID Connect provider; the id is the client_id. The lists are JSON arrays.
+      await db.schema
+        .createTable('applications')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('first_party', 'integer', (c) => c.notNull())
+        .addColumn('redirect_uris', 'text', (c) => c.notNull())
+        .addColumn('post_logout_redirect_uris', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        // A confidential application's client secret, sealed with the installation secret (the provider compares it).
+        .addColumn('secret_sealed', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('secret_rotated_at', 'bigint')
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('applications').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

@@ -34,7 +34,11 @@ export type AuditType =
   | 'mail_server.tested'
   | 'security.alert'
   | 'security.alert_acknowledged'
-  | 'retention.cleaned';
+  | 'retention.cleaned'
+  | 'application.created'
+  | 'application.updated'
+  | 'application.removed'
+  | 'application.secret_rotated';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
 export interface Actor {
@@ -112,6 +116,10 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'security.alert': 'Security alert raised',
   'security.alert_acknowledged': 'Security alert acknowledged',
   'retention.cleaned': 'Old records removed',
+  'application.created': 'Application registered',
+  'application.updated': 'Application changed',
+  'application.removed': 'Application removed',
+  'application.secret_rotated': 'Application secret rotated',
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];
