@@ -6,6 +6,7 @@ import { BrowserCookies } from './infra/cookies.ts';
 import { SecretBox } from './infra/crypto.ts';
 import { holdServerLock, migrateToLatest, openDatabase, type Db } from './infra/db.ts';
 import type { Logger } from './infra/logger.ts';
+import { openReportReader } from './infra/report-reader.ts';
 import { loadSecret } from './infra/secret.ts';
 import { Outbox } from './modules/mail/outbox.ts';
 import { MailRouter, MailServers } from './modules/mail/servers.ts';
@@ -88,7 +89,9 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     requestLeaseMs: config.mailLeaseSeconds * 1000,
   });
   const login = new Login(db, clock, users, sessions, throttle);
-  const security = new Security(db, clock, outbox, logger, config.alerts);
+  // Reports read a lot: on SQLite off the server's thread, so an administrator's page never holds the others.
+  const reports = openReportReader(db);
+  const security = new Security(db, reports, clock, outbox, logger, config.alerts);
   const retention = new Retention(db, clock, logger, config.retention);
   return {
     config,
@@ -106,7 +109,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     passwords,
     recovery,
     throttle,
-    audit: new AuditLog(db),
+    audit: new AuditLog(reports),
     security,
     retention,
     applications: new Applications(db, clock, new SecretBox(secret, 'application-client-secret')),
@@ -116,6 +119,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
       await worker.stop();
       throttle.close();
       router.close();
+      if (reports !== db) await reports.destroy();
       await db.destroy();
       releaseLock();
     },

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { dialectOf, migrateToLatest, migrationsCurrent, onOneInstance, openDatabase, type Db } from '../src/infra/db.ts';
+import { openReportReader } from '../src/infra/report-reader.ts';
+import { sql } from 'kysely';
 import { freshDatabaseUrl, onPostgres } from './support/database.ts';
 
 const dirs: string[] = [];
@@ -70,5 +72,32 @@ describe(`the database (${onPostgres ? 'PostgreSQL' : 'SQLite'})`, () => {
     }
     assert.equal(await first, true);
     assert.equal(await onOneInstance(db, 'test chore', async () => undefined), true, 'free again once the first is done');
+  });
+
+  it('a long report read leaves the server free meanwhile, reads what was written, and cannot write', async () => {
+    const db = await freshDatabase();
+    await migrateToLatest(db);
+    const reports = openReportReader(db);
+    try {
+      await db.insertInto('audit_events').values({ at: 1, type: 'reset.requested', user_id: null, actor_id: null, email: 'a@example.com', ip: null, user_agent: null, detail: null }).execute();
+      const read = await reports.selectFrom('audit_events').select(['type', 'email', 'at']).execute();
+      assert.deepEqual(read, [{ type: 'reset.requested', email: 'a@example.com', at: 1 }], 'a committed write is read at once');
+
+      // A read that takes a while (a few million rows counted): the server's own turn (setImmediate) comes first.
+      const order: string[] = [];
+      const long = sql<{ n: number }>`with recursive r(i) as (select 1 union all select i + 1 from r where i < 3000000) select count(*) as n from r`
+        .execute(reports)
+        .then(() => order.push('report'));
+      setImmediate(() => order.push('server'));
+      await long;
+      assert.deepEqual(order, ['server', 'report'], 'the report did not hold the thread that serves requests');
+
+      if (!onPostgres) {
+        await assert.rejects(sql`delete from audit_events`.execute(reports), /only reads/, 'on SQLite the reader cannot write');
+        assert.equal((await db.selectFrom('audit_events').select('id').execute()).length, 1);
+      }
+    } finally {
+      if (reports !== db) await reports.destroy();
+    }
   });
 });

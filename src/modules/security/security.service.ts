@@ -89,6 +89,8 @@ export class Security {
 
   constructor(
     private readonly db: Db,
+    /** Where the long reads go (infra/report-reader.ts): off the server's thread on SQLite. */
+    private readonly reads: Db,
     private readonly clock: Clock,
     private readonly outbox: Outbox,
     private readonly logger: Logger,
@@ -110,7 +112,7 @@ export class Security {
     };
     let requests = 0;
     let unknown = 0;
-    for (const row of await hourlyCounts(this.db, CHART_TYPES, from, to)) {
+    for (const row of await hourlyCounts(this.reads, CHART_TYPES, from, to)) {
       const key = row.type === 'reset.requested' && row.unknown === 1 ? UNKNOWN_RESETS : row.type;
       series(key)[row.hour - firstHour]! += row.n;
       if ((RESET_TYPES as readonly string[]).includes(row.type)) requests += row.n;
@@ -118,11 +120,11 @@ export class Security {
     }
     for (const type of [...CHART_TYPES, UNKNOWN_RESETS]) series(type);
     const [addresses, networks, targets, bytes, samples, open, recent] = await Promise.all([
-      topAddresses(this.db, RESET_TYPES, from, to, TOP),
+      topAddresses(this.reads, RESET_TYPES, from, to, TOP),
       this.topNetworks(from, to),
-      targetedAddresses(this.db, RESET_TYPES, from, to, { limit: TOP }),
+      targetedAddresses(this.reads, RESET_TYPES, from, to, { limit: TOP }),
       databaseBytes(this.db),
-      sizeSamplesSince(this.db, from),
+      sizeSamplesSince(this.reads, from),
       openAlerts(this.db, 100),
       alertsSince(this.db, now - 7 * 24 * HOUR_MS, 100),
     ]);
@@ -148,7 +150,7 @@ export class Security {
     const gathered = await this.gatherNetworks(from, to, TOP, 0);
     const top = gathered.sort((a, b) => b.requests - a.requests || a.network.localeCompare(b.network)).slice(0, TOP);
     for (const network of top) {
-      if (network.addresses.length > 1) network.accounts = await accountsAskedBy(this.db, RESET_TYPES, from, to, network.addresses);
+      if (network.addresses.length > 1) network.accounts = await accountsAskedBy(this.reads, RESET_TYPES, from, to, network.addresses);
     }
     return top.map(({ network, requests, ips, accounts }) => ({ network, requests, ips, accounts }));
   }
@@ -159,11 +161,11 @@ export class Security {
    */
   private async gatherNetworks(from: number, to: number, limit: number, minAccounts: number) {
     const networks = new Map<string, NetworkCount & { addresses: string[] }>();
-    for (const row of await ipv4Networks(this.db, RESET_TYPES, from, to, { limit, minAccounts })) {
+    for (const row of await ipv4Networks(this.reads, RESET_TYPES, from, to, { limit, minAccounts })) {
       if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}\.$/.test(row.prefix)) continue;
       networks.set(`${row.prefix}0/24`, { network: `${row.prefix}0/24`, requests: row.requests, ips: row.ips, accounts: row.accounts, addresses: [] });
     }
-    for (const source of await ipv6Sources(this.db, RESET_TYPES, from, to, IPV6_CAP)) {
+    for (const source of await ipv6Sources(this.reads, RESET_TYPES, from, to, IPV6_CAP)) {
       const network = networkOf(source.ip);
       if (!network) continue;
       const entry = networks.get(network) ?? { network, requests: 0, ips: 0, accounts: 0, addresses: [] };
@@ -231,7 +233,7 @@ export class Security {
     const from = now - HOUR_MS;
     const to = now + 1;
     const link = (filter: { types: readonly string[]; ip?: string; user?: string }) => auditQuery({ ...filter, from, to });
-    const counts = await countsByType(this.db, [...RESET_TYPES, 'login.failed', ...MAIL_OUTCOME_TYPES], from, to);
+    const counts = await countsByType(this.reads, [...RESET_TYPES, 'login.failed', ...MAIL_OUTCOME_TYPES], from, to);
     const count = (types: readonly string[]) => types.reduce((sum, type) => sum + (counts.get(type) ?? 0), 0);
     const usual = await this.usualHour(now);
     const findings: Array<Finding | null> = [
@@ -240,18 +242,18 @@ export class Security {
       mailFailures(count(MAIL_FAILURE_TYPES), count(MAIL_OUTCOME_TYPES), s, link({ types: MAIL_FAILURE_TYPES })),
     ];
 
-    const addresses = await sprayingAddresses(this.db, RESET_TYPES, from, to, s.sprayAccounts);
+    const addresses = await sprayingAddresses(this.reads, RESET_TYPES, from, to, s.sprayAccounts);
     for (const source of addresses) findings.push(spraying(source, link({ types: RESET_TYPES, ip: source.ip })));
     // A network whose spraying one address already shows is not raised again.
     const covered = new Set(addresses.map((source) => networkOf(source.ip)));
     for (const network of await this.gatherNetworks(from, to, 100, s.sprayAccounts)) {
       if (covered.has(network.network) || network.accounts < s.sprayAccounts) continue;
-      const accounts = network.addresses.length > 1 ? await accountsAskedBy(this.db, RESET_TYPES, from, to, network.addresses) : network.accounts;
+      const accounts = network.addresses.length > 1 ? await accountsAskedBy(this.reads, RESET_TYPES, from, to, network.addresses) : network.accounts;
       if (accounts < s.sprayAccounts) continue;
       findings.push(spraying({ network: network.network, requests: network.requests, accounts }, link({ types: RESET_TYPES, ip: network.network })));
     }
 
-    for (const target of await targetedAddresses(this.db, RESET_TYPES, from, to, { limit: 100, minIps: s.targetedIps })) {
+    for (const target of await targetedAddresses(this.reads, RESET_TYPES, from, to, { limit: 100, minIps: s.targetedIps })) {
       findings.push(targetedAccount(target, link({ types: RESET_TYPES, user: target.email })));
     }
     return findings.filter((finding): finding is Finding => finding !== null);
@@ -264,7 +266,7 @@ export class Security {
     const firstHour = hour - WEEK_HOURS;
     const resets = new Array<number>(WEEK_HOURS).fill(0);
     const failedLogins = new Array<number>(WEEK_HOURS).fill(0);
-    for (const row of await hourlyCounts(this.db, [...RESET_TYPES, 'login.failed'], firstHour * HOUR_MS, hour * HOUR_MS)) {
+    for (const row of await hourlyCounts(this.reads, [...RESET_TYPES, 'login.failed'], firstHour * HOUR_MS, hour * HOUR_MS)) {
       (row.type === 'login.failed' ? failedLogins : resets)[row.hour - firstHour]! += row.n;
     }
     this.usual = { hour, resets: median(resets), failedLogins: median(failedLogins) };
@@ -290,7 +292,7 @@ export class Security {
   /** How the Audit Log finds a network's events: IPv4 by text prefix, IPv6 by the addresses recorded in its /64. */
   async addressesIn(network: Network, filter: AuditFilter): Promise<{ ipPrefixes: string[] } | { ips: string[] }> {
     if (network.family === 4) return { ipPrefixes: [network.prefix, `::ffff:${network.prefix}`] };
-    const recorded = await distinctIpv6Addresses(this.db, filter, IPV6_CAP);
+    const recorded = await distinctIpv6Addresses(this.reads, filter, IPV6_CAP);
     return { ips: recorded.filter((ip) => networkOf(ip) === network.cidr) };
   }
 
