@@ -18,6 +18,7 @@ import { auditPages } from './modules/admin/audit.pages.ts';
 import { mailServerPages } from './modules/admin/mail-servers.pages.ts';
 import { registerOps } from './modules/ops/ops.routes.ts';
 import { alertBannerHook, securityPages } from './modules/security/security.pages.ts';
+import { handledByProvider, registerOidc } from './modules/oidc/oidc.routes.ts';
 
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
   return hops === 0 ? false : (_address, hop) => hop < hops;
@@ -70,9 +71,11 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     return loaded;
   });
 
-  // Every form post carries a CSRF token; it is checked once the form body has been parsed.
+  // Every form post carries a CSRF token; it is checked once the form body has been parsed. The OpenID Connect
+  // provider's endpoints (token, revocation, logout confirmation) are posted by applications or carry the
+  // provider's own anti-forgery field: they are the provider's to check (modules/oidc/oidc.routes.ts).
   app.addHook('preHandler', (request, reply, done) => {
-    if (request.method === 'POST') return app.csrfProtection(request, reply, done);
+    if (request.method === 'POST' && !handledByProvider(request)) return app.csrfProtection(request, reply, done);
     done();
   });
 
@@ -92,5 +95,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(auditPages(services));
   await app.register(mailServerPages(services));
   await app.register(securityPages(services));
+  // "Sign in with Latchkey": the OpenID Connect provider and its login, consent and logout pages.
+  await registerOidc(app, services);
   return app;
 }

@@ -348,6 +348,43 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('applications').execute();
     },
   },
+  '0014_oidc': {
+    async up(db: AnyDb) {
+      // What the OpenID Connect provider stores (modules/oidc/adapter.ts): sessions, grants, interactions, codes
+      // and tokens, one row each, by model name and id; the payload is the provider's JSON. Times in milliseconds.
+      await db.schema
+        .createTable('oidc_models')
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text')
+        .addColumn('user_code', 'text')
+        .addColumn('uid', 'text')
+        // The user it belongs to, so that ending a user's sessions ends their applications' grants and tokens too.
+        .addColumn('account_id', 'text')
+        .addColumn('expires_at', 'bigint')
+        .addColumn('consumed_at', 'bigint')
+        .addPrimaryKeyConstraint('oidc_models_pk', ['model', 'id'])
+        .execute();
+      await db.schema.createIndex('oidc_models_grant').on('oidc_models').column('grant_id').execute();
+      await db.schema.createIndex('oidc_models_uid').on('oidc_models').column('uid').execute();
+      await db.schema.createIndex('oidc_models_account').on('oidc_models').column('account_id').execute();
+      await db.schema.createIndex('oidc_models_expires').on('oidc_models').column('expires_at').execute();
+      // Signing keys, each a private JWK sealed with the installation secret.
+      await db.schema
+        .createTable('oidc_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('sealed_jwk', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('retired_at', 'bigint')
+        .addColumn('expires_at', 'bigint')
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('oidc_keys').execute();
+      await db.schema.dropTable('oidc_models').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

@@ -38,7 +38,11 @@ export type AuditType =
   | 'application.created'
   | 'application.updated'
   | 'application.removed'
-  | 'application.secret_rotated';
+  | 'application.secret_rotated'
+  | 'oidc.signed_in'
+  | 'oidc.consent_given'
+  | 'oidc.key_rotated'
+  | 'oidc.revoked';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
 export interface Actor {
@@ -120,6 +124,10 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'application.updated': 'Application changed',
   'application.removed': 'Application removed',
   'application.secret_rotated': 'Application secret rotated',
+  'oidc.signed_in': 'Signed in to an application',
+  'oidc.consent_given': 'Application allowed',
+  'oidc.key_rotated': 'Signing key rotated',
+  'oidc.revoked': 'Application sign-ins revoked',
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];

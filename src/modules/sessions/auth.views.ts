@@ -2,14 +2,28 @@
 import { html } from '../../views/html.ts';
 import { page } from '../../views/layout.ts';
 
-export function loginPage(options: { csrfToken: string; email?: string; remembered?: boolean; error?: string | null; next?: string; notice?: string | null }): string {
+export function loginPage(options: {
+  csrfToken: string;
+  email?: string;
+  remembered?: boolean;
+  error?: string | null;
+  next?: string;
+  notice?: string | null;
+  /** Where the form posts, when not /login (an application's sign-in posts to its interaction). */
+  action?: string;
+  /** Where "Reset Password" leads (with the way back to an application's sign-in). */
+  resetHref?: string;
+  /** Who the person is signing in to, above the form. */
+  intro?: string;
+}): string {
   return page({
     title: 'Log in',
     notice: options.notice,
     body: html`<div class="card narrow">
 <h1>Log in</h1>
+${options.intro ? html`<p>${options.intro}</p>` : ''}
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
-<form method="post" action="/login${options.next ? `?next=${encodeURIComponent(options.next)}` : ''}">
+<form method="post" action="${options.action ?? `/login${options.next ? `?next=${encodeURIComponent(options.next)}` : ''}`}">
   <input type="hidden" name="_csrf" value="${options.csrfToken}">
   <label for="email">Email</label>
   <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${options.email ?? ''}" autofocus>
@@ -18,7 +32,7 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
   <p><label class="check"><input name="remember" type="checkbox" value="yes"${options.remembered ? html` checked` : ''}> Remember me on this device</label></p>
   <button type="submit">Log in</button>
 </form>
-<p><a href="/reset-password">Reset Password</a></p>
+<p><a href="${options.resetHref ?? '/reset-password'}">Reset Password</a></p>
 </div>`,
   });
 }

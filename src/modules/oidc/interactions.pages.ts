@@ -1,0 +1,160 @@
+// Signing in to an application: the provider sends the browser to /oidc/interaction/:uid, and Latchkey's own
+// pages do the rest — the login form (same rules, throttle and audit as /login), or nothing when the person is
+// already logged in to Latchkey, then the consent screen for third-party applications.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from '../../services.ts';
+import { formLimit, type Auth } from '../../guards.ts';
+import { UserError } from '../../infra/errors.ts';
+import { actorOf, errorPage, field } from '../../infra/web.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { loginPage } from '../sessions/auth.views.ts';
+import { consentView } from './interactions.views.ts';
+import { INTERACTION_PATH, type OidcProvider, type Provider } from './provider.ts';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const EXPIRED = 'This sign-in has expired or was already finished. Go back to the application and sign in again.';
+
+export function interactionPages(services: Services, oidc: OidcProvider): FastifyPluginAsync {
+  const { login, sessions, cookies, clock, db } = services;
+  const htmlReply = (reply: FastifyReply) => reply.type('text/html; charset=utf-8');
+
+  /** The interaction of this browser (by the provider's cookie), and only if it is the one in the address. */
+  async function detailsOf(request: FastifyRequest, reply: FastifyReply): Promise<Details | null> {
+    const { uid } = request.params as { uid: string };
+    try {
+      const details = await oidc.provider.interactionDetails(request.raw, reply.raw);
+      return details.uid === uid ? details : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function applicationName(details: Details): Promise<{ name: string; firstParty: boolean }> {
+    const client = await oidc.provider.Client.find(String(details.params.client_id));
+    return { name: client?.clientName ?? String(details.params.client_id), firstParty: client?.metadata().latchkey_first_party === true };
+  }
+
+  /** Whether this Latchkey session may sign in without the form: no prompt=login or max_age it does not meet. */
+  function sessionSuffices(details: Details, auth: Auth): boolean {
+    // A session begun during this sign-in (the form, or a password reset) meets every demand for a fresh login.
+    // (iat is in whole seconds: a session from a later second than the sign-in's start.)
+    if (auth.session.created_at >= (details.iat + 1) * 1000) return true;
+    const prompts = String(details.params.prompt ?? '').split(' ');
+    if (prompts.includes('login')) return false;
+    const maxAge = details.params.max_age;
+    if (maxAge !== undefined && (clock.now() - auth.session.created_at) / 1000 > Number(maxAge)) return false;
+    return true;
+  }
+
+  async function finishLogin(request: FastifyRequest, reply: FastifyReply, auth: { userId: string; loginAt: number; remembered: boolean }) {
+    const returnTo = await oidc.provider.interactionResult(request.raw, reply.raw, {
+      login: { accountId: auth.userId, ts: Math.floor(auth.loginAt / 1000), amr: ['pwd'], remember: auth.remembered },
+    });
+    return reply.redirect(returnTo, 303);
+  }
+
+  function loginForm(reply: FastifyReply, uid: string, application: string, extra: { email?: string; error?: string; remembered?: boolean } = {}) {
+    const action = `${INTERACTION_PATH}/${uid}`;
+    return htmlReply(reply).send(
+      loginPage({
+        csrfToken: reply.generateCsrf(),
+        action: `${action}/login`,
+        // After a reset by mail, the browser comes back here and the sign-in continues.
+        resetHref: `/reset-password?next=${encodeURIComponent(action)}`,
+        intro: `Log in to continue to ${application}.`,
+        ...extra,
+      }),
+    );
+  }
+
+  /** Grants what the application asked for and goes on with the sign-in; `asked`: the person chose "Allow". */
+  async function grantConsent(request: FastifyRequest, reply: FastifyReply, details: Details, auth: Auth, asked: boolean) {
+    const { Grant } = oidc.provider;
+    const clientId = String(details.params.client_id);
+    const grant = details.grantId ? await Grant.find(details.grantId) : new Grant({ accountId: auth.user.id, clientId });
+    if (!grant) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    // prompt=consent asks again for what was granted before: the grant then holds every scope requested.
+    const scopes = missing.missingOIDCScope ?? String(details.params.scope ?? '').split(' ').filter(Boolean);
+    if (scopes.length > 0) grant.addOIDCScope(scopes.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, resourceScopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, resourceScopes.join(' '));
+    const grantId = await grant.save();
+    if (asked) {
+      const application = await applicationName(details);
+      await recordAudit(db, clock.now(), actorOf(request, auth.user.id), {
+        type: 'oidc.consent_given',
+        userId: auth.user.id,
+        email: auth.user.email,
+        detail: { application: application.name, clientId, scopes },
+      });
+    }
+    const returnTo = await oidc.provider.interactionResult(request.raw, reply.raw, { consent: details.grantId ? {} : { grantId } });
+    return reply.redirect(returnTo, 303);
+  }
+
+  return async (app) => {
+    app.get(`${INTERACTION_PATH}/:uid`, async (request, reply) => {
+      const details = await detailsOf(request, reply);
+      if (!details) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+      const application = await applicationName(details);
+      const auth = await request.auth();
+      if (details.prompt.name === 'login') {
+        if (auth && sessionSuffices(details, auth)) {
+          return finishLogin(request, reply, { userId: auth.user.id, loginAt: auth.session.created_at, remembered: auth.session.remembered === 1 });
+        }
+        return loginForm(reply, details.uid, application.name);
+      }
+      if (details.prompt.name === 'consent') {
+        if (!auth || auth.user.id !== details.session?.accountId) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+        // First-party applications are part of the organisation: no consent screen (even for prompt=consent).
+        if (application.firstParty) return grantConsent(request, reply, details, auth, false);
+        const scopes = String(details.params.scope ?? '').split(' ');
+        return htmlReply(reply).send(
+          consentView({ csrfToken: reply.generateCsrf(), action: `${INTERACTION_PATH}/${details.uid}`, application: application.name, scopes, viewer: auth.user }),
+        );
+      }
+      return errorPage(reply, 400, 'Sign-in failed', 'Latchkey cannot complete this sign-in.');
+    });
+
+    app.post(`${INTERACTION_PATH}/:uid/login`, { onRequest: formLimit(services, 'login') }, async (request, reply) => {
+      const details = await detailsOf(request, reply);
+      if (!details || details.prompt.name !== 'login') return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+      const email = field(request.body, 'email', 320);
+      const password = field(request.body, 'password');
+      const remembered = field(request.body, 'remember', 10) === 'yes';
+      try {
+        const { token, session, user } = await login.login(email, password, actorOf(request), { remembered });
+        cookies.sessionChanged(reply);
+        cookies.set(reply, 'session', token, sessions.cookieLifetime(session));
+        return await finishLogin(request, reply, { userId: user.id, loginAt: session.created_at, remembered });
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        const application = await applicationName(details);
+        return loginForm(reply.code(error.status), details.uid, application.name, { email, error: error.message, remembered });
+      }
+    });
+
+    app.post(`${INTERACTION_PATH}/:uid/confirm`, async (request, reply) => {
+      const details = await detailsOf(request, reply);
+      const auth = await request.auth();
+      if (!details || details.prompt.name !== 'consent' || !auth || auth.user.id !== details.session?.accountId) {
+        return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+      }
+      return grantConsent(request, reply, details, auth, true);
+    });
+
+    app.post(`${INTERACTION_PATH}/:uid/abort`, async (request, reply) => {
+      const details = await detailsOf(request, reply);
+      if (!details) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+      const returnTo = await oidc.provider.interactionResult(
+        request.raw,
+        reply.raw,
+        { error: 'access_denied', error_description: 'The person cancelled the sign-in.' },
+        { mergeWithLastSubmission: false },
+      );
+      return reply.redirect(returnTo, 303);
+    });
+  };
+}

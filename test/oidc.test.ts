@@ -1,0 +1,254 @@
+// "Sign in with Latchkey" (issue 9, part 6): a real relying party (openid-client) over HTTP against the running
+// app, with a cookie-keeping browser that fills in Latchkey's own login and consent pages.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { startTestApp, GOOD_PASSWORD, type TestApp } from './support/app.ts';
+import { textOf } from './support/client.ts';
+import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
+
+const REDIRECT = 'http://127.0.0.1:9/callback';
+
+/** A browser without JavaScript: keeps cookies (by name), follows redirects until the application's callback. */
+class Browser {
+  readonly cookies = new Map<string, string>();
+  html = '';
+  status = 0;
+
+  async go(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<string | null> {
+    let next = url;
+    let method = init.method ?? 'GET';
+    let body: URLSearchParams | undefined = init.form ? new URLSearchParams(init.form) : undefined;
+    for (let hops = 0; hops < 15; hops++) {
+      if (next.startsWith(REDIRECT)) return next;
+      const response = await fetch(next, {
+        method,
+        body,
+        redirect: 'manual',
+        headers: { cookie: [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; '), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      });
+      for (const line of response.headers.getSetCookie()) {
+        const [pair, ...attributes] = line.split(';');
+        const eq = pair!.indexOf('=');
+        const name = pair!.slice(0, eq).trim();
+        const value = pair!.slice(eq + 1).trim();
+        if (value === '' || attributes.some((a) => /max-age=0\b/i.test(a) || /expires=Thu, 01 Jan 1970/i.test(a))) this.cookies.delete(name);
+        else this.cookies.set(name, value);
+      }
+      const location = response.headers.get('location');
+      if (response.status >= 300 && response.status < 400 && location) {
+        next = new URL(location, next).toString();
+        method = 'GET';
+        body = undefined;
+        continue;
+      }
+      this.status = response.status;
+      this.html = await response.text();
+      return null;
+    }
+    throw new Error('too many redirects');
+  }
+
+  /** Submits the form whose action contains `actionPart`, with its hidden fields and these values. */
+  async submit(actionPart: string, fields: Record<string, string> = {}, base: string): Promise<string | null> {
+    const forms = [...this.html.matchAll(/<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/g)];
+    const form = forms.find((match) => match[1]!.includes(actionPart));
+    assert.ok(form, `a form posting to ${actionPart} (page: ${textOf(this.html).slice(0, 300)})`);
+    const hidden = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    return this.go(new URL(form[1]!.replace(/&amp;/g, '&'), base).toString(), { method: 'POST', form: { ...hidden, ...fields } });
+  }
+}
+
+describe('Sign in with Latchkey (OpenID Connect)', () => {
+  let app: TestApp;
+  let issuer: URL;
+  let confidential: { id: string; secret: string };
+  let thirdParty: string;
+  let config: oidc.Configuration;
+
+  before(async () => {
+    app = await startTestApp();
+    issuer = new URL(app.services.config.baseUrl.href.replace(/\/$/, ''));
+    await app.createUser({ email: 'ada@example.com', name: 'Ada Lovelace' });
+    const created = await app.services.applications.create(
+      { name: 'Wiki', kind: 'confidential', firstParty: true, redirectUris: [REDIRECT], postLogoutRedirectUris: [], scopes: ['openid', 'profile', 'email', 'offline_access'] },
+      COMMAND_LINE,
+    );
+    confidential = { id: created.application.id, secret: created.secret! };
+    const outside = await app.services.applications.create(
+      { name: 'Outside Dashboard', kind: 'public', firstParty: false, redirectUris: [REDIRECT], postLogoutRedirectUris: [], scopes: ['openid', 'profile', 'email'] },
+      COMMAND_LINE,
+    );
+    thirdParty = outside.application.id;
+    config = await oidc.discovery(issuer, confidential.id, confidential.secret, undefined, { execute: [oidc.allowInsecureRequests] });
+  });
+  after(() => app.close());
+
+  async function authorizationUrl(cfg: oidc.Configuration, extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(cfg, {
+      redirect_uri: REDIRECT,
+      scope: 'openid profile email offline_access',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      // OpenID Connect Core 11: offline_access is honoured only with prompt=consent.
+      prompt: 'consent',
+      ...extra,
+    });
+    return { url: url.toString(), verifier, state };
+  }
+
+  async function signIn(browser: Browser, cfg = config, extra: Record<string, string> = {}) {
+    const request = await authorizationUrl(cfg, extra);
+    let callback = await browser.go(request.url);
+    if (!callback && /Log in/.test(browser.html)) {
+      callback = await browser.submit('/login', { email: 'ada@example.com', password: GOOD_PASSWORD }, app.url);
+    }
+    assert.ok(callback, `back at the application (page: ${textOf(browser.html).slice(0, 300)})`);
+    return { callback: new URL(callback), ...request };
+  }
+
+  test('discovery and JWKS carry the required fields; PKCE is S256 only', async () => {
+    const meta = config.serverMetadata();
+    assert.equal(meta.issuer, issuer.href.replace(/\/$/, ''));
+    for (const field of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'response_types_supported', 'subject_types_supported', 'id_token_signing_alg_values_supported'] as const) {
+      assert.ok(meta[field], `${field} is published`);
+    }
+    assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
+    assert.ok(meta.authorization_endpoint!.endsWith('/oidc/auth'));
+    assert.ok(meta.token_endpoint!.endsWith('/oidc/token'));
+    assert.ok(meta.userinfo_endpoint!.endsWith('/oidc/me'));
+    assert.ok(meta.revocation_endpoint!.endsWith('/oidc/token/revocation'));
+    assert.ok(meta.introspection_endpoint!.endsWith('/oidc/token/introspection'));
+    assert.ok(meta.end_session_endpoint!.endsWith('/oidc/session/end'));
+    const jwks = (await (await fetch(`${app.url}/oidc/jwks`)).json()) as { keys: Array<Record<string, unknown>> };
+    assert.ok(jwks.keys.length >= 1);
+    for (const key of jwks.keys) {
+      assert.ok(key.kty && key.kid && key.alg, 'each key has kty, kid, alg');
+      assert.equal(key.d, undefined, 'no private part is published');
+    }
+  });
+
+  test('authorization code with PKCE: login form, code, tokens, a valid ID token, userinfo', async () => {
+    const browser = new Browser();
+    const { callback, verifier, state } = await signIn(browser);
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    const claims = tokens.claims()!;
+    const user = await app.services.users.findByTypedEmail('ada@example.com');
+    assert.equal(claims.sub, user!.id, 'sub is the user id, not the email');
+    assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+    assert.equal(info.email, 'ada@example.com');
+    assert.equal(info.email_verified, false);
+    assert.equal(info.name, 'Ada Lovelace');
+    assert.equal(info.latchkey_admin, undefined, 'latchkey_admin only with its scope');
+    // Already logged in to Latchkey: the next sign-in goes straight back to the application.
+    const again = await authorizationUrl(config);
+    assert.ok(await browser.go(again.url), 'no form the second time');
+    // Audited.
+    for (let i = 0; i < 50; i++) {
+      const { rows } = await app.services.audit.list({ type: 'oidc.signed_in', limit: 10 });
+      if (rows.length >= 2) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.fail('oidc.signed_in is in the audit log');
+  });
+
+  test('refresh tokens rotate: the old one is refused after use, and its reuse ends the grant', async () => {
+    const { callback, verifier, state } = await signIn(new Browser());
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    assert.ok(refreshed.refresh_token);
+    assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+    assert.equal((await oidc.tokenIntrospection(config, refreshed.access_token)).active, true);
+    await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (error: oidc.ResponseBodyError) => error.error === 'invalid_grant');
+    // A rotated token shown again means it was copied: the provider ends the whole grant, the new tokens too.
+    await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token!), (error: oidc.ResponseBodyError) => error.error === 'invalid_grant');
+    assert.equal((await oidc.tokenIntrospection(config, refreshed.access_token)).active, false);
+  });
+
+  test('revocation and introspection', async () => {
+    const { callback, verifier, state } = await signIn(new Browser());
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    const introspected = await oidc.tokenIntrospection(config, tokens.access_token);
+    assert.equal(introspected.active, true);
+    assert.equal(introspected.client_id, confidential.id);
+    assert.equal((await oidc.tokenIntrospection(config, tokens.refresh_token!)).active, true);
+    await oidc.tokenRevocation(config, tokens.refresh_token!);
+    assert.equal((await oidc.tokenIntrospection(config, tokens.refresh_token!)).active, false);
+    await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (error: oidc.ResponseBodyError) => error.error === 'invalid_grant');
+  });
+
+  test('errors: wrong redirect URI, missing or wrong PKCE verifier, reused code', async () => {
+    const browser = new Browser();
+    const wrong = await authorizationUrl(config, { redirect_uri: 'http://127.0.0.1:9/elsewhere' });
+    assert.equal(await browser.go(wrong.url), null);
+    assert.equal(browser.status, 400);
+    assert.match(textOf(browser.html), /Sign-in failed/);
+    assert.match(textOf(browser.html), /redirect_uri/);
+    assert.doesNotMatch(browser.html, /at .*\.js:\d+/, 'no stack trace');
+
+    const noPkce = new URL((await authorizationUrl(config)).url);
+    noPkce.searchParams.delete('code_challenge');
+    noPkce.searchParams.delete('code_challenge_method');
+    const refused = await browser.go(noPkce.toString());
+    assert.ok(refused);
+    assert.equal(new URL(refused).searchParams.get('error'), 'invalid_request');
+
+    const first = await signIn(browser);
+    await assert.rejects(
+      oidc.authorizationCodeGrant(config, first.callback, { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: first.state }),
+      (error: oidc.ResponseBodyError) => error.error === 'invalid_grant',
+    );
+    const second = await signIn(browser);
+    await oidc.authorizationCodeGrant(config, second.callback, { pkceCodeVerifier: second.verifier, expectedState: second.state });
+    await assert.rejects(
+      oidc.authorizationCodeGrant(config, second.callback, { pkceCodeVerifier: second.verifier, expectedState: second.state }),
+      (error: oidc.ResponseBodyError) => error.error === 'invalid_grant',
+    );
+  });
+
+  test('prompt=login shows the login form even when logged in to Latchkey', async () => {
+    const browser = new Browser();
+    await signIn(browser);
+    const forced = await authorizationUrl(config, { prompt: 'login' });
+    assert.equal(await browser.go(forced.url), null);
+    assert.match(textOf(browser.html), /Log in/);
+    assert.match(browser.html, /Reset Password/);
+    const callback = await browser.submit('/login', { email: 'ada@example.com', password: GOOD_PASSWORD }, app.url);
+    assert.ok(callback);
+  });
+
+  test('a third-party application asks for consent; "Allow" is audited', async () => {
+    const publicConfig = await oidc.discovery(issuer, thirdParty, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    const browser = new Browser();
+    const request = await authorizationUrl(publicConfig, { scope: 'openid profile email' });
+    assert.equal(await browser.go(request.url), null);
+    assert.equal(await browser.submit('/login', { email: 'ada@example.com', password: GOOD_PASSWORD }, app.url), null);
+    const text = textOf(browser.html);
+    assert.match(text, /Outside Dashboard wants to:/);
+    assert.match(text, /see your name/);
+    assert.match(text, /see your email address/);
+    const callback = await browser.submit('/confirm', {}, app.url);
+    assert.ok(callback);
+    const tokens = await oidc.authorizationCodeGrant(publicConfig, new URL(callback), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    assert.ok(tokens.access_token);
+    const { rows } = await app.services.audit.list({ type: 'oidc.consent_given', limit: 10 });
+    assert.equal(rows.length, 1);
+  });
+
+  test('an archived user: refresh and userinfo stop working', async () => {
+    const user = await app.createUser({ email: 'bob@example.com', name: 'Bob Byte' });
+    const browser = new Browser();
+    const request = await authorizationUrl(config);
+    await browser.go(request.url);
+    const callback = await browser.submit('/login', { email: 'bob@example.com', password: GOOD_PASSWORD }, app.url);
+    assert.ok(callback);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    await app.services.users.archive(user.id, COMMAND_LINE);
+    await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (error: oidc.ResponseBodyError) => error.error === 'invalid_grant');
+    await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, user.id));
+  });
+});
