@@ -14,6 +14,7 @@ class Browser {
   readonly cookies = new Map<string, string>();
   html = '';
   status = 0;
+  csp = '';
 
   async go(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<string | null> {
     let next = url;
@@ -43,6 +44,7 @@ class Browser {
         continue;
       }
       this.status = response.status;
+      this.csp = response.headers.get('content-security-policy') ?? '';
       this.html = await response.text();
       return null;
     }
@@ -215,6 +217,8 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
     await signIn(browser);
     const forced = await authorizationUrl(config, { prompt: 'login' });
     assert.equal(await browser.go(forced.url), null);
+    // The form's answer redirects to the application: the page's form-action allows its origin.
+    assert.match(browser.csp, /form-action 'self' http:\/\/127\.0\.0\.1:9(;|$)/);
     assert.match(textOf(browser.html), /Log in/);
     assert.match(browser.html, /Reset Password/);
     const callback = await browser.submit('/login', { email: 'ada@example.com', password: GOOD_PASSWORD }, app.url);

@@ -30,10 +30,15 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
     }
   }
 
-  async function applicationName(details: Details): Promise<{ name: string; firstParty: boolean }> {
+  async function applicationName(details: Details): Promise<{ name: string; firstParty: boolean; origins: string[] }> {
     const client = await oidc.provider.Client.find(String(details.params.client_id));
-    return { name: client?.clientName ?? String(details.params.client_id), firstParty: client?.metadata().latchkey_first_party === true };
+    const origins = [...new Set((client?.redirectUris ?? []).map((uri) => new URL(uri).origin))];
+    return { name: client?.clientName ?? String(details.params.client_id), firstParty: client?.metadata().latchkey_first_party === true, origins };
   }
+
+  // The login and consent forms post here, and the answer redirects to the application (through /oidc/auth):
+  // browsers apply the page's CSP form-action to those redirects too, so these pages allow the application's origins.
+  const formTargets = new WeakMap<FastifyRequest, string[]>();
 
   /** Whether this Latchkey session may sign in without the form: no prompt=login or max_age it does not meet. */
   function sessionSuffices(details: Details, auth: Auth): boolean {
@@ -95,10 +100,21 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
   }
 
   return async (app) => {
+    // Runs after the security headers hook of the whole app (hooks of a plugin run after its parent's).
+    app.addHook('onSend', async (request, reply, payload) => {
+      const origins = formTargets.get(request);
+      const csp = reply.getHeader('content-security-policy');
+      if (origins && origins.length > 0 && typeof csp === 'string') {
+        reply.header('content-security-policy', csp.replace("form-action 'self'", `form-action 'self' ${origins.join(' ')}`));
+      }
+      return payload;
+    });
+
     app.get(`${INTERACTION_PATH}/:uid`, async (request, reply) => {
       const details = await detailsOf(request, reply);
       if (!details) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
       const application = await applicationName(details);
+      formTargets.set(request, application.origins);
       const auth = await request.auth();
       if (details.prompt.name === 'login') {
         if (auth && sessionSuffices(details, auth)) {
@@ -132,6 +148,7 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         const application = await applicationName(details);
+        formTargets.set(request, application.origins);
         return loginForm(reply.code(error.status), details.uid, application.name, { email, error: error.message, remembered });
       }
     });
