@@ -6,6 +6,8 @@ import * as oidc from 'openid-client';
 import { startTestApp, GOOD_PASSWORD, type TestApp } from './support/app.ts';
 import { textOf } from './support/client.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
+import { loadSecret } from '../src/infra/secret.ts';
+import { signingKeysOf } from '../src/modules/oidc/oidc.routes.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
@@ -240,6 +242,18 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
     const tokens = await oidc.authorizationCodeGrant(publicConfig, new URL(callback), { pkceCodeVerifier: request.verifier, expectedState: request.state });
     assert.ok(tokens.access_token);
     const { rows } = await app.services.audit.list({ type: 'oidc.consent_given', limit: 10 });
+    assert.equal(rows.length, 1);
+  });
+
+  test('keys rotate: the new key is published at once, the old one keeps signing a while and stays published', async () => {
+    const keys = signingKeysOf(app.services, loadSecret(app.services.config.secret, app.services.config.dataDir));
+    const before = await keys.load();
+    const { kid, retired } = await keys.rotate(COMMAND_LINE);
+    assert.deepEqual(retired, [before.signingKid]);
+    const after = await keys.load();
+    assert.equal(after.signingKid, before.signingKid, 'the old key signs until every instance publishes the new one');
+    assert.deepEqual(after.keys.map((key) => key.kid).sort(), [before.signingKid, kid].sort());
+    const { rows } = await app.services.audit.list({ type: 'oidc.key_rotated', limit: 10 });
     assert.equal(rows.length, 1);
   });
 

@@ -14,6 +14,9 @@ import { createServices, type Services } from '../services.ts';
 import { serve } from '../server.ts';
 import { copyInstallation } from './db-copy.ts';
 import { readPassword } from './password-input.ts';
+import { loadSecret } from '../infra/secret.ts';
+import { PUBLISH_LEAD_MS } from '../modules/oidc/keys.ts';
+import { signingKeysOf } from '../modules/oidc/oidc.routes.ts';
 
 const USAGE = `Usage: latchkey <command>
 
@@ -27,6 +30,8 @@ Commands:
   users reset-link EMAIL                             print a fresh reset link, for delivery by hand
   mail test TO                                       send a test email through the outgoing server
   migrate                                            bring the database schema up to date
+  keys rotate                                        new OpenID Connect signing key; the old one stays
+                                                     published until its tokens have expired
   db copy --to URL [--from URL]                      copy every table into an empty database (SQLite to PostgreSQL)`;
 
 /** Wrong usage: exit code 2. */
@@ -83,6 +88,21 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
     } finally {
       await db.destroy();
     }
+    return;
+  }
+  if (command === 'keys') {
+    if (sub !== 'rotate') throw new UsageError('expected: keys rotate');
+    parse(rest, {}, 0);
+    const config = loadConfig();
+    await withServices(config, async (services) => {
+      const { kid, retired } = await signingKeysOf(services, loadSecret(config.secret, config.dataDir)).rotate(COMMAND_LINE);
+      out(
+        retired.length === 0
+          ? `New signing key ${kid}: there was none before, it signs from now on.`
+          : `New signing key ${kid}: published now, signing in ${PUBLISH_LEAD_MS / 60_000} minutes (running servers read keys every minute); ` +
+              `${retired.length} older key(s) stay published until their tokens have expired.`,
+      );
+    });
     return;
   }
   if (command === 'users') {
