@@ -19,6 +19,7 @@ import { mailServerPages } from './modules/admin/mail-servers.pages.ts';
 import { registerOps } from './modules/ops/ops.routes.ts';
 import { alertBannerHook, securityPages } from './modules/security/security.pages.ts';
 import { handledByProvider, registerOidc } from './modules/oidc/oidc.routes.ts';
+import { applicationPages } from './modules/admin/applications.pages.ts';
 
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
   return hops === 0 ? false : (_address, hop) => hop < hops;
@@ -97,5 +98,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(securityPages(services));
   // "Sign in with Latchkey": the OpenID Connect provider and its login, consent and logout pages.
   await registerOidc(app, services);
+  await app.register(applicationPages(services));
   return app;
 }

@@ -1,10 +1,24 @@
 // Applications (OpenID Connect relying parties): registering, changing, removing them and their client secrets.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestApp, type TestApp } from './support/app.ts';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
+import { textOf, WebClient } from './support/client.ts';
+import { freshDatabaseUrl } from './support/database.ts';
+import { cleanEnv } from './support/net.ts';
+import { loadConfig } from '../src/config.ts';
+import { systemClock } from '../src/infra/clock.ts';
+import { createLogger } from '../src/infra/logger.ts';
+import { createServices } from '../src/services.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { UserError } from '../src/infra/errors.ts';
 import type { ApplicationInput } from '../src/modules/applications/applications.service.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const WIKI: ApplicationInput = {
   name: 'Team Wiki',
@@ -155,5 +169,231 @@ describe('applications', () => {
   it('the list is in name order', async () => {
     const names = (await lk.services.applications.list()).map((app) => app.name);
     assert.deepEqual(names, [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
+});
+
+describe('the Applications pages', () => {
+  let lk: TestApp;
+  let admin: WebClient;
+
+  before(async () => {
+    lk = await startTestApp({ startWorker: false });
+    await lk.createUser({ email: 'root@example.com', name: 'Ada Admin', admin: true });
+    await lk.createUser({ email: 'user@example.com', name: 'Una User' });
+    admin = new WebClient(lk.url);
+    await admin.get('/login');
+    await admin.post('/login', { email: 'root@example.com', password: GOOD_PASSWORD });
+  });
+  after(async () => {
+    await lk.close();
+  });
+
+  /** Posts the application form as the browser would, scopes as repeated fields. */
+  const postForm = (action: string, fields: Array<[string, string]>) =>
+    admin.request('POST', action, new URLSearchParams([['_csrf', admin.csrfToken()], ...fields]));
+
+  const secretOn = (html: string) => /id="client-secret"[^>]*value="([^"]+)"/.exec(html)?.[1];
+
+  it('New Application registers a confidential application and shows its secret once, with a warning', async () => {
+    let page = await admin.get('/admin/applications');
+    assert.match(page.html, /<a href="\/admin\/applications" aria-current="page">Applications<\/a>/);
+    assert.match(textOf(page.html), /No application is registered yet/);
+    assert.match(page.html, /<a class="button" href="\/admin\/applications\/new">New Application<\/a>/);
+    page = await admin.get('/admin/applications/new');
+    for (const label of ['Name', 'Redirect URIs (one per line)', 'Post-Logout Redirect URIs (one per line)', 'Type', 'Confidential', 'Public', 'First-party (no consent screen)', 'profile', 'latchkey_admin']) {
+      assert.ok(textOf(page.html).includes(label), label);
+    }
+    page = await postForm('/admin/applications', [
+      ['name', 'Team Wiki'],
+      ['redirectUris', 'https://wiki.example.com/callback\r\n\r\nhttp://localhost:3001/callback'],
+      ['postLogoutRedirectUris', 'https://wiki.example.com/'],
+      ['kind', 'confidential'],
+      ['firstParty', 'yes'],
+      ['scopes', 'profile'],
+      ['scopes', 'email'],
+    ]);
+    assert.equal(page.status, 200);
+    assert.match(textOf(page.html), /Copy the client secret now: it will not be shown again/);
+    assert.equal(page.headers.get('cache-control'), 'no-store');
+    const [application] = await lk.services.applications.list();
+    assert.equal(application!.name, 'Team Wiki');
+    assert.deepEqual(application!.redirectUris, ['https://wiki.example.com/callback', 'http://localhost:3001/callback']);
+    assert.deepEqual(application!.scopes, ['openid', 'profile', 'email']);
+    assert.equal(application!.firstParty, true);
+    assert.equal(secretOn(page.html), (await lk.services.applications.clientMetadata(application!.id))?.client_secret);
+
+    page = await admin.get('/admin/applications');
+    const text = textOf(page.html);
+    for (const shown of ['Team Wiki', application!.id, 'Confidential', 'First-party', 'https://wiki.example.com/callback']) assert.ok(text.includes(shown), shown);
+    page = await admin.get(`/admin/applications/${application!.id}`);
+    assert.equal(secretOn(page.html), undefined, 'never shown again');
+    assert.ok(!page.html.includes(secretOn((await admin.get('/admin/applications')).html) ?? '\u0000'));
+  });
+
+  it('a refused form comes back with its values and a message on the field at fault', async () => {
+    await admin.get('/admin/applications/new');
+    const page = await postForm('/admin/applications', [
+      ['name', 'Dashboard'],
+      ['redirectUris', 'http://dashboard.example.com/callback'],
+      ['kind', 'public'],
+    ]);
+    assert.equal(page.status, 400);
+    assert.match(page.html, /<span class="field-error" id="redirectUris-error">[^<]*must start with https:\/\//);
+    assert.match(page.html, /value="Dashboard"/);
+    assert.match(page.html, /<textarea[^>]*>http:\/\/dashboard\.example\.com\/callback<\/textarea>/);
+    assert.match(page.html, /value="public" checked/);
+    assert.equal((await lk.services.applications.list()).length, 1, 'nothing was registered');
+  });
+
+  it('a public application has no secret; editing keeps its type and is audited', async () => {
+    await admin.get('/admin/applications/new');
+    let page = await postForm('/admin/applications', [
+      ['name', 'Dashboard'],
+      ['redirectUris', 'https://dashboard.example.com/callback'],
+      ['kind', 'public'],
+    ]);
+    assert.match(textOf(page.html), /The application was registered/);
+    assert.equal(secretOn(page.html), undefined);
+    assert.doesNotMatch(page.html, /Rotate Secret/);
+    const id = /\/admin\/applications\/(app_[\w-]+)/.exec(page.url)![1]!;
+    page = await postForm(`/admin/applications/${id}`, [
+      ['name', 'Dashboard (staging)'],
+      ['redirectUris', 'https://staging.example.com/callback'],
+      ['kind', 'public'],
+      ['scopes', 'offline_access'],
+    ]);
+    assert.match(textOf(page.html), /The changes were saved/);
+    const application = await lk.services.applications.get(id);
+    assert.equal(application?.name, 'Dashboard (staging)');
+    assert.deepEqual(application?.scopes, ['openid', 'offline_access']);
+    const event = await lk.services.db.selectFrom('audit_events').selectAll().where('type', '=', 'application.updated').executeTakeFirstOrThrow();
+    assert.ok(event.actor_id, 'the audit log names the administrator');
+    page = await admin.get(`/admin/audit?type=application.updated`);
+    assert.match(textOf(page.html), /Application changed/);
+  });
+
+  it('Rotate Secret asks first, then shows the new secret once; the old one stops working', async () => {
+    const wiki = (await lk.services.applications.list()).find((app) => app.name === 'Team Wiki')!;
+    const old = (await lk.services.applications.clientMetadata(wiki.id))?.client_secret;
+    let page = await admin.get(`/admin/applications/${wiki.id}`);
+    assert.match(page.html, new RegExp(`href="/admin/applications/${wiki.id}/rotate-secret">Rotate Secret<`));
+    page = await admin.get(`/admin/applications/${wiki.id}/rotate-secret`);
+    assert.match(textOf(page.html), /Confirm/);
+    assert.match(textOf(page.html), /Cancel/);
+    page = await admin.post(`/admin/applications/${wiki.id}/rotate-secret`, {});
+    const fresh = secretOn(page.html);
+    assert.ok(fresh && fresh !== old);
+    assert.match(textOf(page.html), /it will not be shown again/);
+    assert.equal((await lk.services.applications.clientMetadata(wiki.id))?.client_secret, fresh);
+  });
+
+  it('Remove Application asks first, then removes it', async () => {
+    const wiki = (await lk.services.applications.list()).find((app) => app.name === 'Team Wiki')!;
+    let page = await admin.get(`/admin/applications/${wiki.id}/remove`);
+    assert.match(textOf(page.html), /Remove Team Wiki\?/);
+    page = await admin.post(`/admin/applications/${wiki.id}/remove`, {});
+    assert.match(textOf(page.html), /The application was removed/);
+    assert.equal(await lk.services.applications.get(wiki.id), undefined);
+    assert.equal((await admin.get(`/admin/applications/${wiki.id}`)).status, 404);
+    assert.equal((await admin.get('/admin/applications/app_nonexistent')).status, 404);
+  });
+
+  it('only administrators see the pages, and every form needs its CSRF token', async () => {
+    const user = new WebClient(lk.url);
+    await user.get('/login');
+    await user.post('/login', { email: 'user@example.com', password: GOOD_PASSWORD });
+    for (const path of ['/admin/applications', '/admin/applications/new']) assert.equal((await user.get(path)).status, 403, path);
+    assert.equal((await user.post('/admin/applications', { name: 'Sneaky', redirectUris: 'https://evil.example/cb', kind: 'public' })).status, 403);
+    const anonymous = new WebClient(lk.url);
+    assert.match((await anonymous.get('/admin/applications')).url, /\/login\?next=/);
+    const before = (await lk.services.applications.list()).length;
+    const page = await admin.request('POST', '/admin/applications', new URLSearchParams({ name: 'No token', redirectUris: 'https://x.example/cb', kind: 'public' }));
+    assert.equal(page.status, 403);
+    assert.equal((await lk.services.applications.list()).length, before);
+  });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('latchkey apps', () => {
+  let dir: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'latchkey-apps-'));
+    env = { LATCHKEY_DATABASE_URL: await freshDatabaseUrl(dir, 'db'), LATCHKEY_DATA_DIR: dir };
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** `latchkey …` from the sources, as `npx latchkey` runs it during development. */
+  const latchkey = (args: string[]) =>
+    new Promise<Run>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: cleanEnv(env) }, (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+
+  /** What the server would hand oidc-provider for this client, read in another process as the server would. */
+  async function metadata(id: string) {
+    const services = await createServices(loadConfig({ ...env, NODE_ENV: 'test' }, dir), systemClock, createLogger('silent'));
+    try {
+      return await services.applications.clientMetadata(id);
+    } finally {
+      await services.close();
+    }
+  }
+
+  it('apps add prints the client ID and the secret once; list, rotate-secret and remove work on it', async () => {
+    let result = await latchkey(['apps', 'add', '--name', 'Grafana', '--redirect-uri', 'https://grafana.example.com/login/generic_oauth', '--scope', 'profile', '--scope', 'email latchkey_admin']);
+    assert.equal(result.code, 0, result.stderr);
+    const id = /^Client ID: (app_\S+)$/m.exec(result.stdout)?.[1];
+    const secret = /^Client secret: (\S+)$/m.exec(result.stdout)?.[1];
+    assert.ok(id && secret, result.stdout);
+    assert.match(result.stdout, /Copy the client secret now/);
+    assert.match(result.stdout, /confidential, third-party; scopes: openid profile email latchkey_admin/);
+    assert.equal((await metadata(id))?.client_secret, secret);
+
+    result = await latchkey(['apps', 'add', '--name', 'CLI tool', '--public', '--first-party', '--redirect-uri', 'http://127.0.0.1:8400/cb', '--redirect-uri', 'http://[::1]:8400/cb']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stdout, /Client secret/);
+
+    result = await latchkey(['apps', 'list']);
+    assert.equal(result.code, 0, result.stderr);
+    const rows = result.stdout.trimEnd().split('\n').map((line) => line.split('\t'));
+    assert.deepEqual(rows.map((row) => row[1]), ['CLI tool', 'Grafana']);
+    assert.deepEqual(rows[1], [id, 'Grafana', 'Confidential', 'Third-party', 'https://grafana.example.com/login/generic_oauth', 'openid profile email latchkey_admin']);
+    assert.deepEqual(rows[0]!.slice(2, 5), ['Public', 'First-party', 'http://127.0.0.1:8400/cb http://[::1]:8400/cb']);
+
+    result = await latchkey(['apps', 'rotate-secret', id]);
+    assert.equal(result.code, 0, result.stderr);
+    const fresh = /^Client secret: (\S+)$/m.exec(result.stdout)?.[1];
+    assert.ok(fresh && fresh !== secret);
+    assert.equal((await metadata(id))?.client_secret, fresh);
+
+    result = await latchkey(['apps', 'remove', id]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /Removed application Grafana/);
+    assert.equal(await metadata(id), undefined);
+  });
+
+  it('refusals are one line with exit 1; wrong usage exits 2', async () => {
+    const oneLine = (result: Run, pattern: RegExp) => {
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, pattern);
+    };
+    oneLine(await latchkey(['apps', 'add', '--name', 'Wiki', '--redirect-uri', 'http://wiki.example.com/cb']), /^latchkey: Redirect URIs: .*must start with https:\/\//);
+    oneLine(await latchkey(['apps', 'add', '--name', 'Wiki', '--redirect-uri', 'https://wiki.example.com/cb', '--scope', 'admin']), /Unknown scope/);
+    oneLine(await latchkey(['apps', 'remove', 'app_missing']), /^latchkey: no application has the client ID app_missing\n$/);
+    oneLine(await latchkey(['apps', 'rotate-secret', (/^(app_\S+)\t/m.exec((await latchkey(['apps', 'list'])).stdout) ?? [])[1] ?? 'x']), /public application has no client secret/);
+    for (const args of [['apps', 'add', '--name', 'Wiki'], ['apps', 'remove'], ['apps', 'frobnicate'], ['apps', 'add', '--nmae', 'x']]) {
+      const result = await latchkey(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /latchkey help/);
+    }
   });
 });

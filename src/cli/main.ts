@@ -32,12 +32,19 @@ Commands:
   migrate                                            bring the database schema up to date
   keys rotate                                        new OpenID Connect signing key; the old one stays
                                                      published until its tokens have expired
+  apps add --name N --redirect-uri U [--redirect-uri U2…] [--post-logout-redirect-uri U…]
+           [--public] [--first-party] [--scope S…]   register an application (OpenID Connect client);
+                                                     prints its client ID and, unless --public, its
+                                                     client secret, once
+  apps list                                          list applications
+  apps remove CLIENT_ID                              remove an application
+  apps rotate-secret CLIENT_ID                       print a new client secret; the old one stops working
   db copy --to URL [--from URL]                      copy every table into an empty database (SQLite to PostgreSQL)`;
 
 /** Wrong usage: exit code 2. */
 class UsageError extends Error {}
 
-function parse(args: string[], options: ParseArgsConfig['options'], positionals: number) {
+function parse(args: string[], options: ParseArgsConfig['options'], positionals: number, positional = 'email address') {
   let parsed;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
@@ -45,7 +52,7 @@ function parse(args: string[], options: ParseArgsConfig['options'], positionals:
     throw new UsageError((error as Error).message.split('\n')[0]!);
   }
   if (parsed.positionals.length !== positionals) {
-    throw new UsageError(positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : 'expected exactly one email address');
+    throw new UsageError(positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : `expected exactly one ${positional}`);
   }
   return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
 }
@@ -65,6 +72,86 @@ async function findUser(services: Services, typed: string) {
   const user = await services.users.findByTypedEmail(email);
   if (!user) throw new UserError(`no user has the email ${email}`);
   return user;
+}
+
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
+
+/** `latchkey apps …`: the Applications page's register, list, remove and rotate, for scripts. */
+async function runApps(sub: string | undefined, rest: string[], out: (line: string) => void): Promise<void> {
+  const showSecret = (secret: string) => {
+    out(`Client secret: ${secret}`);
+    out('Copy the client secret now: it will not be shown again.');
+  };
+  if (sub === 'add') {
+    const { values } = parse(
+      rest,
+      {
+        name: { type: 'string' },
+        'redirect-uri': { type: 'string', multiple: true },
+        'post-logout-redirect-uri': { type: 'string', multiple: true },
+        public: { type: 'boolean' },
+        'first-party': { type: 'boolean' },
+        scope: { type: 'string', multiple: true },
+      },
+      0,
+    );
+    const redirectUris = strings(values['redirect-uri']);
+    if (typeof values.name !== 'string' || redirectUris.length === 0) throw new UsageError('apps add needs --name and at least one --redirect-uri');
+    await withServices(loadConfig(), async (services) => {
+      const { application, secret } = await services.applications.create(
+        {
+          name: values.name as string,
+          kind: values.public ? 'public' : 'confidential',
+          firstParty: values['first-party'] === true,
+          redirectUris,
+          postLogoutRedirectUris: strings(values['post-logout-redirect-uri']),
+          // --scope profile --scope email, or --scope "profile email"
+          scopes: strings(values.scope).flatMap((scope) => scope.split(/[\s,]+/).filter(Boolean)),
+        },
+        COMMAND_LINE,
+      );
+      out(`Registered application ${visibleLine(application.name)} (${application.kind}, ${application.firstParty ? 'first-party' : 'third-party'}; scopes: ${application.scopes.join(' ')}).`);
+      out(`Client ID: ${application.id}`);
+      if (secret !== null) showSecret(secret);
+    });
+    return;
+  }
+  if (sub === 'list') {
+    parse(rest, {}, 0);
+    await withServices(loadConfig(), async (services) => {
+      const list = await services.applications.list();
+      if (list.length === 0) return out('No applications.');
+      for (const application of list) {
+        out(
+          [
+            application.id,
+            visibleLine(application.name),
+            application.kind === 'confidential' ? 'Confidential' : 'Public',
+            application.firstParty ? 'First-party' : 'Third-party',
+            application.redirectUris.map(visibleLine).join(' '),
+            application.scopes.join(' '),
+          ].join('\t'),
+        );
+      }
+    });
+    return;
+  }
+  if (sub === 'remove' || sub === 'rotate-secret') {
+    const { positionals } = parse(rest, {}, 1, 'client ID');
+    const id = positionals[0]!;
+    await withServices(loadConfig(), async (services) => {
+      const application = await services.applications.get(id);
+      if (!application) throw new UserError(`no application has the client ID ${id}`);
+      if (sub === 'remove') {
+        await services.applications.remove(application.id, COMMAND_LINE);
+        out(`Removed application ${visibleLine(application.name)} (${application.id}).`);
+      } else {
+        showSecret(await services.applications.rotateSecret(application.id, COMMAND_LINE));
+      }
+    });
+    return;
+  }
+  throw new UsageError(`unknown apps command "${sub ?? ''}" (add, list, remove, rotate-secret)`);
 }
 
 async function run(argv: string[], out: (line: string) => void): Promise<void> {
@@ -155,6 +242,10 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
       return;
     }
     throw new UsageError(`unknown users command "${sub ?? ''}" (add, list, send-reset, reset-link)`);
+  }
+  if (command === 'apps') {
+    await runApps(sub, rest, out);
+    return;
   }
   if (command === 'db' && sub === 'copy') {
     const { values } = parse(rest, { to: { type: 'string' }, from: { type: 'string' } }, 0);

@@ -35,6 +35,7 @@ details.menu summary{list-style:none;margin:0}details.menu ul{position:absolute;
 details.menu li a{display:block;padding:.45rem 1rem;text-decoration:none;color:#1d2330}details.menu li a:hover{background:#eef2fb}
 dl.details{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1.5rem}dl.details dt{font-weight:600}dl.details dd{margin:0}
 .field-error{display:block;color:#8a1c1c;font-size:.92rem}form.filters label{margin-top:.6rem}
+textarea{width:100%;padding:.55rem;border:1px solid #b8bfcc;border-radius:6px;font:inherit}fieldset.choices{border:0;padding:0;margin:1rem 0 0}fieldset.choices legend{font-weight:600;padding:0}
 `;
 
 export function page(options: PageOptions): string {

@@ -511,10 +511,10 @@ describe('administration console in the browser', () => {
   });
 
   it('the Settings menu reaches every administration page', async (t) => {
-    const { page } = await administrator(t);
+    const { page, allowStatus } = await administrator(t);
     const settings = page.getByRole('navigation', { name: 'Settings' });
     const labels = await settings.getByRole('link').allInnerTexts();
-    assert.deepEqual(labels, ['Users', 'Outgoing Mail Servers', 'Mail Queue', 'Audit Log', 'Security'], 'the menu of PRODUCT.md');
+    assert.deepEqual(labels, ['Users', 'Outgoing Mail Servers', 'Mail Queue', 'Audit Log', 'Security', 'Applications'], 'the menu of PRODUCT.md');
     assert.equal(await settings.getByRole('link', { name: 'Users', exact: true }).getAttribute('aria-current'), 'page');
     // Every entry opens its page, titled as the entry, and marked as the current one; then back to Users.
     for (const label of [...labels.filter((l) => l !== 'Users'), 'Users']) {
@@ -526,6 +526,38 @@ describe('administration console in the browser', () => {
       assert.equal(await settings.locator('[aria-current]').count(), 1);
     }
     assert.equal(pathOf(page), '/admin/users');
+
+    // The Applications pages as an administrator goes through them: the form (refused, then accepted), the
+    // secret shown once, the application's page and its two confirmations.
+    await settings.getByRole('link', { name: 'Applications', exact: true }).click();
+    await page.getByRole('link', { name: 'New Application', exact: true }).click();
+    await assertAccessible(page, 'the New Application form');
+    await page.getByLabel('Name', { exact: true }).fill('Team Wiki');
+    await page.getByLabel('Redirect URIs (one per line)', { exact: true }).fill('http://wiki.example.com/callback');
+    await page.getByLabel('Confidential').check();
+    allowStatus(400);
+    await page.getByRole('button', { name: 'Register Application', exact: true }).click();
+    await page.waitForLoadState();
+    assert.match(await page.locator('.field-error').innerText(), /must start with https:\/\//);
+    await assertAccessible(page, 'a refused New Application form');
+    await page.getByLabel('Redirect URIs (one per line)', { exact: true }).fill('https://wiki.example.com/callback');
+    await page.getByRole('button', { name: 'Register Application', exact: true }).click();
+    await page.waitForLoadState();
+    assert.equal(await heading(page), 'Application Registered');
+    assert.match(await page.getByLabel('Client Secret').inputValue(), /^[\w-]{43}$/);
+    await assertAccessible(page, 'the page that shows a client secret once');
+    await page.getByRole('link', { name: 'Done', exact: true }).click();
+    await page.waitForLoadState();
+    assert.equal(await heading(page), 'Team Wiki');
+    await assertAccessible(page, "an application's page");
+    await page.getByRole('link', { name: 'Rotate Secret', exact: true }).click();
+    await assertAccessible(page, 'the Rotate Secret confirmation');
+    await page.getByRole('link', { name: 'Cancel', exact: true }).click();
+    await page.getByRole('link', { name: 'Remove Application', exact: true }).click();
+    await assertAccessible(page, 'the Remove Application confirmation');
+    await page.getByRole('button', { name: 'Confirm', exact: true }).click();
+    await page.waitForURL('**/admin/applications?notice=removed');
+    assert.equal(await notice(page), 'The application was removed.');
   });
 
   it('the Audit Log filters by user, event and dates, newest first with the acting administrator, pages, and exports CSV', { timeout: 30_000 }, async (t) => {

@@ -8,6 +8,7 @@ const MENU = [
   { href: '/admin/mail-queue', label: 'Mail Queue' },
   { href: '/admin/audit', label: 'Audit Log' },
   { href: '/admin/security', label: 'Security' },
+  { href: '/admin/applications', label: 'Applications' },
 ] as const;
 
 export interface ConsolePage {
