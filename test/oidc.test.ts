@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { startTestApp, GOOD_PASSWORD, type TestApp } from './support/app.ts';
 import { textOf } from './support/client.ts';
+import { resetLinkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { loadSecret } from '../src/infra/secret.ts';
 import { signingKeysOf } from '../src/modules/oidc/oidc.routes.ts';
@@ -268,5 +269,51 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
     await app.services.users.archive(user.id, COMMAND_LINE);
     await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (error: oidc.ResponseBodyError) => error.error === 'invalid_grant');
     await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, user.id));
+  });
+});
+
+describe('Sign in with Latchkey: a forgotten password during sign-in', () => {
+  let smtp: TestSmtpServer;
+  let app: TestApp;
+
+  before(async () => {
+    smtp = await startSmtpServer();
+    app = await startTestApp({ smtpUrl: smtp.url });
+  });
+  after(async () => {
+    await app.close();
+    await smtp.close();
+  });
+
+  test('"Reset Password" on the sign-in form, the emailed link, a new password: back in the application, signed in', async () => {
+    const user = await app.createUser({ email: 'grace@example.com', name: 'Grace Hopper' });
+    const created = await app.services.applications.create(
+      { name: 'Wiki', kind: 'confidential', firstParty: true, redirectUris: [REDIRECT], postLogoutRedirectUris: [], scopes: ['openid', 'profile', 'email'] },
+      COMMAND_LINE,
+    );
+    const issuer = new URL(app.services.config.baseUrl.href.replace(/\/$/, ''));
+    const config = await oidc.discovery(issuer, created.application.id, created.secret!, undefined, { execute: [oidc.allowInsecureRequests] });
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT,
+      scope: 'openid email',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+    });
+    const browser = new Browser();
+    assert.equal(await browser.go(url.toString()), null);
+    const reset = /href="([^"]*reset-password[^"]*)"/.exec(browser.html)?.[1]?.replace(/&amp;/g, '&');
+    assert.ok(reset?.includes('next='), 'the Reset Password link carries the way back');
+    await browser.go(new URL(reset!, app.url).toString());
+    assert.equal(await browser.submit('/reset-password', { email: 'grace@example.com' }, app.url), null);
+    assert.match(textOf(browser.html), /Check your email/);
+    const mail = await smtp.waitForMail((m) => m.to.includes('grace@example.com'));
+    assert.equal(await browser.go(resetLinkIn(mail)), null);
+    const callback = await browser.submit('/reset-password/new', { password: 'Quiet-Lantern-77', confirmation: 'Quiet-Lantern-77' }, app.url);
+    assert.ok(callback, `back at the application (page: ${textOf(browser.html).slice(0, 200)})`);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state });
+    assert.equal(tokens.claims()!.sub, user.id);
   });
 });

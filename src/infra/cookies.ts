@@ -2,7 +2,8 @@
 // and to clear it: a browser deletes a `__Host-` cookie only when the deletion carries `Secure` and `Path=/` too.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-export type CookieKind = 'session' | 'reset' | 'csrf';
+/** `return`: where a reset begun from an application's sign-in goes back to once the password is changed. */
+export type CookieKind = 'session' | 'reset' | 'csrf' | 'return';
 
 export interface CookieAttributes {
   path: '/';

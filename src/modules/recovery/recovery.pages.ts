@@ -8,9 +8,12 @@ import { describeDuration } from '../mail/templates.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { LinkUnusable } from './recovery.service.ts';
 import { newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from './recovery.views.ts';
+import { safeNext } from '../sessions/auth.pages.ts';
 
 // The longest the token may sit in the browser's cookie jar, however long the link itself is valid.
 const RESET_COOKIE_MAX_SECONDS = 3600;
+// How long a reset begun from an application's sign-in may take and still go back to it (the sign-in's own lifetime).
+const RETURN_COOKIE_SECONDS = 3600;
 
 export function recoveryPages(services: Services): FastifyPluginAsync {
   const { recovery, config, policy, cookies } = services;
@@ -22,16 +25,23 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
   const tokenFrom = (request: FastifyRequest) => cookies.read(request, 'reset') ?? '';
 
   return async (app) => {
-    app.get('/reset-password', async (_request, reply) => html(reply).send(requestPage({ csrfToken: reply.generateCsrf() })));
+    // `next`: a local path to go back to after the reset (an application's sign-in, /oidc/interaction/…).
+    app.get('/reset-password', async (request, reply) => {
+      const next = safeNext((request.query as Record<string, unknown>).next) ?? undefined;
+      return html(reply).send(requestPage({ csrfToken: reply.generateCsrf(), next }));
+    });
 
     app.post('/reset-password', { onRequest: formLimit(services, 'reset-request') }, async (request, reply) => {
       const email = field(request.body, 'email', 320);
+      const next = safeNext((request.query as Record<string, unknown>).next) ?? undefined;
       try {
         await recovery.requestReset(email, actorOf(request));
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
-        return html(reply.code(400)).send(requestPage({ csrfToken: reply.generateCsrf(), email, error: error.message }));
+        return html(reply.code(400)).send(requestPage({ csrfToken: reply.generateCsrf(), email, error: error.message, next }));
       }
+      // The emailed link cannot carry the way back; this browser keeps it, for when the link is opened here.
+      if (next) cookies.set(reply, 'return', next, RETURN_COOKIE_SECONDS);
       // Known and unknown addresses cost the same here (one small write), so the answer's timing tells nothing.
       return html(reply).send(requestSentPage(describeDuration(config.resetTtlSeconds)));
     });
@@ -61,9 +71,12 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
       const token = tokenFrom(request);
       try {
         const { sessionToken } = await recovery.redeem(token, password, confirmation, actorOf(request));
+        const back = safeNext(cookies.read(request, 'return'));
         // A session begins in this browser: the reset cookie and the CSRF secret go; the cookie ends with the browser.
         cookies.sessionChanged(reply);
         cookies.set(reply, 'session', sessionToken);
+        // Begun from an application's sign-in: back to it, now logged in.
+        if (back) return cookies.clear(reply, 'return').redirect(back, 303);
         return reply.redirect('/account?notice=password-changed', 303);
       } catch (error) {
         if (error instanceof LinkUnusable) return showUnusable(reply, error.state);

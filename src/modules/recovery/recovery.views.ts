@@ -11,14 +11,14 @@ export const LINK_STATES: Record<UnusableState, { title: string; explanation: st
   invalid: { title: 'This link is not valid', explanation: 'The link is incomplete, was voided by a later password change, or was never issued.' },
 };
 
-export function requestPage(options: { csrfToken: string; email?: string; error?: string | null }): string {
+export function requestPage(options: { csrfToken: string; email?: string; error?: string | null; next?: string }): string {
   return page({
     title: 'Reset Password',
     body: html`<div class="card narrow">
 <h1>Reset Password</h1>
 <p>Enter the email address of your account and we will send you a link to choose a new password.</p>
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
-<form method="post" action="/reset-password">
+<form method="post" action="/reset-password${options.next ? `?next=${encodeURIComponent(options.next)}` : ''}">
   <input type="hidden" name="_csrf" value="${options.csrfToken}">
   <label for="email">Email</label>
   <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${options.email ?? ''}" autofocus>
