@@ -105,11 +105,11 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
     return { url: url.toString(), verifier, state };
   }
 
-  async function signIn(browser: Browser, cfg = config, extra: Record<string, string> = {}) {
+  async function signIn(browser: Browser, cfg = config, extra: Record<string, string> = {}, password = GOOD_PASSWORD) {
     const request = await authorizationUrl(cfg, extra);
     let callback = await browser.go(request.url);
     if (!callback && /Log in/.test(browser.html)) {
-      callback = await browser.submit('/login', { email: 'ada@example.com', password: GOOD_PASSWORD }, app.url);
+      callback = await browser.submit('/login', { email: 'ada@example.com', password }, app.url);
     }
     assert.ok(callback, `back at the application (page: ${textOf(browser.html).slice(0, 300)})`);
     return { callback: new URL(callback), ...request };
@@ -258,6 +258,27 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
     assert.equal(rows.length, 1);
   });
 
+  test('sessions ended in Latchkey end in every application: refresh tokens stop, audited', async () => {
+    const user = (await app.services.users.findByTypedEmail('ada@example.com'))!;
+    const endings: Array<[string, () => Promise<unknown>]> = [
+      ['Log out other sessions', async () => {
+        const [session] = await app.services.sessions.list(user.id);
+        return app.services.sessions.endOthers(user, session!, COMMAND_LINE);
+      }],
+      ['End all sessions', () => app.services.sessions.endAllByAdministrator(user, COMMAND_LINE)],
+      ['a password change', () => app.services.passwords.setByAdministrator(user, GOOD_PASSWORD + '!x', GOOD_PASSWORD + '!x', COMMAND_LINE)],
+    ];
+    for (const [what, end] of endings) {
+      const { callback, verifier, state } = await signIn(new Browser(), config, {}, what === 'a password change' ? GOOD_PASSWORD : undefined);
+      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+      await end();
+      await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (error: oidc.ResponseBodyError) => error.error === 'invalid_grant', `${what}: refresh refused`);
+      assert.equal((await oidc.tokenIntrospection(config, tokens.access_token)).active, false, `${what}: access token inactive`);
+    }
+    const { rows } = await app.services.audit.list({ type: 'oidc.revoked', userId: user.id, limit: 10 });
+    assert.ok(rows.length >= 3, 'each ending is audited');
+  });
+
   test('an archived user: refresh and userinfo stop working', async () => {
     const user = await app.createUser({ email: 'bob@example.com', name: 'Bob Byte' });
     const browser = new Browser();
@@ -269,6 +290,8 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
     await app.services.users.archive(user.id, COMMAND_LINE);
     await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (error: oidc.ResponseBodyError) => error.error === 'invalid_grant');
     await assert.rejects(oidc.fetchUserInfo(config, tokens.access_token, user.id));
+    const { rows } = await app.services.audit.list({ type: 'oidc.revoked', userId: user.id, limit: 10 });
+    assert.equal(JSON.parse(rows[0]!.detail!).reason, 'archived');
   });
 });
 

@@ -89,7 +89,7 @@ export class Passwords {
     const now = this.clock.now();
     await setPasswordHash(trx, user.id, passwordHash, now);
     await voidOpenLinks(trx, user.id, 'password_changed', now);
-    const ended = await this.sessions.endAll(trx, user.id);
+    const ended = await this.sessions.endAll(trx, user.id, undefined, actor);
     await recordAudit(trx, now, actor, { type: 'password.changed', userId: user.id, email: user.email, detail: { how, sessionsEnded: ended } });
     await this.outbox.enqueue(trx, actor, {
       to: user.email,

@@ -4,6 +4,7 @@ import type { Clock } from '../../infra/clock.ts';
 import { hashToken, randomToken } from '../../infra/crypto.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { findUserById, type User } from '../users/users.repo.ts';
+import { revokeApplicationAccess } from '../oidc/revoke.ts';
 import { deleteSession, deleteUserSessions, findSession, insertSession, listSessions, touchSession, type Session } from './sessions.repo.ts';
 
 export interface SessionSettings {
@@ -71,9 +72,14 @@ export class Sessions {
     return listSessions(this.db, userId, this.clock.now());
   }
 
-  /** Ends every session of the user but one (or all, without `keep`); returns how many ended. */
-  endAll(db: Executor, userId: string, keep?: string): Promise<number> {
-    return deleteUserSessions(db, userId, keep);
+  /**
+   * Ends every session of the user but one (or all, without `keep`), and the user's sign-ins to applications
+   * (their refresh tokens and grants); returns how many Latchkey sessions ended.
+   */
+  async endAll(db: Executor, userId: string, keep?: string, actor: Actor = {}): Promise<number> {
+    const ended = await deleteUserSessions(db, userId, keep);
+    await revokeApplicationAccess(db, this.clock.now(), actor, { id: userId }, 'credentials changed');
+    return ended;
   }
 
   /** "Log out": this session ends on the server, not just in the browser. */
@@ -89,6 +95,8 @@ export class Sessions {
     await this.db.transaction().execute(async (trx) => {
       const ended = await deleteUserSessions(trx, user.id, session.id_hash);
       await recordAudit(trx, this.clock.now(), actor, { type: 'sessions.ended', userId: user.id, email: user.email, detail: { ended, kept: 'current' } });
+      // The other sessions include those of applications: their refresh tokens end too.
+      await revokeApplicationAccess(trx, this.clock.now(), actor, user, 'log out other sessions');
     });
   }
 
@@ -97,6 +105,7 @@ export class Sessions {
     await this.db.transaction().execute(async (trx) => {
       const ended = await deleteUserSessions(trx, user.id);
       await recordAudit(trx, this.clock.now(), actor, { type: 'sessions.ended', userId: user.id, email: user.email, detail: { ended, by: 'administrator' } });
+      await revokeApplicationAccess(trx, this.clock.now(), actor, user, 'end all sessions');
     });
   }
 

@@ -8,6 +8,7 @@ import { hashPassword } from '../passwords/hashing.ts';
 import type { PasswordPolicy } from '../passwords/policy.ts';
 import { voidOpenLinks } from '../recovery/reset-links.repo.ts';
 import { deleteUserSessions } from '../sessions/sessions.repo.ts';
+import { revokeApplicationAccess } from '../oidc/revoke.ts';
 import { normalizeEmail, normalizeName } from './identity.ts';
 import {
   countUsers,
@@ -123,6 +124,7 @@ export class UserDirectory {
       await setUserStatus(trx, user.id, 'archived');
       await voidOpenLinks(trx, user.id, 'archived', now);
       const ended = await deleteUserSessions(trx, user.id);
+      await revokeApplicationAccess(trx, now, actor, user, 'archived');
       await recordAudit(trx, now, actor, { type: 'user.archived', userId: user.id, email: user.email, detail: { sessionsEnded: ended } });
       return { ...user, status: 'archived' };
     });
