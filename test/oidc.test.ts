@@ -228,6 +228,31 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
     assert.ok(callback);
   });
 
+  test('logging out of Latchkey: the next sign-in to an application asks for the password again', async () => {
+    const browser = new Browser();
+    await signIn(browser);
+    assert.equal(await browser.go(`${app.url}/account`), null);
+    await browser.submit('/logout', {}, app.url);
+    const next = await authorizationUrl(config);
+    assert.equal(await browser.go(next.url), null, 'no silent sign-in');
+    assert.match(textOf(browser.html), /Log in to continue to Wiki/);
+  });
+
+  test('logout started by the application: Latchkey\'s confirmation page; "Log out" ends the Latchkey session too', async () => {
+    const browser = new Browser();
+    const { callback, verifier, state } = await signIn(browser);
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    const endUrl = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! });
+    assert.equal(await browser.go(endUrl.toString()), null);
+    assert.equal(browser.status, 200);
+    assert.match(textOf(browser.html), /Wiki asks to log you out/);
+    assert.match(browser.html, /latchkey\.css/, "Latchkey's layout");
+    assert.equal(await browser.submit('/oidc/session/end/confirm', { logout: 'yes' }, app.url), null);
+    assert.match(textOf(browser.html), /Logged out/);
+    assert.equal(await browser.go(`${app.url}/account`), null);
+    assert.match(textOf(browser.html), /Log in/, 'the Latchkey session has ended');
+  });
+
   test('a third-party application asks for consent; "Allow" is audited', async () => {
     const publicConfig = await oidc.discovery(issuer, thirdParty, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
     const browser = new Browser();
