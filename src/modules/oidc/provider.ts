@@ -93,8 +93,10 @@ export async function createProvider(services: Services & { applications: Client
     extraClientMetadata: { properties: ['latchkey_first_party'] },
     features: {
       devInteractions: { enabled: false },
-      revocation: { enabled: true },
-      introspection: { enabled: true },
+      // An application may revoke or introspect only its own tokens (the default lets a confidential application
+      // introspect any token, and so read whom another application's token belongs to).
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
