@@ -267,8 +267,9 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
     assert.ok(callback);
     const tokens = await oidc.authorizationCodeGrant(publicConfig, new URL(callback), { pkceCodeVerifier: request.verifier, expectedState: request.state });
     assert.ok(tokens.access_token);
-    // Another application cannot read whom this token belongs to.
+    // Another application cannot read whom this token belongs to, nor revoke it.
     assert.equal((await oidc.tokenIntrospection(config, tokens.access_token)).active, false);
+    await assert.rejects(oidc.tokenRevocation(config, tokens.access_token), (error: oidc.ResponseBodyError) => error.error === 'invalid_request');
     assert.equal((await oidc.tokenIntrospection(publicConfig, tokens.access_token)).active, true);
     const { rows } = await app.services.audit.list({ type: 'oidc.consent_given', limit: 10 });
     assert.equal(rows.length, 1);

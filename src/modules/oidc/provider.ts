@@ -53,7 +53,7 @@ function actorOfContext(ctx: KoaContextWithOIDC, userId: string | null = null): 
 
 /**
  * Builds a Provider over the services and a set of signing keys. oidc-provider is imported here, when the server
- * starts, and not by the command line (it warns on stderr when loaded on Node 20).
+ * starts, and not by the command line.
  */
 export async function createProvider(services: Services & { applications: ClientSource }, keySet: KeySet, cookieKeys: string[]): Promise<Provider> {
   const { default: Provider, interactionPolicy } = await import('oidc-provider');
@@ -93,9 +93,10 @@ export async function createProvider(services: Services & { applications: Client
     extraClientMetadata: { properties: ['latchkey_first_party'] },
     features: {
       devInteractions: { enabled: false },
-      // An application may revoke or introspect only its own tokens (the default lets a confidential application
-      // introspect any token, and so read whom another application's token belongs to).
-      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      // An application may revoke or introspect only its own tokens. oidc-provider 8 refuses by itself to revoke
+      // another application's token; its default lets a confidential application introspect any token, and so read
+      // whom another application's token belongs to.
+      revocation: { enabled: true },
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
@@ -110,8 +111,8 @@ export async function createProvider(services: Services & { applications: Client
         },
       },
     },
-    // Every client uses PKCE; oidc-provider 9 knows only S256.
-    pkce: { required: () => true },
+    // Every client uses PKCE, with S256 only (never "plain").
+    pkce: { methods: ['S256'], required: () => true },
     // A refresh token works once: each use returns a new one, and the old one is refused after that.
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
@@ -141,7 +142,7 @@ export async function createProvider(services: Services & { applications: Client
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       if (client.metadata().latchkey_first_party !== true) return existing;
       const grant = existing ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
-      grant.addOIDCScope([...ctx.oidc.requestParamOIDCScopes].join(' '));
+      grant.addOIDCScope([...ctx.oidc.requestParamScopes].filter((scope) => SCOPES.includes(scope)).join(' '));
       await grant.save();
       return grant;
     },
