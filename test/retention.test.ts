@@ -6,6 +6,8 @@ import { ManualClock } from '../src/infra/clock.ts';
 import { createLogger } from '../src/infra/logger.ts';
 import { ANONYMOUS_TYPES, COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { createServices } from '../src/services.ts';
+import { databaseAdapter } from '../src/modules/oidc/adapter.ts';
+import type { OidcTables } from '../src/modules/oidc/oidc.repo.ts';
 import { startTestApp, GOOD_PASSWORD, type TestApp } from './support/app.ts';
 import { WebClient } from './support/client.ts';
 import { onPostgres } from './support/database.ts';
@@ -94,7 +96,7 @@ describe('retention', () => {
     assert.equal(cleaned[0]!.user_agent, 'latchkey retention');
     assert.deepEqual(JSON.parse(cleaned[0]!.detail!), { ...first });
     const again = await lk.services.retention.cleanUp();
-    assert.deepEqual({ ...again, batches: 0 }, { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, batches: 0 });
+    assert.deepEqual({ ...again, batches: 0 }, { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, batches: 0 });
     assert.equal((await cleanedEvents()).length, 1, 'a cleanup that removed nothing records nothing');
 
     // Day 400: a year has passed since day 0.
@@ -129,6 +131,34 @@ describe('retention', () => {
     assert.ok(removed.batches >= 6, `${removed.batches} batches`);
     assert.equal(await anonymousEvents(), 0);
     assert.equal((await db().selectFrom('sessions').select('id_hash').execute()).length, 0);
+  });
+
+  it("the provider's expired codes, tokens, sessions and grants go; live ones stay until they expire", async () => {
+    // Stored the way the provider stores them, through the adapter, with lifetimes counted on the injected clock.
+    const Adapter = databaseAdapter(db(), clock, { clientMetadata: async () => undefined });
+    const store = (model: string, id: string, seconds: number, payload: Record<string, unknown> = {}) =>
+      new Adapter(model).upsert(id, { accountId: 'user-1', clientId: 'app_retention', ...payload }, seconds);
+    await store('Grant', 'grant-1', 30 * 86_400);
+    await store('RefreshToken', 'refresh-1', 30 * 86_400, { grantId: 'grant-1' });
+    await store('AccessToken', 'access-1', 600, { grantId: 'grant-1' });
+    await store('AuthorizationCode', 'code-1', 60, { grantId: 'grant-1' });
+    await store('Session', 'session-1', 86_400, { uid: 'uid-1' });
+    for (let i = 0; i < 620; i++) await store('AccessToken', `flood-${i}`, 600, { grantId: 'grant-1' });
+    const models = async () => (await db().withTables<OidcTables>().selectFrom('oidc_models').select(['model', 'id']).orderBy('model').orderBy('id').execute()).map((row) => `${row.model}:${row.id}`);
+    assert.equal((await models()).length, 625);
+
+    clock.advance(2 * DAY);
+    const removed = await lk.services.retention.cleanUp();
+    assert.ok(removed);
+    assert.equal(removed.oidcArtifacts, 623, 'the code, the access tokens and the session, expired');
+    assert.deepEqual(await models(), ['Grant:grant-1', 'RefreshToken:refresh-1'], 'the grant and its refresh token live on');
+    assert.ok(await new Adapter('RefreshToken').find('refresh-1'), 'the refresh token still works');
+    const cleaned = await cleanedEvents();
+    assert.equal(JSON.parse(cleaned.at(-1)!.detail!).oidcArtifacts, 623, 'audited with the count');
+
+    clock.advance(29 * DAY);
+    assert.equal((await lk.services.retention.cleanUp())?.oidcArtifacts, 2);
+    assert.deepEqual(await models(), []);
   });
 
   it('instances cleaning at the same time remove each record once and record it once', { skip: !onPostgres && 'several instances need PostgreSQL' }, async () => {

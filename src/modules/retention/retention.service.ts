@@ -1,5 +1,6 @@
-// Retention: removes what has outlived its use — expired sessions, dead reset links, finished mail, old audit events —
-// on one instance at a time, in small transactions with room for requests between them, and audits what it removed.
+// Retention: removes what has outlived its use — expired sessions, dead reset links, finished mail, old audit events,
+// and the OpenID Connect provider's expired codes, tokens, grants and sessions — on one instance at a time, in
+// small transactions with room for requests between them, and audits what it removed.
 import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import { onOneInstanceInSteps, type Db, type Tx } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
@@ -7,6 +8,7 @@ import type { Logger } from '../../infra/logger.ts';
 import { ANONYMOUS_TYPES, recordAudit, type Actor } from '../audit/audit.ts';
 import { deleteAnonymousEventsBefore, deleteAuditEventsBefore } from '../audit/audit.repo.ts';
 import { deleteFinishedMailBefore } from '../mail/outbox.ts';
+import { deleteModelsExpiredBefore } from '../oidc/oidc.repo.ts';
 import { deleteLinksExpiredBefore } from '../recovery/reset-links.repo.ts';
 import { deleteSessionsExpiredBefore } from '../sessions/sessions.repo.ts';
 
@@ -33,6 +35,8 @@ export interface Removed {
   mailAttempts: number;
   auditEvents: number;
   anonymousEvents: number;
+  /** The OpenID Connect provider's expired artifacts (codes, tokens, grants, sessions, interactions). */
+  oidcArtifacts: number;
   /** Transactions it took, each of at most one batch of rows. */
   batches: number;
 }
@@ -99,7 +103,7 @@ export class Retention {
   private async pass(): Promise<Removed | null> {
     const { auditDays, anonymousDays, mailDays, linksDays } = this.settings;
     const now = this.clock.now();
-    const removed: Removed = { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, batches: 0 };
+    const removed: Removed = { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, batches: 0 };
     const ran = await onOneInstanceInSteps(this.db, 'retention', async (db) => {
       /** Runs `remove` a batch per transaction until a batch comes back short, letting waiting requests in between. */
       const inBatches = async (remove: (trx: Tx, limit: number) => Promise<number>): Promise<number> => {
@@ -115,6 +119,8 @@ export class Retention {
       };
       // A session past its expiry can never be used again: it goes at once.
       removed.sessions = await inBatches((trx, limit) => deleteSessionsExpiredBefore(trx, now, limit));
+      // So does the provider's: it never reads an expired code, token, grant or session again (see oidc.repo.ts findModel).
+      removed.oidcArtifacts = await inBatches((trx, limit) => deleteModelsExpiredBefore(trx, now, limit));
       // Mail before links: a deleted link sets the reset_link_id of each of its mails still there to null.
       if (mailDays > 0) {
         removed.mailMessages = await inBatches(async (trx, limit) => {
@@ -128,8 +134,8 @@ export class Retention {
         removed.anonymousEvents = await inBatches((trx, limit) => deleteAnonymousEventsBefore(trx, ANONYMOUS_TYPES, now - anonymousDays * DAY_MS, limit));
       }
       if (auditDays > 0) removed.auditEvents = await inBatches((trx, limit) => deleteAuditEventsBefore(trx, now - auditDays * DAY_MS, limit));
-      const { sessions, resetLinks, mailMessages, auditEvents, anonymousEvents } = removed;
-      if (sessions + resetLinks + mailMessages + auditEvents + anonymousEvents > 0) {
+      const { sessions, resetLinks, mailMessages, auditEvents, anonymousEvents, oidcArtifacts } = removed;
+      if (sessions + resetLinks + mailMessages + auditEvents + anonymousEvents + oidcArtifacts > 0) {
         await recordAudit(db, this.clock.now(), RETENTION, { type: 'retention.cleaned', detail: { ...removed } });
         this.logger.info({ removed }, 'removed records past their retention');
       }
