@@ -1,4 +1,5 @@
-// /account: the signed-in user's page, password change and "Log out other sessions".
+// /account: the signed-in user's page, password change, "Log out other sessions", and the applications signed in
+// to with "Revoke".
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { formLimit, requireUser, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
@@ -13,11 +14,15 @@ const NOTICES: Record<string, string> = {
   'sessions-ended': 'Every other session has been logged out.',
 };
 
+/** After "Revoke": the application is named from the registry, never from the address. */
+const revokedNotice = (application: string) => `${application} can no longer use your account. It will ask you to sign in again.`;
+
 export function accountPages(services: Services): FastifyPluginAsync {
-  const { sessions, passwords, policy, cookies } = services;
+  const { sessions, passwords, policy, cookies, applications } = services;
 
   async function render(reply: FastifyReply, auth: Auth, extra: { notice?: string | null; broken?: string[]; error?: string | null; status?: number }) {
     const list = await sessions.list(auth.user.id);
+    const signedIn = await applications.signedInFor(auth.user.id);
     return reply
       .code(extra.status ?? 200)
       .type('text/html; charset=utf-8')
@@ -26,6 +31,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
           viewer: { name: auth.user.name, email: auth.user.email, role: auth.user.role },
           csrfToken: reply.generateCsrf(),
           sessions: list,
+          applications: signedIn,
           currentSession: auth.session.id_hash,
           rules: policy.rules(),
           ...extra,
@@ -37,8 +43,12 @@ export function accountPages(services: Services): FastifyPluginAsync {
     app.get('/account', async (request, reply) => {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
-      const key = (request.query as Record<string, unknown>).notice;
-      return render(reply, auth, { notice: noticeFor(NOTICES, key) });
+      const query = request.query as Record<string, unknown>;
+      if (query.notice === 'application-revoked' && typeof query.application === 'string') {
+        const application = await applications.get(query.application);
+        if (application) return render(reply, auth, { notice: revokedNotice(application.name) });
+      }
+      return render(reply, auth, { notice: noticeFor(NOTICES, query.notice) });
     });
 
     // Limited like the login form: the current password must not be guessable through this form either.
@@ -71,6 +81,15 @@ export function accountPages(services: Services): FastifyPluginAsync {
       await sessions.endOthers(auth.user, auth.session, actorOf(request, auth.user.id));
       cookies.clear(reply, 'reset');
       return reply.redirect('/account?notice=sessions-ended', 303);
+    });
+
+    // "Revoke": the application loses this user's grants and tokens; the person lands back on the list.
+    app.post('/account/applications/revoke', async (request, reply) => {
+      const auth = await requireUser(request, reply);
+      if (!auth) return reply;
+      const application = await applications.revokeForUser(auth.user, field(request.body, 'application', 100), actorOf(request, auth.user.id));
+      if (!application) return reply.redirect('/account', 303);
+      return reply.redirect(`/account?notice=application-revoked&application=${encodeURIComponent(application.id)}`, 303);
     });
   };
 }

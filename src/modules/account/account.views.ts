@@ -1,14 +1,17 @@
-// The /account page: who you are, change your password, your sessions.
+// The /account page: who you are, change your password, your sessions, the applications you are signed in to.
 import { html } from '../../views/html.ts';
 import { userAgentCell } from '../../views/user-agent.ts';
 import { page, type Viewer } from '../../views/layout.ts';
 import { newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
+import type { SignedInApplication } from '../applications/applications.service.ts';
+import { scopeWords } from '../oidc/interactions.views.ts';
 
 export interface AccountView {
   viewer: Viewer & { email: string };
   csrfToken: string;
   sessions: Session[];
+  applications: SignedInApplication[];
   currentSession: string;
   rules: string[];
   notice?: string | null;
@@ -46,6 +49,25 @@ ${passwordRefusal(view.broken, view.error)}
     )}</tbody>
 </table>
 <form method="post" action="/account/sessions/end-others"><input type="hidden" name="_csrf" value="${view.csrfToken}"><button type="submit" class="secondary">Log out other sessions</button></form>
-</div>`,
+</div>
+${applicationsCard(view.applications, view.csrfToken)}`,
   });
+}
+
+/** "Applications": each one signed in with this account, since when, what it may see, and "Revoke". */
+function applicationsCard(applications: SignedInApplication[], csrfToken: string) {
+  return html`<div class="card" id="applications">
+<h2>Applications</h2>
+${applications.length === 0
+    ? html`<p>You are not signed in to any application with your Latchkey account.</p>`
+    : html`<p>Applications you are signed in to with your Latchkey account. "Revoke" ends an application's access: it will ask you to sign in again.</p>
+<table>
+<thead><tr><th>Application</th><th>Since</th><th>Allowed to</th><th><span class="visually-hidden">Action</span></th></tr></thead>
+<tbody>${applications.map(
+        (application) => html`<tr><td>${application.name}</td><td>${when(application.since)}</td><td><ul>${application.scopes.map(
+          (scope) => html`<li>${scopeWords([scope])[0] ?? scope} <code>${scope}</code></li>`,
+        )}</ul></td><td><form method="post" action="/account/applications/revoke" class="inline"><input type="hidden" name="_csrf" value="${csrfToken}"><input type="hidden" name="application" value="${application.clientId}"><button type="submit" class="secondary">Revoke<span class="visually-hidden"> ${application.name}</span></button></form></td></tr>`,
+      )}</tbody>
+</table>`}
+</div>`;
 }

@@ -5,6 +5,7 @@ import { forUpdate } from '../../infra/db.ts';
 import { randomToken, type SecretBox } from '../../infra/crypto.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
+import { endApplicationForEveryone, grantsOfUser, revokeApplicationForUser } from '../oidc/grants.service.ts';
 import {
   deleteApplicationRow,
   findApplicationRow,
@@ -28,6 +29,15 @@ export interface Application {
   createdAt: number;
   updatedAt: number;
   secretRotatedAt: number | null;
+}
+
+/** An application a user is signed in to, as /account lists it. */
+export interface SignedInApplication {
+  clientId: string;
+  name: string;
+  /** Epoch milliseconds of the first grant. */
+  since: number;
+  scopes: string[];
 }
 
 export interface ApplicationInput {
@@ -210,14 +220,42 @@ export class Applications {
     });
   }
 
-  /** Removes an application: from now on the provider knows no such client. */
+  /**
+   * Removes an application: from now on the provider knows no such client, and every grant, code and token it
+   * held is gone with it, in the same transaction.
+   */
   async remove(id: string, actor: Actor): Promise<void> {
     if (!CLIENT_ID.test(id)) throw notFound();
     await this.db.transaction().execute(async (trx) => {
       const existing = await findApplicationRow(trx, id);
       if (!existing || !(await deleteApplicationRow(trx, id))) throw notFound();
-      await recordAudit(trx, this.clock.now(), actor, { type: 'application.removed', detail: { application: existing.name, clientId: id } });
+      const now = this.clock.now();
+      await recordAudit(trx, now, actor, { type: 'application.removed', detail: { application: existing.name, clientId: id } });
+      await endApplicationForEveryone(trx, now, actor, { clientId: id, name: existing.name });
     });
+  }
+
+  /** The registered applications a user is signed in to (has a grant with): since when, and the scopes granted. */
+  async signedInFor(userId: string): Promise<SignedInApplication[]> {
+    const grants = await grantsOfUser(this.db, userId, this.clock.now());
+    const signedIn: SignedInApplication[] = [];
+    for (const grant of grants) {
+      // A grant of an application removed before removal ended its grants opens nothing: not listed.
+      const application = await this.get(grant.clientId);
+      if (application) signedIn.push({ ...grant, name: application.name });
+    }
+    return signedIn;
+  }
+
+  /**
+   * "Revoke" on /account: the application can no longer use this user's account — the user's grants, codes and
+   * tokens for it go in one transaction, audited. Returns the application, or undefined if it is not registered.
+   */
+  async revokeForUser(user: { id: string; email: string }, clientId: string, actor: Actor): Promise<Application | undefined> {
+    const application = await this.get(clientId);
+    if (!application) return undefined;
+    await this.db.transaction().execute((trx) => revokeApplicationForUser(trx, this.clock.now(), actor, user, { clientId, name: application.name }));
+    return application;
   }
 
   /** Gives a confidential application a new client secret, returned here once; the old one stops working at once. */

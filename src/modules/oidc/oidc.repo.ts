@@ -97,6 +97,57 @@ export async function deleteAccountArtifacts(db: Executor, accountId: string): P
   return { grants: Number(grants?.n ?? 0), rows: Number(viaGrant.numDeletedRows) + Number(own.numDeletedRows) };
 }
 
+/** A user's grants that have not expired: one per application and provider session that signed in to it. */
+export function listGrantsOfAccount(db: Executor, accountId: string, now: number): Promise<Array<Pick<OidcModelRow, 'id' | 'payload'>>> {
+  return t(db)
+    .selectFrom('oidc_models')
+    .select(['id', 'payload'])
+    .where('model', '=', 'Grant')
+    .where('account_id', '=', accountId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .orderBy('id')
+    .execute();
+}
+
+/** The application a stored artifact was issued to (the provider's clientId), if it says. */
+export function clientIdOf(payload: string): string | null {
+  const parsed = JSON.parse(payload) as { clientId?: unknown };
+  return typeof parsed.clientId === 'string' ? parsed.clientId : null;
+}
+
+/** Ids per statement when deleting by a list: well under both databases' limits on parameters. */
+const IDS_PER_DELETE = 500;
+
+/**
+ * One application's grants and everything issued to it — codes, access and refresh tokens — for one user, or
+ * for every user when `accountId` is null. Returns how many grants went, whose they were, and how many rows.
+ */
+export async function deleteClientArtifacts(db: Executor, clientId: string, accountId: string | null): Promise<{ grants: number; accounts: string[]; rows: number }> {
+  const candidates = t(db).selectFrom('oidc_models').select(['model', 'id', 'grant_id', 'account_id', 'payload']).where('model', '!=', 'Session');
+  const found = await (accountId === null
+    ? // The client id lives inside the provider's JSON: LIKE narrows the rows down (its "_" matches any character), clientIdOf decides.
+      candidates.where('payload', 'like', `%"clientId":${JSON.stringify(clientId)}%`)
+    : candidates.where('account_id', '=', accountId)
+  ).execute();
+  const issued = found.filter((row) => clientIdOf(row.payload) === clientId);
+  const grantIds = [...new Set(issued.flatMap((row) => (row.model === 'Grant' ? [row.id] : row.grant_id ? [row.grant_id] : [])))];
+  let rows = 0;
+  for (let i = 0; i < grantIds.length; i += IDS_PER_DELETE) {
+    const ids = grantIds.slice(i, i + IDS_PER_DELETE);
+    const underGrant = await t(db).deleteFrom('oidc_models').where('grant_id', 'in', ids).executeTakeFirst();
+    const grants = await t(db).deleteFrom('oidc_models').where('model', '=', 'Grant').where('id', 'in', ids).executeTakeFirst();
+    rows += Number(underGrant.numDeletedRows) + Number(grants.numDeletedRows);
+  }
+  // Anything of the application's issued outside a grant.
+  for (const row of issued.filter((row) => row.model !== 'Grant' && !row.grant_id)) {
+    const result = await t(db).deleteFrom('oidc_models').where('model', '=', row.model).where('id', '=', row.id).executeTakeFirst();
+    rows += Number(result.numDeletedRows);
+  }
+  const grantRows = issued.filter((row) => row.model === 'Grant');
+  const accounts = [...new Set(issued.flatMap((row) => (row.account_id ? [row.account_id] : [])))];
+  return { grants: grantRows.length, accounts, rows };
+}
+
 /** Deletes up to `limit` artifacts that expired before `before` (for the retention chore); returns how many. */
 export async function deleteModelsExpiredBefore(db: Executor, before: number, limit: number): Promise<number> {
   const oldest = t(db).selectFrom('oidc_models').select(['model', 'id']).where('expires_at', '<', before).orderBy('expires_at').limit(limit);
