@@ -7,7 +7,7 @@ import { actorOf, field } from '../../infra/web.ts';
 import { describeDuration } from '../mail/templates.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { LinkUnusable } from './recovery.service.ts';
-import { newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from './recovery.views.ts';
+import { continueSignInPage, newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from './recovery.views.ts';
 import { safeNext } from '../sessions/auth.pages.ts';
 
 // The longest the token may sit in the browser's cookie jar, however long the link itself is valid.
@@ -75,8 +75,9 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
         // A session begins in this browser: the reset cookie and the CSRF secret go; the cookie ends with the browser.
         cookies.sessionChanged(reply);
         cookies.set(reply, 'session', sessionToken);
-        // Begun from an application's sign-in: back to it, now logged in.
-        if (back) return cookies.clear(reply, 'return').redirect(back, 303);
+        // Begun from an application's sign-in: back to it, now logged in. Not by a redirect: the sign-in ends in a
+        // redirect to the application, which the browser would check against this form's CSP form-action and block.
+        if (back) return html(cookies.clear(reply, 'return').header('refresh', `0; url=${back}`)).send(continueSignInPage(back));
         return reply.redirect('/account?notice=password-changed', 303);
       } catch (error) {
         if (error instanceof LinkUnusable) return showUnusable(reply, error.state);

@@ -57,6 +57,18 @@ ${passwordRefusal(options.broken, options.error)}
   });
 }
 
+/** After a reset begun from an application's sign-in: the browser goes on by itself (a Refresh header); the link is for when it does not. */
+export function continueSignInPage(next: string): string {
+  return page({
+    title: 'Password changed',
+    body: html`<div class="card narrow">
+<h1>Password changed</h1>
+<p role="status">Your password was changed. Every other session has been logged out.</p>
+<p><a class="button" href="${next}">Continue signing in</a></p>
+</div>`,
+  });
+}
+
 export function unusableLinkPage(state: UnusableState): string {
   const { title, explanation } = LINK_STATES[state];
   return page({
