@@ -74,12 +74,20 @@ export function signingKeysOf(services: Services, secret: string): SigningKeys {
   return new SigningKeys(services.db, services.clock, new SecretBox(secret, 'oidc-signing-key'), LONGEST_TOKEN_SECONDS);
 }
 
-/** Starts the provider (loading or making its signing keys) and mounts it with Latchkey's interaction pages. */
+/**
+ * Loads (or makes) the provider's signing keys and mounts the provider with Latchkey's interaction pages. The provider
+ * itself is loaded by the first request to any of them (see OidcProvider), before its handler runs.
+ */
 export async function registerOidc(app: FastifyInstance, services: Services): Promise<void> {
   const secret = loadSecret(services.config.secret, services.config.dataDir);
   const keys = signingKeysOf(services, secret);
   const oidc = await OidcProvider.start(services, cookieKeysOf(secret), () => keys.load());
   app.addHook('onClose', async () => oidc.stop());
-  await app.register(oidcProviderRoutes(services, oidc));
-  await app.register(interactionPages(services, oidc));
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', async () => {
+      await oidc.load();
+    });
+    await scope.register(oidcProviderRoutes(services, oidc));
+    await scope.register(interactionPages(services, oidc));
+  });
 }

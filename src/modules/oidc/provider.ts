@@ -52,8 +52,8 @@ function actorOfContext(ctx: KoaContextWithOIDC, userId: string | null = null): 
 }
 
 /**
- * Builds a Provider over the services and a set of signing keys. oidc-provider is imported here, when the server
- * starts, and not by the command line.
+ * Builds a Provider over the services and a set of signing keys. oidc-provider is imported here, at the first
+ * request that needs it (see OidcProvider), and never by the command line.
  */
 export async function createProvider(services: Services & { applications: ClientSource }, keySet: KeySet, cookieKeys: string[]): Promise<Provider> {
   const { default: Provider, interactionPolicy } = await import('oidc-provider');
@@ -219,25 +219,29 @@ export async function createProvider(services: Services & { applications: Client
 }
 
 /**
- * The provider in use, rebuilt when the signing keys change: every KEY_RELOAD_MS each instance reads the keys
- * again, so a `latchkey keys rotate` reaches every running instance within a minute.
+ * The provider in use, built on first use and rebuilt when the signing keys change: every KEY_RELOAD_MS each
+ * instance reads the keys again, so a `latchkey keys rotate` reaches every running instance within a minute.
+ *
+ * oidc-provider (with koa, jose and the rest) costs about 40 MB of memory once loaded, so it is loaded when the
+ * first request reaches one of its routes or pages, not at start; the signing keys are still made at start.
  */
 const handlers = new WeakMap<Provider, (req: IncomingMessage, res: ServerResponse) => void>();
 
 export class OidcProvider {
   private timer: NodeJS.Timeout | null = null;
+  private current: Provider | null = null;
+  /** The first build, shared by every request that arrives while it runs; null until asked for (or if it failed). */
+  private loading: Promise<Provider> | null = null;
 
   private constructor(
-    private current: Provider,
     private keySet: KeySet,
     private readonly build: (keys: KeySet) => Promise<Provider>,
     private readonly loadKeys: () => Promise<KeySet>,
   ) {}
 
+  /** Loads (or makes, at first start) the signing keys; the provider itself waits for its first request. */
   static async start(services: Services & { applications: ClientSource }, cookieKeys: string[], loadKeys: () => Promise<KeySet>): Promise<OidcProvider> {
-    const build = (keys: KeySet) => createProvider(services, keys, cookieKeys);
-    const keys = await loadKeys();
-    const holder = new OidcProvider(await build(keys), keys, build, loadKeys);
+    const holder = new OidcProvider(await loadKeys(), (keys) => createProvider(services, keys, cookieKeys), loadKeys);
     holder.timer = setInterval(() => {
       holder.reload().catch((error: unknown) => services.logger.error({ err: error }, 'could not reload the OpenID Connect signing keys'));
     }, KEY_RELOAD_MS);
@@ -245,27 +249,47 @@ export class OidcProvider {
     return holder;
   }
 
+  /** The provider, built at the first call; calls made while it is being built wait for the same one. */
+  load(): Promise<Provider> {
+    this.loading ??= this.buildCurrent().catch((error: unknown) => {
+      this.loading = null;
+      throw error;
+    });
+    return this.loading;
+  }
+
+  /** The provider, once load() has finished (every route and page of the provider waits for it first). */
   get provider(): Provider {
+    if (!this.current) throw new Error('the OpenID Connect provider is used before it was loaded');
     return this.current;
   }
 
   /** The provider's request handler (built once per provider: composing it costs more than a request). */
   get handler(): (req: IncomingMessage, res: ServerResponse) => void {
-    let handler = handlers.get(this.current);
+    const provider = this.provider;
+    let handler = handlers.get(provider);
     if (!handler) {
-      handler = this.current.callback() as (req: IncomingMessage, res: ServerResponse) => void;
-      handlers.set(this.current, handler);
+      handler = provider.callback() as (req: IncomingMessage, res: ServerResponse) => void;
+      handlers.set(provider, handler);
     }
     return handler;
   }
 
-  /** Reads the keys again; a new provider replaces the current one if they changed. Returns whether it did. */
+  /** Reads the keys again; if they changed, a provider already in use is replaced. Returns whether they changed. */
   async reload(): Promise<boolean> {
     const keys = await this.loadKeys();
     if (keys.fingerprint === this.keySet.fingerprint && keys.signingKid === this.keySet.signingKid) return false;
-    this.current = await this.build(keys);
     this.keySet = keys;
+    if (this.loading) await this.buildCurrent();
     return true;
+  }
+
+  /** Builds a provider over the latest keys; it becomes current unless newer keys arrived while it was built. */
+  private async buildCurrent(): Promise<Provider> {
+    const keys = this.keySet;
+    const provider = await this.build(keys);
+    if (this.keySet === keys || this.current === null) this.current = provider;
+    return this.current;
   }
 
   stop(): void {
