@@ -17,7 +17,7 @@ import { TEST_POSTGRES_URL } from './support/database.ts';
 import { cleanEnv, freePort } from './support/net.ts';
 import { createDatabase, startPostgresCluster, type PostgresCluster } from './support/postgres.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
-import { sleep } from './support/wait.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LATCHKEY = path.join(ROOT, 'bin', 'latchkey.js');
@@ -324,7 +324,8 @@ describe('Latchkey behind nginx: two instances on one PostgreSQL database, as do
     const events = await auditEvents({ type: 'login.failed', email });
     assert.equal(events.length, 1);
     assert.equal(events[0]!.ip, CLIENT_ADDRESS, `recorded ${events[0]!.ip}: not the forged ${FORGED}, not nginx's own 127.0.0.1`);
-    assert.ok(accessLog().some((entry) => entry.client === CLIENT_ADDRESS && entry.request.startsWith('POST /login')));
+    // nginx writes the access log line after it has sent the answer: wait for it rather than race it.
+    await waitFor('the access log line of the POST', () => accessLog().some((entry) => entry.client === CLIENT_ADDRESS && entry.request.startsWith('POST /login')));
   });
 
   it('a client that writes a new X-Forwarded-For on every post still meets the per-address limit of 30 a minute', { timeout: 30_000 }, async () => {
