@@ -11,6 +11,7 @@ import { newId } from '../src/infra/crypto.ts';
 import { createLogger } from '../src/infra/logger.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { createServices } from '../src/services.ts';
+import { BENCH_REDIRECT_URI, type BenchApplication } from './oidc.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -77,6 +78,8 @@ export interface Seeded {
   tokens: Record<string, string[]>;
   seedMs: number;
   tokenMs: number;
+  /** A confidential first-party application, registered when asked for (the oidc scenario). */
+  application: BenchApplication | null;
 }
 
 /**
@@ -90,6 +93,7 @@ export async function seed(
   port: number,
   groups: Record<string, { count: number; tokens: boolean }>,
   databaseUrl?: string,
+  withApplication = false,
 ): Promise<Seeded> {
   const config = loadConfig(serverEnv(dir, port, databaseUrl), dir);
   const services = await createServices(config, systemClock, createLogger('warn'));
@@ -102,7 +106,7 @@ export async function seed(
         ? value.split(template.email).join(email).split(template.name).join(name).split(template.name.toLowerCase()).join(name.toLowerCase())
         : value;
 
-    const result: Seeded = { groups: {}, tokens: {}, seedMs: 0, tokenMs: 0 };
+    const result: Seeded = { groups: {}, tokens: {}, seedMs: 0, tokenMs: 0, application: null };
     const rows: (typeof row)[] = [];
     for (const [group, { count }] of Object.entries(groups)) {
       const members: UserGroup = { emails: [], ids: [] };
@@ -134,6 +138,14 @@ export async function seed(
       result.tokens[group] = list;
     }
     result.tokenMs = performance.now() - tokensStarted;
+
+    if (withApplication) {
+      const { application, secret } = await services.applications.create(
+        { name: 'Bench Wiki', kind: 'confidential', firstParty: true, redirectUris: [BENCH_REDIRECT_URI], postLogoutRedirectUris: [], scopes: ['openid', 'profile', 'email', 'offline_access'] },
+        COMMAND_LINE,
+      );
+      result.application = { clientId: application.id, secret: secret!, redirectUri: BENCH_REDIRECT_URI };
+    }
     return result;
   } finally {
     await services.close();

@@ -3,7 +3,7 @@ import type { DirectoryFigures } from './directory.ts';
 import type { MailFigures } from './mail.ts';
 import type { BenchResult } from './peer.ts';
 import type { ProfileSummary } from './cpu-profile.ts';
-import { CONNECTIONS, SCENARIOS, type Check, type ScenarioReport } from './scenarios.ts';
+import { CONNECTIONS, SCENARIOS, type Check, type OidcReport, type Scenario, type ScenarioReport } from './scenarios.ts';
 
 export interface DatabaseRun {
   name: string;
@@ -14,7 +14,8 @@ export interface DatabaseRun {
     seedMs: number;
     linkIssueMs: number;
     memoryMiB: { afterStart: number; afterRuns: number; peak: number };
-    scenarios: Partial<Record<(typeof SCENARIOS)[number], ScenarioReport>>;
+    scenarios: Partial<Record<Scenario, ScenarioReport>>;
+    oidc: OidcReport | null;
     walLargestBytes: number | null;
     profile: { file: string; summary: ProfileSummary } | null;
   };
@@ -43,7 +44,8 @@ export function table(headers: string[], rows: string[][], rightAligned: number[
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-const SCENARIO_LABELS: Record<(typeof SCENARIOS)[number], string> = { reset: 'reset request', link: 'reset link page', complete: 'reset completion', login: 'login' };
+const SCENARIO_LABELS: Record<Scenario, string> = { reset: 'reset request', link: 'reset link page', complete: 'reset completion', login: 'login' };
+const MEASURED = SCENARIOS.filter((name): name is Scenario => name !== 'oidc');
 
 /** The main table: scenario × (each database, the peer), req/s and p99 per cell; then the reset ratio and mail/s. */
 function sideBySide(input: ReportInput): string {
@@ -51,13 +53,24 @@ function sideBySide(input: ReportInput): string {
   const cell = (rps: number | undefined, p99: number | undefined) => (rps === undefined ? '–' : `${fmt(rps, 0)}/s, p99 ${fmt(p99)} ms`);
   const headers = ['scenario', ...runs.map((r) => r.label), ...(peer ? ['Better Auth peer'] : [])];
   const rows: string[][] = [];
-  for (const name of SCENARIOS) {
+  for (const name of MEASURED) {
     if (!runs.some((r) => r.latchkey.scenarios[name])) continue;
     const peerResult = name === 'reset' ? peer?.reset : name === 'login' ? peer?.login : undefined;
     rows.push([
       SCENARIO_LABELS[name],
       ...runs.map((r) => cell(r.latchkey.scenarios[name]?.load.requestsPerSecond, r.latchkey.scenarios[name]?.load.p99)),
       ...(peer ? [cell(peerResult?.requestsPerSecond, peerResult?.p99)] : []),
+    ]);
+  }
+  if (runs.some((r) => r.latchkey.oidc)) {
+    const none = peer ? ['–'] : [];
+    rows.push(['token: code exchange', ...runs.map((r) => cell(r.latchkey.oidc?.codeExchange.load.requestsPerSecond, r.latchkey.oidc?.codeExchange.load.p99)), ...none]);
+    rows.push(['token: refresh', ...runs.map((r) => cell(r.latchkey.oidc?.refresh.load.requestsPerSecond, r.latchkey.oidc?.refresh.load.p99)), ...none]);
+    rows.push(['sign-ins (authorization code flows)', ...runs.map((r) => (r.latchkey.oidc ? `${fmt(r.latchkey.oidc.signInsPerSecond, 0)}/s` : '–')), ...none]);
+    rows.push([
+      'server RSS after the sign-ins',
+      ...runs.map((r) => (r.latchkey.oidc ? `${fmt(r.latchkey.oidc.memoryMiB.afterSignIns, 1)} MB after ${r.latchkey.oidc.signIns.toLocaleString('en-US')}` : '–')),
+      ...none,
     ]);
   }
   if (runs.some((r) => r.latchkey.scenarios.reset?.byAddress)) {
@@ -105,12 +118,13 @@ export function formatReport(input: ReportInput): string {
     fmt(r.otherProcessesCores, 2),
   ];
   for (const run of runs) {
-    for (const name of SCENARIOS) {
+    for (const name of MEASURED) {
       const r = run.latchkey.scenarios[name];
       if (!r) continue;
       rows.push(scenarioRow(run, r));
       if (r.byAddress) rows.push(scenarioRow(run, r.byAddress.unknown));
     }
+    if (run.latchkey.oidc) rows.push(scenarioRow(run, run.latchkey.oidc.codeExchange), scenarioRow(run, run.latchkey.oidc.refresh));
   }
   const peerRow = (label: string, r: BenchResult) => [
     `Better Auth ${label}`, fmt(r.requestsPerSecond, 1), fmt(r.p50), fmt(r.p99), okCell(r.completed - r.non2xx, r.completed), String(r.non2xx + r.errors), '', '', '',

@@ -1,8 +1,9 @@
 // `npm run bench`: load-tests the real Latchkey server on SQLite, on PostgreSQL with one instance and with two
-// (reset request, link page, reset completion, login, mail to an SMTP sink) and the Better Auth peer on this machine,
+// (reset request, link page, reset completion, login, sign-ins to an application and its token endpoint, mail to an
+// SMTP sink) and the Better Auth peer on this machine,
 // checks in the database that the load did real work, prints the figures side by side and writes
 // bench/results/latest.json. Flags: --quick (short runs), --no-peer, --profile (CPU profile of the servers),
-// --only=reset,link,complete,login,mail,directory,growth (a subset of the scenarios),
+// --only=reset,link,complete,login,oidc,mail,directory,growth (a subset of the scenarios),
 // --databases=sqlite,postgres (postgres = one and two instances; postgres-1 or postgres-2 for one of them).
 import os from 'node:os';
 import path from 'node:path';
@@ -41,8 +42,8 @@ const databases = new Set<string>(
 for (const name of databases) if (!(DATABASES as readonly string[]).includes(name)) throw new Error(`--databases: unknown database "${name}" (known: sqlite, postgres, ${DATABASES.join(', ')})`);
 
 const settings = quick
-  ? { duration: 3, warmup: 1, resetUsers: 1000, linkUsers: 300, loginUsers: 300, minCompletionTokens: 600, peerUsers: 30, hashRuns: 25 }
-  : { duration: 10, warmup: 2, resetUsers: 1000, linkUsers: 1000, loginUsers: 1000, minCompletionTokens: 3000, peerUsers: 100, hashRuns: 25 };
+  ? { duration: 3, warmup: 1, resetUsers: 1000, linkUsers: 300, loginUsers: 300, minCompletionTokens: 600, signIns: 4000, peerUsers: 30, hashRuns: 25 }
+  : { duration: 10, warmup: 2, resetUsers: 1000, linkUsers: 1000, loginUsers: 1000, minCompletionTokens: 3000, signIns: 10_000, peerUsers: 100, hashRuns: 25 };
 const CORES = os.availableParallelism();
 
 // The bench must end by itself: past this, whatever hangs is killed (children die with the process).
@@ -174,7 +175,7 @@ async function main(): Promise<void> {
       name,
       label: forHttp.label,
       instances,
-      latchkey: latchkey ?? { users: {}, seedMs: 0, linkIssueMs: 0, memoryMiB: { afterStart: NaN, afterRuns: NaN, peak: NaN }, scenarios: {}, walLargestBytes: null, profile: null },
+      latchkey: latchkey ?? { users: {}, seedMs: 0, linkIssueMs: 0, memoryMiB: { afterStart: NaN, afterRuns: NaN, peak: NaN }, scenarios: {}, oidc: null, walLargestBytes: null, profile: null },
       mail,
     });
   }
@@ -240,6 +241,11 @@ async function main(): Promise<void> {
       ]);
     }
     if (l.scenarios.reset?.mail) facts.push([`${r.label}: reset mails`, `${l.scenarios.reset.mail.backlog} waiting for the worker when the load stopped, all done ${fmt(l.scenarios.reset.mail.drainMs)} ms later; ${JSON.stringify(l.scenarios.reset.verification.mailStatus)}`]);
+    if (l.oidc) {
+      const o = l.oidc;
+      facts.push([`${r.label}: sign-ins to an application`, `${o.signIns} authorization code flows (PKCE, a person already logged in to Latchkey, ${CONNECTIONS} at a time) at ${fmt(o.signInsPerSecond)}/s; server RSS${r.instances > 1 ? ' (largest instance)' : ''} ${fmt(o.memoryMiB.beforeSignIns, 1)} MB before, ${fmt(o.memoryMiB.afterSignIns, 1)} MB after (peak ${fmt(o.memoryMiB.peak, 1)} MB)`]);
+      facts.push([`${r.label}: token endpoint`, `code exchange: ${o.codeExchange.verification.codesBuilt} of ${o.codeExchange.verification.freshCodes} fresh codes used; refresh: ${o.refresh.verification.chains} rotation chains`]);
+    }
     if (l.scenarios.complete) facts.push([`${r.label}: reset completion tokens`, `${l.scenarios.complete.verification.tokensUsed} of ${l.scenarios.complete.verification.tokensAvailable} single-use tokens used`]);
     if (l.walLargestBytes !== null) facts.push([`${r.label}: largest write-ahead log`, `${fmt(l.walLargestBytes / 2 ** 20, 1)} MiB (${l.walLargestBytes} bytes), sampled every 100 ms from server start to stop`]);
   }

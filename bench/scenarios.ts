@@ -10,9 +10,11 @@ import { freePort } from '../test/support/net.ts';
 import { summarizeProfile, type ProfileSummary } from './cpu-profile.ts';
 import { openDatabaseView, PROJECT_ROOT, seed, SEED_PASSWORD, sqliteFile, startInstances, type DatabaseTarget, type DatabaseView, type LatchkeyServer } from './latchkey.ts';
 import { runLoad, type LoadRequest, type LoadResult } from './load.ts';
+import { codeExchange, logIn, RefreshChains, signIn, signIns, tokensOf, type MintedCode } from './oidc.ts';
 
-export const SCENARIOS = ['reset', 'link', 'complete', 'login'] as const;
-export type Scenario = (typeof SCENARIOS)[number];
+export const SCENARIOS = ['reset', 'link', 'complete', 'login', 'oidc'] as const;
+/** Scenarios measured as one load each; `oidc` reports its own figures (OidcReport). */
+export type Scenario = Exclude<(typeof SCENARIOS)[number], 'oidc'>;
 export const CONNECTIONS = 10;
 export const RESULTS_DIR = path.join(PROJECT_ROOT, 'bench/results');
 const NEW_PASSWORD = 'Bench-Lantern-8472';
@@ -238,6 +240,8 @@ export interface ScenarioSettings {
   linkUsers: number;
   loginUsers: number;
   minCompletionTokens: number;
+  /** Sign-ins to an application (authorization code flows) before the token endpoint is measured. */
+  signIns: number;
 }
 
 export interface ScenarioOptions {
@@ -247,6 +251,89 @@ export interface ScenarioOptions {
   quick: boolean;
   profile: boolean;
   estimatedHashesPerSecond: number;
+}
+
+export interface OidcReport {
+  /** Sign-ins completed (authorization code flows: /oidc/auth, Latchkey's interaction pages, code at the redirect URI). */
+  signIns: number;
+  signInsPerSecond: number;
+  /** Resident memory of the (largest) server just before the sign-ins and after them, in MiB. */
+  memoryMiB: { beforeSignIns: number; afterSignIns: number; peak: number };
+  codeExchange: ScenarioReport;
+  refresh: ScenarioReport;
+}
+
+/**
+ * The user seeded first logs in to Latchkey once; then settings.signIns sign-ins to the bench's application (spread
+ * over the instances), the server's memory after them, and the token endpoint: code exchange with the freshest of
+ * those codes (they live 60 s), and refresh with the exchanges' refresh tokens, each chain rotating.
+ */
+async function benchOidc({ servers, db, target, settings, application }: {
+  servers: LatchkeyServer[];
+  db: DatabaseView;
+  target: DatabaseTarget;
+  settings: ScenarioSettings;
+  application: NonNullable<Awaited<ReturnType<typeof seed>>['application']>;
+}): Promise<OidcReport> {
+  const urls = servers.map((server) => server.url);
+  const loggedIn = await logIn(urls[0]!, 'seed@bench.example', SEED_PASSWORD);
+  // One sign-in and exchange on each instance first: loads the provider, and fails early with the reason.
+  for (const url of urls) await preflight(url, 'code exchange', codeExchange(application, await signIn(url, application, loggedIn)), (status) => status === 200);
+  await settle(db);
+
+  const before = await largestMemory(servers);
+  log(`${target.label}: ${settings.signIns} sign-ins to an application, ${CONNECTIONS} at a time…`);
+  const since = Date.now();
+  const started = performance.now();
+  const codes = await signIns(urls, application, loggedIn, settings.signIns, CONNECTIONS);
+  const signInSeconds = (performance.now() - started) / 1000;
+  await settle(db);
+  const after = await largestMemory(servers);
+  const audited = await db.count("select count(*) from audit_events where type = 'oidc.signed_in' and at >= ?", since);
+  check(`${target.label}: sign-ins: an audit event per sign-in`, audited === codes.length, `${audited} "Signed in to an application" events for ${codes.length} sign-ins`);
+  log(`${target.label}: ${codes.length} sign-ins in ${signInSeconds.toFixed(1)} s (${(codes.length / signInSeconds).toFixed(0)}/s); RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB`);
+
+  // Codes live 60 s, and the server mints them several times slower than it exchanges them: the exchange runs at
+  // most 5 s, with the codes that outlive it (and the settling before it).
+  const exchangeSeconds = Math.min(settings.duration, 5);
+  const fresh: MintedCode[] = codes.filter((code) => code.mintedAt >= Date.now() - (60 - exchangeSeconds - 8) * 1000);
+  const refreshTokens: string[] = [];
+  const common = { url: urls, connections: CONNECTIONS, durationSeconds: settings.duration };
+  const exchangeLabel = 'token: code exchange';
+  const exchange = await measure(servers, db, exchangeLabel, {
+    ...common,
+    durationSeconds: exchangeSeconds,
+    request: (i) => codeExchange(application, fresh[i]!),
+    expect: (status, _location, body) => {
+      const tokens = tokensOf(status, body);
+      if (tokens) refreshTokens.push(tokens.refresh_token);
+      return tokens !== null;
+    },
+    maxRequests: fresh.length,
+  });
+  checkLoad(`${target.label}: ${exchangeLabel}`, exchange.load);
+  check(`${target.label}: ${exchangeLabel}: the run was ended by its duration, not by running out of codes`, exchange.load.built < fresh.length, `${exchange.load.built} of ${fresh.length} fresh codes used`);
+  const consumedCodes = await db.count("select count(*) from oidc_models where model = 'AuthorizationCode' and consumed_at >= ?", exchange.since);
+  checkRows(`${target.label}: ${exchangeLabel}`, 'a code used up per exchange', consumedCodes, exchange.load.ok);
+
+  const refreshLabel = 'token: refresh';
+  const chains = new RefreshChains(application, refreshTokens.slice(-2 * CONNECTIONS));
+  const refresh = await measure(servers, db, refreshLabel, {
+    ...common,
+    request: () => chains.next(),
+    expect: (status, _location, body) => chains.answered(status, body),
+  });
+  checkLoad(`${target.label}: ${refreshLabel}`, refresh.load);
+  const rotated = await db.count("select count(*) from oidc_models where model = 'RefreshToken' and consumed_at >= ?", refresh.since);
+  checkRows(`${target.label}: ${refreshLabel}`, 'a refresh token used up per refresh', rotated, refresh.load.ok);
+
+  return {
+    signIns: codes.length,
+    signInsPerSecond: codes.length / signInSeconds,
+    memoryMiB: { beforeSignIns: before.rss, afterSignIns: after.rss, peak: after.peak },
+    codeExchange: { label: exchangeLabel, ...exchange, verification: { codesUsed: consumedCodes, freshCodes: fresh.length, codesBuilt: exchange.load.built } },
+    refresh: { label: refreshLabel, ...refresh, verification: { refreshTokensUsed: rotated, chains: 2 * CONNECTIONS } },
+  };
 }
 
 /** Largest size of SQLite's write-ahead log, sampled every 100 ms from the moment the server is up until it stops. */
@@ -281,7 +368,7 @@ export async function benchLatchkey({ target, only, settings, quick, profile: wi
       l: { count: only.has('login') ? settings.loginUsers : 0, tokens: false },
     };
     log(`${target.label}: seeding ${groups.r.count + groups.o.count + groups.c.count + groups.l.count} users and issuing ${groups.o.count + groups.c.count} reset links…`);
-    const seeded = await seed(dir, port, groups, target.databaseUrl);
+    const seeded = await seed(dir, port, groups, target.databaseUrl, only.has('oidc'));
     log(`seeded in ${Math.round(seeded.seedMs)} ms, links issued in ${Math.round(seeded.tokenMs)} ms`);
 
     const profileDir = withProfile ? path.join(dir, 'profile') : undefined;
@@ -294,6 +381,9 @@ export async function benchLatchkey({ target, only, settings, quick, profile: wi
     const urls = servers.map((server) => server.url);
     const scenarios: Partial<Record<Scenario, ScenarioReport>> = {};
     const common = { url: urls, connections: CONNECTIONS, durationSeconds: settings.duration };
+
+    // --- 0. Sign in with Latchkey: first, so that its memory figure is near the server's start ----------------------
+    const oidc = only.has('oidc') ? await benchOidc({ servers, db, target, settings, application: seeded.application! }) : null;
 
     // --- 1. reset requests ---------------------------------------------------------------------------------------
     const resetForm = await formFrom(`${base}/reset-password`);
@@ -439,6 +529,7 @@ export async function benchLatchkey({ target, only, settings, quick, profile: wi
       linkIssueMs: seeded.tokenMs,
       memoryMiB: { afterStart: memoryAfterStart.rss, afterRuns: memoryAfterRuns.rss, peak: memoryAfterRuns.peak },
       scenarios,
+      oidc,
       serverProblems: problems.slice(0, 20),
       walLargestBytes,
       profile,
