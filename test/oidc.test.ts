@@ -122,6 +122,8 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
       assert.ok(meta[field], `${field} is published`);
     }
     assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
+    // A secret in the header (Grafana) or in the body (Nextcloud's user_oidc), or PKCE alone: nothing else is offered.
+    assert.deepEqual([...(meta.token_endpoint_auth_methods_supported as string[])].sort(), ['client_secret_basic', 'client_secret_post', 'none']);
     assert.ok(meta.authorization_endpoint!.endsWith('/oidc/auth'));
     assert.ok(meta.token_endpoint!.endsWith('/oidc/token'));
     assert.ok(meta.userinfo_endpoint!.endsWith('/oidc/me'));
@@ -159,6 +161,15 @@ describe('Sign in with Latchkey (OpenID Connect)', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.fail('oidc.signed_in is in the audit log');
+  });
+
+  test('a confidential application may send its secret in the body (client_secret_post), as Nextcloud\'s user_oidc does', async () => {
+    const { callback, verifier, state } = await signIn(new Browser());
+    const inBody = await oidc.discovery(issuer, confidential.id, undefined, oidc.ClientSecretPost(confidential.secret), { execute: [oidc.allowInsecureRequests] });
+    const tokens = await oidc.authorizationCodeGrant(inBody, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    assert.ok(tokens.access_token);
+    const wrong = await oidc.discovery(issuer, confidential.id, undefined, oidc.ClientSecretPost('not-the-secret'), { execute: [oidc.allowInsecureRequests] });
+    await assert.rejects(oidc.refreshTokenGrant(wrong, tokens.refresh_token!), (error: { cause?: { error?: string } }) => error.cause?.error === 'invalid_client', 'a wrong secret in the body is refused');
   });
 
   test('refresh tokens rotate: the old one is refused after use, and its reuse ends the grant', async () => {

@@ -113,6 +113,9 @@ export async function createProvider(services: Services & { applications: Client
     },
     // Every client uses PKCE, with S256 only (never "plain").
     pkce: { methods: ['S256'], required: () => true },
+    // What applications registered in Latchkey can use: a secret in the Authorization header or in the body
+    // (either works for a confidential application), or none with PKCE for a public one. No JWT assertions.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     // A refresh token works once: each use returns a new one, and the old one is refused after that.
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
