@@ -509,3 +509,15 @@ export async function migrationsCurrent(db: Db): Promise<boolean> {
   const list = await migrator.getMigrations();
   return list.every((migration) => migration.executedAt !== undefined);
 }
+
+/** Bytes the database takes now: SQLite's pages plus its write-ahead log; PostgreSQL's pg_database_size. */
+export async function databaseSizeOf(db: Db): Promise<number> {
+  if (dialectOf(db) === 'postgres') {
+    const { rows } = await sql<{ bytes: number }>`select pg_database_size(current_database()) as bytes`.execute(db);
+    return Number(rows[0]!.bytes);
+  }
+  const { rows } = await sql<{ bytes: number }>`select page_count * page_size as bytes from pragma_page_count(), pragma_page_size()`.execute(db);
+  const raw = rawClientOf(db);
+  const wal = raw.dialect === 'sqlite' && raw.path !== ':memory:' ? walSizeOf(raw.path) : 0;
+  return Number(rows[0]!.bytes) + wal;
+}

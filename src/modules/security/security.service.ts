@@ -3,7 +3,7 @@
 import type { AlertSettings } from '../../config.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newId } from '../../infra/crypto.ts';
-import { onOneInstance, type Db } from '../../infra/db.ts';
+import { databaseSizeOf, onOneInstance, type Db } from '../../infra/db.ts';
 import { NotFoundError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logger.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -11,29 +11,30 @@ import { distinctIpv6Addresses, type AuditFilter } from '../audit/audit.repo.ts'
 import type { Outbox } from '../mail/outbox.ts';
 import { emailsByIds, listUsers } from '../users/users.repo.ts';
 import {
-  acknowledgeAlert,
   accountsAskedBy,
-  alertsSince,
   countsByType,
-  databaseBytes,
   HOUR_MS,
   hourlyCounts,
-  insertAlert,
   ipv4Networks,
   ipv6Sources,
+  sprayingAddresses,
+  targetedAddresses,
+  topAddresses,
+  type SourceCount,
+  type TargetCount,
+} from '../audit/activity.repo.ts';
+import {
+  acknowledgeAlert,
+  alertsSince,
+  insertAlert,
   latestSizeSampleAt,
   openAlerts,
   raisedSince,
   recordSizeSample,
   sizeSamplesSince,
-  sprayingAddresses,
   takeMailTurn,
-  targetedAddresses,
-  topAddresses,
   type SecurityAlert,
-  type SourceCount,
-  type TargetCount,
-} from './activity.repo.ts';
+} from './alerts.repo.ts';
 import { ALERT_TITLES, failedLoginSurge, mailFailures, median, resetSurge, spraying, targetedAccount, type AlertKind, type Finding } from './alerts.ts';
 import { auditQuery } from './links.ts';
 import { networkOf, type Network } from './networks.ts';
@@ -123,7 +124,7 @@ export class Security {
       topAddresses(this.reads, RESET_TYPES, from, to, TOP),
       this.topNetworks(from, to),
       targetedAddresses(this.reads, RESET_TYPES, from, to, { limit: TOP }),
-      databaseBytes(this.db),
+      databaseSizeOf(this.db),
       sizeSamplesSince(this.reads, from),
       openAlerts(this.db, 100),
       alertsSince(this.db, now - 7 * 24 * HOUR_MS, 100),
@@ -188,7 +189,7 @@ export class Security {
     const findings = await this.findings(now);
     const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
     const sampleDue = ((await latestSizeSampleAt(this.db)) ?? -1) < hourStart;
-    const bytes = sampleDue ? await databaseBytes(this.db) : 0;
+    const bytes = sampleDue ? await databaseSizeOf(this.db) : 0;
     if (findings.length === 0 && !sampleDue) return [];
     const raised: SecurityAlert[] = [];
     await onOneInstance(this.db, 'security-alerts', async (trx) => {

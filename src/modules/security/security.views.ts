@@ -5,7 +5,7 @@ import { when } from '../../views/components.ts';
 import { ALERT_TITLES, type AlertKind } from './alerts.ts';
 import { hourlyBarChart, legend, type Series } from './charts.ts';
 import { auditHref, type AuditLinkFilter } from './links.ts';
-import type { SecurityAlert } from './activity.repo.ts';
+import type { SecurityAlert } from './alerts.repo.ts';
 import { RESET_TYPES, UNKNOWN_RESETS, WEEK_HOURS, type Overview } from './security.service.ts';
 
 const HOUR_MS = 3_600_000;

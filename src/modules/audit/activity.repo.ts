@@ -1,7 +1,8 @@
-// SQL for the Security view: counts over the audit log (read only, by type and time on audit_events_activity),
-// the alerts, the hourly mail marks and the database's size samples. Hours are whole numbers: at / 3600000.
+// Counts over the audit log for the Security view and its alert rules (read only, by type and time on the
+// audit_events_activity index): the audit module owns audit_events, so its SQL lives here. Hours are whole
+// numbers: at / 3600000.
 import { sql } from 'kysely';
-import { dialectOf, rawClientOf, walSizeOf, type Db, type Executor, type SecurityAlertsTable } from '../../infra/db.ts';
+import type { Executor } from '../../infra/db.ts';
 
 export const HOUR_MS = 3_600_000;
 
@@ -146,100 +147,4 @@ export async function targetedAddresses(
 
 function numbers(row: SourceCount): SourceCount {
   return { ip: row.ip, requests: Number(row.requests), accounts: Number(row.accounts), unknown: Number(row.unknown) };
-}
-
-// ——— Alerts ———
-
-export type SecurityAlert = SecurityAlertsTable;
-
-export async function insertAlert(db: Executor, alert: SecurityAlert): Promise<void> {
-  await db.insertInto('security_alerts').values(alert).execute();
-}
-
-/** Whether an alert of this kind about this subject was raised since `since`. */
-export async function raisedSince(db: Executor, kind: string, subject: string, since: number): Promise<boolean> {
-  const row = await db
-    .selectFrom('security_alerts')
-    .select('id')
-    .where('kind', '=', kind)
-    .where('subject', '=', subject)
-    .where('raised_at', '>=', since)
-    .limit(1)
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
-/** Alerts not yet acknowledged, newest first. */
-export function openAlerts(db: Executor, limit: number): Promise<SecurityAlert[]> {
-  return db.selectFrom('security_alerts').selectAll().where('acknowledged_at', 'is', null).orderBy('raised_at', 'desc').orderBy('id').limit(limit).execute();
-}
-
-/** Alerts raised since `since`, newest first. */
-export function alertsSince(db: Executor, since: number, limit: number): Promise<SecurityAlert[]> {
-  return db.selectFrom('security_alerts').selectAll().where('raised_at', '>=', since).orderBy('raised_at', 'desc').orderBy('id').limit(limit).execute();
-}
-
-/** Marks an open alert acknowledged; returns it, or undefined when there is no such open alert. */
-export async function acknowledgeAlert(db: Executor, id: string, by: string, at: number): Promise<SecurityAlert | undefined> {
-  return db
-    .updateTable('security_alerts')
-    .set({ acknowledged_at: at, acknowledged_by: by })
-    .where('id', '=', id)
-    .where('acknowledged_at', 'is', null)
-    .returningAll()
-    .executeTakeFirst();
-}
-
-/**
- * Takes the right to mail administrators about this kind of alert: true at most once per `intervalMs`, whichever
- * instance asks. The row is written only if its last mail is old enough, so two instances cannot both succeed.
- */
-export async function takeMailTurn(db: Executor, kind: string, now: number, intervalMs: number): Promise<boolean> {
-  const inserted = await db
-    .insertInto('security_alert_mails')
-    .values({ kind, mailed_at: now })
-    .onConflict((oc) => oc.column('kind').doNothing())
-    .executeTakeFirst();
-  if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1) return true;
-  const updated = await db
-    .updateTable('security_alert_mails')
-    .set({ mailed_at: now })
-    .where('kind', '=', kind)
-    .where('mailed_at', '<=', now - intervalMs)
-    .executeTakeFirst();
-  return Number(updated.numUpdatedRows) === 1;
-}
-
-// ——— The database's size ———
-
-/** Bytes the database takes now: SQLite's pages plus its write-ahead log; PostgreSQL's pg_database_size. */
-export async function databaseBytes(db: Db): Promise<number> {
-  if (dialectOf(db) === 'postgres') {
-    const { rows } = await sql<{ bytes: number }>`select pg_database_size(current_database()) as bytes`.execute(db);
-    return Number(rows[0]!.bytes);
-  }
-  const { rows } = await sql<{ bytes: number }>`select page_count * page_size as bytes from pragma_page_count(), pragma_page_size()`.execute(db);
-  const raw = rawClientOf(db);
-  const wal = raw.dialect === 'sqlite' && raw.path !== ':memory:' ? walSizeOf(raw.path) : 0;
-  return Number(rows[0]!.bytes) + wal;
-}
-
-/** Records the size for this hour, unless a sample of this hour exists; drops samples older than `keepFrom`. */
-export async function recordSizeSample(db: Executor, hourStart: number, bytes: number, keepFrom: number): Promise<void> {
-  await db
-    .insertInto('database_size_samples')
-    .values({ at: hourStart, bytes })
-    .onConflict((oc) => oc.column('at').doNothing())
-    .execute();
-  await db.deleteFrom('database_size_samples').where('at', '<', keepFrom).execute();
-}
-
-export async function latestSizeSampleAt(db: Executor): Promise<number | null> {
-  const row = await db.selectFrom('database_size_samples').select((eb) => eb.fn.max('at').as('at')).executeTakeFirst();
-  return row?.at === null || row?.at === undefined ? null : Number(row.at);
-}
-
-export async function sizeSamplesSince(db: Executor, from: number): Promise<Array<{ at: number; bytes: number }>> {
-  const rows = await db.selectFrom('database_size_samples').select(['at', 'bytes']).where('at', '>=', from).orderBy('at').execute();
-  return rows.map((row) => ({ at: Number(row.at), bytes: Number(row.bytes) }));
 }
