@@ -6,67 +6,16 @@ import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { startTestApp, GOOD_PASSWORD, type TestApp } from './support/app.ts';
 import { textOf } from './support/client.ts';
+import { APP_ORIGIN, Browser } from './support/oidc-browser.ts';
+import { sleep } from './support/wait.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { assertAccessible } from './support/axe.ts';
 import { launchBrowser, openSession } from './support/browser.ts';
 import type { OidcTables } from '../src/modules/oidc/oidc.repo.ts';
 
-/** The applications live on a port nothing listens on: the browser stops when it is sent there. */
-const APP_ORIGIN = 'http://127.0.0.1:9';
 const REDIRECT = `${APP_ORIGIN}/callback`;
 const LOGGED_OUT = `${APP_ORIGIN}/logged-out`;
 
-/** A browser without JavaScript: keeps cookies (by name), follows redirects until it is sent to an application. */
-class Browser {
-  readonly cookies = new Map<string, string>();
-  html = '';
-  status = 0;
-
-  async go(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<string | null> {
-    let next = url;
-    let method = init.method ?? 'GET';
-    let body: URLSearchParams | undefined = init.form ? new URLSearchParams(init.form) : undefined;
-    for (let hops = 0; hops < 15; hops++) {
-      if (next.startsWith(`${APP_ORIGIN}/`)) return next;
-      const response = await fetch(next, {
-        method,
-        body,
-        redirect: 'manual',
-        headers: { cookie: [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; '), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      });
-      for (const line of response.headers.getSetCookie()) {
-        const [pair, ...attributes] = line.split(';');
-        const eq = pair!.indexOf('=');
-        const name = pair!.slice(0, eq).trim();
-        const value = pair!.slice(eq + 1).trim();
-        if (value === '' || attributes.some((a) => /max-age=0\b/i.test(a) || /expires=Thu, 01 Jan 1970/i.test(a))) this.cookies.delete(name);
-        else this.cookies.set(name, value);
-      }
-      const location = response.headers.get('location');
-      if (response.status >= 300 && response.status < 400 && location) {
-        next = new URL(location, next).toString();
-        method = 'GET';
-        body = undefined;
-        continue;
-      }
-      this.status = response.status;
-      this.html = await response.text();
-      return null;
-    }
-    throw new Error('too many redirects');
-  }
-
-  /** Submits the first form whose action contains `actionPart` (and whose body contains `containing`), with its hidden fields and these values. */
-  async submit(actionPart: string, fields: Record<string, string> = {}, base: string, containing = ''): Promise<string | null> {
-    const forms = [...this.html.matchAll(/<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/g)];
-    const form = forms.find((match) => match[1]!.includes(actionPart) && match[2]!.includes(containing));
-    assert.ok(form, `a form posting to ${actionPart} (page: ${textOf(this.html).slice(0, 300)})`);
-    const hidden = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
-    return this.go(new URL(form[1]!.replace(/&amp;/g, '&'), base).toString(), { method: 'POST', form: { ...hidden, ...fields } });
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Sign in with Latchkey: /account "Applications", removal, max_age, logout', () => {
   let app: TestApp;
