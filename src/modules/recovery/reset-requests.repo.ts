@@ -3,8 +3,9 @@ import { forUpdateSkipLocked, type Executor, type ResetRequestsTable } from '../
 
 export type ResetRequest = ResetRequestsTable;
 
-export async function insertRequest(db: Executor, request: ResetRequest): Promise<void> {
-  await db.insertInto('reset_requests').values(request).execute();
+/** Several requests in one statement (the request path gathers those that arrive together: GroupCommit). */
+export async function insertRequests(db: Executor, requests: ResetRequest[]): Promise<void> {
+  await db.insertInto('reset_requests').values(requests).execute();
 }
 
 /**

@@ -2,7 +2,7 @@
 // size; rules checked every minute that raise alerts (an audit event, a console banner, a mail an hour at most).
 import type { AlertSettings } from '../../config.ts';
 import type { Clock } from '../../infra/clock.ts';
-import { newId } from '../../infra/crypto.ts';
+import { newOrderedId } from '../../infra/crypto.ts';
 import { databaseSizeOf, onOneInstance, type Db } from '../../infra/db.ts';
 import { NotFoundError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logger.ts';
@@ -197,7 +197,7 @@ export class Security {
       for (const finding of findings) {
         if (await raisedSince(trx, finding.kind, finding.subject, now - HOUR_MS)) continue;
         const alert: SecurityAlert = {
-          id: newId(),
+          id: newOrderedId(),
           kind: finding.kind,
           subject: finding.subject,
           raised_at: now,
