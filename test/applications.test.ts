@@ -216,6 +216,18 @@ describe('the Applications pages', () => {
     assert.match(textOf(page.html), /Copy the client secret now: it will not be shown again/);
     assert.equal(page.headers.get('cache-control'), 'no-store');
     const [application] = await lk.services.applications.list();
+    // Post/Redirect/Get: the secret is on a page reached by a redirect, so a reload repeats no registration.
+    assert.equal(new URL(page.url).pathname, `/admin/applications/${application!.id}/secret`);
+    const shown = secretOn(page.html);
+    const reloaded = await admin.get(page.url);
+    assert.equal(reloaded.status, 200);
+    assert.equal(secretOn(reloaded.html), undefined, 'a reload does not show the secret again');
+    assert.ok(!reloaded.html.includes(shown!));
+    assert.equal(new URL(reloaded.url).pathname, `/admin/applications/${application!.id}`);
+    assert.match(textOf(reloaded.html), /The client secret was shown once and cannot be shown again/);
+    assert.equal((await lk.services.applications.list()).length, 1, 'registered once');
+    const created = await lk.services.db.selectFrom('audit_events').select('id').where('type', '=', 'application.created').execute();
+    assert.equal(created.length, 1);
     assert.equal(application!.name, 'Team Wiki');
     assert.deepEqual(application!.redirectUris, ['https://wiki.example.com/callback', 'http://localhost:3001/callback']);
     assert.deepEqual(application!.scopes, ['openid', 'profile', 'email']);
@@ -285,6 +297,14 @@ describe('the Applications pages', () => {
     assert.ok(fresh && fresh !== old);
     assert.match(textOf(page.html), /it will not be shown again/);
     assert.equal((await lk.services.applications.clientMetadata(wiki.id))?.client_secret, fresh);
+    // A reload of the page that showed it rotates nothing and shows no secret.
+    assert.equal(new URL(page.url).pathname, `/admin/applications/${wiki.id}/secret`);
+    const reloaded = await admin.get(page.url);
+    assert.equal(secretOn(reloaded.html), undefined);
+    assert.ok(!reloaded.html.includes(fresh));
+    assert.equal((await lk.services.applications.clientMetadata(wiki.id))?.client_secret, fresh, 'rotated once');
+    const rotations = await lk.services.db.selectFrom('audit_events').select('id').where('type', '=', 'application.secret_rotated').execute();
+    assert.equal(rotations.length, 1);
   });
 
   it('Remove Application asks first, then removes it', async () => {
@@ -296,6 +316,37 @@ describe('the Applications pages', () => {
     assert.equal(await lk.services.applications.get(wiki.id), undefined);
     assert.equal((await admin.get(`/admin/applications/${wiki.id}`)).status, 404);
     assert.equal((await admin.get('/admin/applications/app_nonexistent')).status, 404);
+  });
+
+  it('a new secret travels sealed, in a cookie only the page of its own application takes', async () => {
+    const { application: wiki } = await lk.services.applications.create(
+      { name: 'Notes', kind: 'confidential', firstParty: true, redirectUris: ['https://notes.example.com/cb'], postLogoutRedirectUris: [], scopes: [] },
+      COMMAND_LINE,
+    );
+    const other = await lk.services.applications.create(
+      { name: 'Other', kind: 'confidential', firstParty: false, redirectUris: ['https://other.example.com/cb'], postLogoutRedirectUris: [], scopes: [] },
+      COMMAND_LINE,
+    );
+    await admin.get(`/admin/applications/${wiki.id}/rotate-secret`);
+    const cookie = () => [...admin.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    const response = await fetch(`${lk.url}/admin/applications/${wiki.id}/rotate-secret`, {
+      method: 'POST',
+      headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: admin.csrfToken() }),
+      redirect: 'manual',
+    });
+    assert.equal(response.status, 303);
+    assert.equal(response.headers.get('location'), `/admin/applications/${wiki.id}/secret`);
+    const secret = (await lk.services.applications.clientMetadata(wiki.id))?.client_secret as string;
+    const handoff = response.headers.getSetCookie().find((line) => line.startsWith('latchkey_new-secret='))!;
+    assert.match(handoff, /HttpOnly/i);
+    assert.ok(!decodeURIComponent(handoff).includes(secret), 'the cookie holds the secret sealed, never in clear');
+    const elsewhere = await fetch(`${lk.url}/admin/applications/${other.application.id}/secret`, {
+      headers: { cookie: `${cookie()}; ${handoff.split(';')[0]}` },
+      redirect: 'manual',
+    });
+    assert.equal(elsewhere.status, 303, "another application's page does not show it");
+    assert.equal(elsewhere.headers.get('location'), `/admin/applications/${other.application.id}?notice=secret-shown`);
   });
 
   it('only administrators see the pages, and every form needs its CSRF token', async () => {

@@ -1,9 +1,13 @@
-// The cookies Latchkey sets — session, reset link, CSRF secret — each with one set of attributes, used to set it
-// and to clear it: a browser deletes a `__Host-` cookie only when the deletion carries `Secure` and `Path=/` too.
+// The cookies Latchkey sets — session, reset link, CSRF secret and a few short-lived ones — each with one set of
+// attributes, used to set it and to clear it: a browser deletes a `__Host-` cookie only when the deletion carries
+// `Secure` and `Path=/` too.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-/** `return`: where a reset begun from an application's sign-in goes back to once the password is changed. */
-export type CookieKind = 'session' | 'reset' | 'csrf' | 'return';
+/**
+ * `return`: where a reset begun from an application's sign-in goes back to once the password is changed.
+ * `new-secret`: an application's new client secret, sealed, on its way to the one page that shows it.
+ */
+export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret';
 
 export interface CookieAttributes {
   path: '/';

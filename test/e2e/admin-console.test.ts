@@ -546,7 +546,14 @@ describe('administration console in the browser', () => {
     assert.equal(await heading(page), 'Application Registered');
     assert.match(await page.getByLabel('Client Secret').inputValue(), /^[\w-]{43}$/);
     await assertAccessible(page, 'the page that shows a client secret once');
-    await page.getByRole('link', { name: 'Done', exact: true }).click();
+    // A reload of that page registers nothing again and shows the application without its secret.
+    await page.reload();
+    assert.equal(await heading(page), 'Team Wiki');
+    assert.equal(await page.getByLabel('Client Secret').count(), 0);
+    assert.equal(await notice(page), 'The client secret was shown once and cannot be shown again. If it was not copied, rotate it.');
+    await page.getByRole('link', { name: 'Back to Applications', exact: true }).click();
+    assert.equal(await page.getByRole('link', { name: 'Team Wiki', exact: true }).count(), 1, 'registered once');
+    await page.getByRole('link', { name: 'Team Wiki', exact: true }).click();
     await page.waitForLoadState();
     assert.equal(await heading(page), 'Team Wiki');
     await assertAccessible(page, "an application's page");

@@ -1,8 +1,13 @@
 // The Applications pages: list, register, edit, remove and rotate the secret of the applications that sign people in with Latchkey.
+// A new client secret is shown by Post/Redirect/Get: the write answers with a redirect, and the secret travels
+// sealed in a short-lived cookie to the page that shows it once and clears it, so reloading that page neither
+// repeats the write nor shows the secret again.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { requireAdmin, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
+import { SecretBox } from '../../infra/crypto.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
+import { loadSecret } from '../../infra/secret.ts';
 import { actorOf, field } from '../../infra/web.ts';
 import { noticeFor } from '../../views/components.ts';
 import type { SafeHtml } from '../../views/html.ts';
@@ -38,6 +43,22 @@ function readForm(body: unknown): { values: ApplicationFormView['values']; input
   return { values, input };
 }
 
+/** How long a new client secret waits for its page; the redirect follows at once. */
+const SECRET_HANDOFF_SECONDS = 300;
+
+/** Why the secret is shown: the page's heading. */
+const SECRET_HEADINGS = { created: 'Application Registered', rotated: 'New Client Secret' } as const;
+type SecretReason = keyof typeof SECRET_HEADINGS;
+
+/** What the sealed cookie holds: the secret, for which application and administrator, until when. */
+interface SecretHandoff {
+  clientId: string;
+  adminId: string;
+  secret: string;
+  reason: SecretReason;
+  expiresAt: number;
+}
+
 function valuesOf(application: Application | null): ApplicationFormView['values'] {
   if (!application) return { name: '', kind: 'confidential', firstParty: false, redirectUris: '', postLogoutRedirectUris: '', scopes: ['profile', 'email'] };
   return {
@@ -51,7 +72,26 @@ function valuesOf(application: Application | null): ApplicationFormView['values'
 }
 
 export function applicationPages(services: Services): FastifyPluginAsync {
-  const { applications } = services;
+  const { applications, cookies, clock, config } = services;
+  const box = new SecretBox(loadSecret(config.secret, config.dataDir), 'client-secret-handoff');
+
+  /** After the write: the secret goes into a sealed cookie, and the browser to the page that shows it. */
+  function showSecretOnce(reply: FastifyReply, auth: Auth, application: Application, secret: string, reason: SecretReason) {
+    const handoff: SecretHandoff = { clientId: application.id, adminId: auth.user.id, secret, reason, expiresAt: clock.now() + SECRET_HANDOFF_SECONDS * 1000 };
+    cookies.set(reply, 'new-secret', box.seal(JSON.stringify(handoff)), SECRET_HANDOFF_SECONDS);
+    return reply.redirect(`/admin/applications/${application.id}/secret`, 303);
+  }
+
+  /** The secret waiting for this application and administrator, if any; the cookie is cleared either way. */
+  function takeSecret(request: FastifyRequest, reply: FastifyReply, auth: Auth, application: Application): SecretHandoff | null {
+    const sealed = cookies.read(request, 'new-secret');
+    if (sealed === undefined) return null;
+    cookies.clear(reply, 'new-secret');
+    const opened = box.open(sealed);
+    const handoff = opened === null ? null : (JSON.parse(opened) as SecretHandoff);
+    if (!handoff || handoff.clientId !== application.id || handoff.adminId !== auth.user.id || handoff.expiresAt <= clock.now()) return null;
+    return handoff;
+  }
 
   const render = (reply: FastifyReply, auth: Auth, title: string, body: SafeHtml, status = 200, notice: string | null = null) =>
     reply
@@ -76,7 +116,7 @@ export function applicationPages(services: Services): FastifyPluginAsync {
       }
       const { application, secret } = await applications.create(input, actor);
       if (secret === null) return reply.redirect(`/admin/applications/${application.id}?notice=created`, 303);
-      return render(reply, auth, application.name, secretShownOnce(application, secret, 'Application Registered'));
+      return showSecretOnce(reply, auth, application, secret, 'created');
     } catch (error) {
       if (!(error instanceof UserError) || error.status !== 400) throw error;
       const form = applicationForm({ application: existing, csrfToken: reply.generateCsrf(), values, errors: error.fields, error: error.message });
@@ -146,7 +186,17 @@ export function applicationPages(services: Services): FastifyPluginAsync {
       if (!auth) return reply;
       const application = await find(request);
       const secret = await applications.rotateSecret(application.id, actorOf(request, auth.user.id));
-      return render(reply, auth, application.name, secretShownOnce(application, secret, 'New Client Secret'));
+      return showSecretOnce(reply, auth, application, secret, 'rotated');
+    });
+
+    // Shows a new secret once; opened again (a reload, Back), it goes on to the application's page.
+    app.get('/admin/applications/:id/secret', async (request, reply) => {
+      const auth = await requireAdmin(request, reply);
+      if (!auth) return reply;
+      const application = await find(request);
+      const handoff = takeSecret(request, reply, auth, application);
+      if (!handoff) return reply.redirect(`/admin/applications/${application.id}?notice=secret-shown`, 303);
+      return render(reply, auth, application.name, secretShownOnce(application, handoff.secret, SECRET_HEADINGS[handoff.reason]));
     });
   };
 }

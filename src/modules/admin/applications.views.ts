@@ -23,6 +23,7 @@ export const NOTICES = {
   created: 'The application was registered.',
   saved: 'The changes were saved.',
   removed: 'The application was removed.',
+  'secret-shown': 'The client secret was shown once and cannot be shown again. If it was not copied, rotate it.',
 };
 
 export function applicationsList(applications: Application[]): SafeHtml {
