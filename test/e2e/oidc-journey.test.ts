@@ -1,12 +1,13 @@
 // "Sign in with Latchkey" in a real browser, through the example application in examples/sign-in-app: a forgotten
-// password recovered without leaving the sign-in, a password change that ends the application's session, and sign-out.
+// password recovered without leaving the sign-in, a password change that ends the application's session, and sign-out;
+// and the same example as a third-party application, through Latchkey's consent screen. axe on each of Latchkey's pages.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession } from '../support/browser.ts';
@@ -163,5 +164,60 @@ describe('Sign in with Latchkey, in a browser, through the example application',
     await page.waitForURL(`${latchkey}/oidc/interaction/**`);
     await page.getByLabel('Password', { exact: true }).waitFor();
     assert.equal(example.process.exitCode, null, `the example application is still running: ${example.output()}`);
+  });
+
+  it('a third-party application: Latchkey\'s consent screen names what it asks for, "Allow" signs in, and "Sign out" confirms; both pages pass axe', { timeout: 60_000 }, async (t) => {
+    const latchkey = lk.services.config.baseUrl.origin;
+    const port = await freePort();
+    const calendarUrl = `http://127.0.0.1:${port}`;
+    const { application, secret } = await lk.services.applications.create(
+      {
+        name: 'Team Calendar',
+        kind: 'confidential',
+        firstParty: false,
+        redirectUris: [`${calendarUrl}/callback`],
+        postLogoutRedirectUris: [`${calendarUrl}/`],
+        scopes: ['openid', 'profile', 'email', 'offline_access'],
+      },
+      COMMAND_LINE,
+    );
+    const calendar = await startExample({ LATCHKEY_ISSUER: lk.services.config.baseUrl.href, CLIENT_ID: application.id, CLIENT_SECRET: secret!, PORT: String(port) });
+    t.after(async () => {
+      if (calendar.process.exitCode !== null) return;
+      calendar.process.kill('SIGTERM');
+      await once(calendar.process, 'exit');
+    });
+    const email = 'noor.haddad@example.com';
+    await lk.createUser({ email, name: 'Noor Haddad' });
+
+    // Noor signs in to the calendar: the password, then what the calendar asks to see.
+    const { page } = await openSession(browser, t);
+    await page.goto(calendarUrl);
+    await page.getByRole('link', { name: 'Sign in with Latchkey', exact: true }).click();
+    await page.waitForURL(`${latchkey}/oidc/interaction/**`);
+    await logIn(page, email, GOOD_PASSWORD);
+    assert.equal(await heading(page), 'Team Calendar wants to:');
+    assert.deepEqual(await page.getByRole('listitem').allInnerTexts(), [
+      'know who you are on Latchkey',
+      'see your name',
+      'see your email address',
+      'stay signed in when you are not using it',
+    ]);
+    await page.getByText('You are signed in to Latchkey as Noor Haddad (noor.haddad@example.com).', { exact: true }).waitFor();
+    await assertAccessible(page, "Latchkey's consent screen for a third-party application");
+    await page.getByRole('button', { name: 'Allow', exact: true }).click();
+    await page.waitForURL(`${calendarUrl}/`);
+    await page.getByText('Signed in as Noor Haddad (noor.haddad@example.com)', { exact: true }).waitFor();
+
+    // "Sign out": Latchkey's logout confirmation names the calendar.
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(`${latchkey}/oidc/session/end**`);
+    assert.equal(await heading(page), 'Log out');
+    await page.getByText('Team Calendar asks to log you out. Log out of Latchkey too?', { exact: true }).waitFor();
+    await assertAccessible(page, "Latchkey's logout confirmation for a third-party application");
+    await page.getByRole('button', { name: 'Log out', exact: true }).click();
+    await page.waitForURL(`${calendarUrl}/`);
+    await page.getByText('Signed out.', { exact: true }).waitFor();
+    assert.equal(calendar.process.exitCode, null, `the example application is still running: ${calendar.output()}`);
   });
 });
