@@ -7,7 +7,9 @@ import path from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { dialectOf, migrateToLatest, migrationsCurrent, onOneInstance, openDatabase, type Db } from '../src/infra/db.ts';
 import { openReportReader } from '../src/infra/report-reader.ts';
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
+import { migrations } from '../src/infra/migrations.ts';
+import { deleteClientArtifacts, type OidcTables } from '../src/modules/oidc/oidc.repo.ts';
 import { freshDatabaseUrl, onPostgres } from './support/database.ts';
 
 const dirs: string[] = [];
@@ -99,5 +101,51 @@ describe(`the database (${onPostgres ? 'PostgreSQL' : 'SQLite'})`, () => {
     } finally {
       if (reports !== db) await reports.destroy();
     }
+  });
+
+  it('0015 gives every stored provider artifact its application (client_id, indexed), and removing an application goes by it', async () => {
+    const db = await freshDatabase();
+    await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateTo('0014_oidc');
+    const row = (model: string, id: string, payload: Record<string, unknown>) => ({
+      model,
+      id,
+      payload: JSON.stringify(payload),
+      grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
+      user_code: null,
+      uid: null,
+      account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
+      expires_at: null,
+      consumed_at: null,
+    });
+    const rows = [
+      row('Grant', 'g1', { clientId: 'app_wiki', accountId: 'u1' }),
+      row('AccessToken', 'a1', { clientId: 'app_wiki', accountId: 'u1', grantId: 'g1' }),
+      row('RefreshToken', 'r1', { clientId: 'app_wiki', accountId: 'u2', grantId: 'g2' }),
+      row('Grant', 'g3', { clientId: 'app_wiki_2', accountId: 'u1' }),
+      row('Session', 's1', { accountId: 'u1', authorizations: { app_wiki: { grantId: 'g1' } } }),
+    ];
+    await sql`insert into oidc_models (model, id, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at) values ${sql.join(
+      rows.map((r) => sql`(${r.model}, ${r.id}, ${r.payload}, ${r.grant_id}, ${r.user_code}, ${r.uid}, ${r.account_id}, ${r.expires_at}, ${r.consumed_at})`),
+    )}`.execute(db);
+    await migrateToLatest(db);
+
+    const models = db.withTables<OidcTables>();
+    const stored = await models.selectFrom('oidc_models').select(['id', 'client_id']).orderBy('id').execute();
+    assert.deepEqual(stored, [
+      { id: 'a1', client_id: 'app_wiki' },
+      { id: 'g1', client_id: 'app_wiki' },
+      { id: 'g3', client_id: 'app_wiki_2' },
+      { id: 'r1', client_id: 'app_wiki' },
+      { id: 's1', client_id: null },
+    ]);
+    const { rows: indexes } = onPostgres
+      ? await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'oidc_models'`.execute(db)
+      : await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'oidc_models'`.execute(db);
+    assert.ok(indexes.some((index) => index.name === 'oidc_models_client'), 'an index on client_id');
+
+    // One user's "Revoke", then the application's removal: only that application's rows, never a session.
+    assert.deepEqual(await deleteClientArtifacts(db, 'app_wiki', 'u1'), { grants: 1, accounts: ['u1'], rows: 2 });
+    assert.deepEqual(await deleteClientArtifacts(db, 'app_wiki', null), { grants: 0, accounts: ['u2'], rows: 1 });
+    assert.deepEqual((await models.selectFrom('oidc_models').select('id').orderBy('id').execute()).map((r) => r.id), ['g3', 's1']);
   });
 });

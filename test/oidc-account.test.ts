@@ -157,6 +157,81 @@ describe('Sign in with Latchkey: /account "Applications", removal, max_age, logo
     assert.equal(rows[0]!.user_id, userId);
   });
 
+  test('after "Revoke" the still-live Latchkey session signs nobody in to that application: its next sign-in asks for the password, in every browser, and a third-party one asks for consent again', async () => {
+    // Ada signs in to both applications in one browser, and is logged in to Latchkey in another.
+    const browser = new Browser();
+    await signIn(browser, wiki.config);
+    await signIn(browser, dashboard.config, { scope: 'openid email' });
+    const other = new Browser();
+    assert.equal(await other.go(`${app.url}/login`), null);
+    assert.equal(await other.submit('/login', { email: 'ada@example.com', password: GOOD_PASSWORD }, app.url), null);
+
+    // Revoke the first-party Wiki: no provider session stays bound to it.
+    await applicationsOnAccount(browser);
+    assert.equal(await browser.submit('/account/applications/revoke', {}, app.url, `value="${wiki.id}"`), null);
+    const sessions = await app.services.db.withTables<OidcTables>().selectFrom('oidc_models').select('payload').where('model', '=', 'Session').where('account_id', '=', userId).execute();
+    assert.ok(sessions.length > 0);
+    for (const session of sessions) assert.equal((JSON.parse(session.payload) as { authorizations?: Record<string, unknown> }).authorizations?.[wiki.id], undefined);
+
+    // Wiki asks again, in either browser: the password, although the Latchkey sessions still live.
+    for (const [name, b] of [['the same browser', browser], ['another browser', other]] as const) {
+      const request = await authorizationUrl(wiki.config);
+      assert.equal(await b.go(request.url), null, `${name}: no silent sign-in to Wiki`);
+      assert.match(textOf(b.html), /Log in to continue to Wiki/, name);
+    }
+    // The other application is not touched.
+    assert.ok(await browser.go((await authorizationUrl(dashboard.config, { scope: 'openid email', prompt: 'none' })).url), 'Outside Dashboard still signs in silently');
+    // Once the password is entered, Wiki signs in as before, and the next time silently again.
+    const tokens = await signIn(browser, wiki.config);
+    assert.equal((await oidc.tokenIntrospection(wiki.config, tokens.access_token)).active, true);
+    assert.ok(await browser.go((await authorizationUrl(wiki.config)).url), 'silent again after the password');
+    assert.ok(await other.go((await authorizationUrl(wiki.config)).url), 'in the other browser too');
+
+    // Revoke the third-party Outside Dashboard: the password, then its consent screen again.
+    await applicationsOnAccount(browser);
+    assert.equal(await browser.submit('/account/applications/revoke', {}, app.url, `value="${dashboard.id}"`), null);
+    const request = await authorizationUrl(dashboard.config, { scope: 'openid email', prompt: '' });
+    assert.equal(await browser.go(request.url), null);
+    assert.match(textOf(browser.html), /Log in to continue to Outside Dashboard/);
+    assert.equal(await browser.submit('/login', { email: 'ada@example.com', password: GOOD_PASSWORD }, app.url), null);
+    assert.match(textOf(browser.html), /Outside Dashboard wants to:/);
+    const callback = await browser.submit('/confirm', {}, app.url);
+    assert.ok(callback);
+    await oidc.authorizationCodeGrant(dashboard.config, new URL(callback), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+  });
+
+  test('max_age=0 and prompt=login ask for the password even when the Latchkey session began in the same second', async () => {
+    /** Runs the steps again until they all happened within one second of the clock (a slow machine may cross one). */
+    async function withinOneSecond(steps: () => Promise<void>): Promise<void> {
+      for (let attempt = 0; ; attempt++) {
+        await sleep(1000 - (Date.now() % 1000) + 5);
+        const second = Math.floor(Date.now() / 1000);
+        await steps();
+        if (Math.floor(Date.now() / 1000) === second) return;
+        assert.ok(attempt < 5, 'the steps fit in one second');
+      }
+    }
+    const asks: Array<Record<string, string>> = [{ max_age: '0' }, { prompt: 'login' }];
+    for (const extra of asks) {
+      const what = JSON.stringify(extra);
+      // Logged in to Latchkey (not yet to any application), then at once an application asks.
+      await withinOneSecond(async () => {
+        const browser = new Browser();
+        assert.equal(await browser.go(`${app.url}/login`), null);
+        assert.equal(await browser.submit('/login', { email: 'ada@example.com', password: GOOD_PASSWORD }, app.url), null);
+        assert.equal(await browser.go((await authorizationUrl(wiki.config, extra)).url), null, `${what}: no silent sign-in`);
+        assert.match(textOf(browser.html), /Log in to continue to Wiki/);
+      });
+      // Signed in to an application a moment ago, in the same second.
+      await withinOneSecond(async () => {
+        const browser = new Browser();
+        await signIn(browser, wiki.config);
+        assert.equal(await browser.go((await authorizationUrl(wiki.config, extra)).url), null, `${what} after a sign-in: no silent sign-in`);
+        assert.match(textOf(browser.html), /Log in to continue to Wiki/);
+      });
+    }
+  });
+
   test('removing an application ends every grant and token it held, audited', async () => {
     const created = await app.services.applications.create(
       { name: 'Tracker', kind: 'confidential', firstParty: true, redirectUris: [REDIRECT], postLogoutRedirectUris: [], scopes: ['openid', 'email', 'offline_access'] },

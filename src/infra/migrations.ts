@@ -385,6 +385,40 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('oidc_models').execute();
     },
   },
+  '0015_oidc_models_client': {
+    async up(db: AnyDb) {
+      // The application an artifact was issued to (the provider's clientId), so that removing an application or
+      // "Revoke" finds its grants, codes and tokens by index instead of reading every payload.
+      await db.schema.alterTable('oidc_models').addColumn('client_id', 'text').execute();
+      await (onPostgres(db)
+        ? sql`update oidc_models set client_id = payload::jsonb ->> 'clientId' where model <> 'Session'`
+        : sql`update oidc_models set client_id = json_extract(payload, '$.clientId') where model <> 'Session'`
+      ).execute(db);
+      await db.schema.createIndex('oidc_models_client').on('oidc_models').columns(['client_id', 'account_id']).execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropIndex('oidc_models_client').execute();
+      await db.schema.alterTable('oidc_models').dropColumn('client_id').execute();
+    },
+  },
+  '0016_oidc_revoked_applications': {
+    async up(db: AnyDb) {
+      // "Revoke" on /account: until the user enters the password in a sign-in to that application again, the
+      // still-live Latchkey session does not sign them in to it (modules/oidc/grants.service.ts).
+      await db.schema
+        .createTable('oidc_revoked_applications')
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('client_id', 'text', (c) => c.notNull().references('applications.id').onDelete('cascade'))
+        .addColumn('revoked_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('oidc_revoked_applications_pk', ['user_id', 'client_id'])
+        .execute();
+      // Removing an application deletes its rows through the foreign key: this index finds them.
+      await db.schema.createIndex('oidc_revoked_applications_client').on('oidc_revoked_applications').column('client_id').execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('oidc_revoked_applications').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

@@ -26,6 +26,7 @@ export function databaseAdapter(db: Db, clock: Clock, clients: ClientSource): ne
         user_code: payload.userCode ?? null,
         uid: payload.uid ?? null,
         account_id: payload.accountId ?? null,
+        client_id: payload.clientId ?? null,
         expires_at: expiresIn ? now + expiresIn * 1000 : null,
         consumed_at: null,
       });

@@ -1,9 +1,14 @@
 // What a user has allowed applications, and taking it back: the applications listed on /account with their
 // "Revoke", and the end of every user's access when an administrator removes an application. Each ending
 // deletes the grants with their codes and tokens and says so in the audit log, inside the caller's transaction.
+//
+// "Revoke" also signs the user out of that application: no provider session stays bound to it, and until the
+// user enters their password in a sign-in to it, a still-live Latchkey session does not sign them in silently —
+// a third-party application's consent screen comes again after the password, and a first-party application,
+// which has no consent screen, gets the person's password as the sign-in it cannot skip.
 import type { Executor } from '../../infra/db.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
-import { deleteClientArtifacts, listGrantsOfAccount } from './oidc.repo.ts';
+import { clearApplicationRevoked, deleteClientArtifacts, isApplicationRevoked, listGrantsOfAccount, markApplicationRevoked, unbindClientFromSessions } from './oidc.repo.ts';
 
 /** One application a user is signed in to: since the first of its grants, with every scope those grants hold. */
 export interface ApplicationGrant {
@@ -44,7 +49,10 @@ export async function grantsOfUser(db: Executor, userId: string, now: number): P
   return [...byClient.values()].sort((a, b) => a.since - b.since || a.clientId.localeCompare(b.clientId));
 }
 
-/** "Revoke" on /account: one application's grants, codes and tokens for this user. Returns how many grants ended. */
+/**
+ * "Revoke" on /account: one application's grants, codes and tokens for this user, its place in the user's provider
+ * sessions, and a mark that its next sign-in needs the password. Returns how many grants ended.
+ */
 export async function revokeApplicationForUser(
   db: Executor,
   at: number,
@@ -53,7 +61,9 @@ export async function revokeApplicationForUser(
   application: { clientId: string; name: string },
 ): Promise<number> {
   const { grants, rows } = await deleteClientArtifacts(db, application.clientId, user.id);
-  if (rows > 0) {
+  const sessions = await unbindClientFromSessions(db, user.id, application.clientId);
+  await markApplicationRevoked(db, user.id, application.clientId, at);
+  if (rows > 0 || sessions > 0) {
     await recordAudit(db, at, actor, {
       type: 'oidc.revoked',
       userId: user.id,
@@ -74,4 +84,14 @@ export async function endApplicationForEveryone(db: Executor, at: number, actor:
     });
   }
   return accounts.length;
+}
+
+/** Whether a sign-in of this user to this application needs the password, because they revoked it on /account. */
+export function passwordNeededAfterRevoke(db: Executor, userId: string, clientId: string): Promise<boolean> {
+  return isApplicationRevoked(db, userId, clientId);
+}
+
+/** The user entered the password in a sign-in to the application: its revocation has been answered. */
+export function signedInAgainAfterRevoke(db: Executor, userId: string, clientId: string): Promise<void> {
+  return clearApplicationRevoked(db, userId, clientId);
 }

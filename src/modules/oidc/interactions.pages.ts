@@ -8,6 +8,7 @@ import { UserError } from '../../infra/errors.ts';
 import { actorOf, errorPage, field } from '../../infra/web.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { loginPage } from '../sessions/auth.views.ts';
+import { passwordNeededAfterRevoke, signedInAgainAfterRevoke } from './grants.service.ts';
 import { consentView } from './interactions.views.ts';
 import { INTERACTION_PATH, type OidcProvider, type Provider } from './provider.ts';
 
@@ -40,19 +41,34 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
   // browsers apply the page's CSP form-action to those redirects too, so these pages allow the application's origins.
   const formTargets = new WeakMap<FastifyRequest, string[]>();
 
-  /** Whether this Latchkey session may sign in without the form: no prompt=login or max_age it does not meet. */
-  function sessionSuffices(details: Details, auth: Auth): boolean {
-    // A session begun during this sign-in (the form, or a password reset) meets every demand for a fresh login.
-    // (iat is in whole seconds: a session from a later second than the sign-in's start.)
-    if (auth.session.created_at >= (details.iat + 1) * 1000) return true;
+  /**
+   * A session begun during this sign-in (a password reset started from its form) meets every demand for a fresh login.
+   * (iat is in whole seconds: a session from a later second than the sign-in's start.)
+   */
+  function begunDuringSignIn(details: Details, auth: Auth): boolean {
+    return auth.session.created_at >= (details.iat + 1) * 1000;
+  }
+
+  /**
+   * Whether an older Latchkey session may sign in without the form: not with prompt=login (which the provider
+   * makes of max_age=0 too), nor past a max_age, nor to an application the person revoked on /account.
+   */
+  async function sessionSuffices(details: Details, auth: Auth): Promise<boolean> {
     const prompts = String(details.params.prompt ?? '').split(' ');
     if (prompts.includes('login')) return false;
     const maxAge = details.params.max_age;
     if (maxAge !== undefined && (clock.now() - auth.session.created_at) / 1000 > Number(maxAge)) return false;
-    return true;
+    return !(await passwordNeededAfterRevoke(db, auth.user.id, String(details.params.client_id)));
   }
 
-  async function finishLogin(request: FastifyRequest, reply: FastifyReply, auth: { userId: string; loginAt: number; remembered: boolean }) {
+  /** `passwordEntered`: in this sign-in, which answers a "Revoke" of the application too. */
+  async function finishLogin(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    details: Details,
+    auth: { userId: string; loginAt: number; remembered: boolean; passwordEntered: boolean },
+  ) {
+    if (auth.passwordEntered) await signedInAgainAfterRevoke(db, auth.userId, String(details.params.client_id));
     const returnTo = await oidc.provider.interactionResult(request.raw, reply.raw, {
       login: { accountId: auth.userId, ts: Math.floor(auth.loginAt / 1000), amr: ['pwd'], remember: auth.remembered },
     });
@@ -117,8 +133,9 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
       formTargets.set(request, application.origins);
       const auth = await request.auth();
       if (details.prompt.name === 'login') {
-        if (auth && sessionSuffices(details, auth)) {
-          return finishLogin(request, reply, { userId: auth.user.id, loginAt: auth.session.created_at, remembered: auth.session.remembered === 1 });
+        const passwordEntered = auth !== null && begunDuringSignIn(details, auth);
+        if (auth && (passwordEntered || (await sessionSuffices(details, auth)))) {
+          return finishLogin(request, reply, details, { userId: auth.user.id, loginAt: auth.session.created_at, remembered: auth.session.remembered === 1, passwordEntered });
         }
         return loginForm(reply, details.uid, application.name);
       }
@@ -144,7 +161,7 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
         const { token, session, user } = await login.login(email, password, actorOf(request), { remembered });
         cookies.sessionChanged(reply);
         cookies.set(reply, 'session', token, sessions.cookieLifetime(session));
-        return await finishLogin(request, reply, { userId: user.id, loginAt: session.created_at, remembered });
+        return await finishLogin(request, reply, details, { userId: user.id, loginAt: session.created_at, remembered, passwordEntered: true });
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         const application = await applicationName(details);

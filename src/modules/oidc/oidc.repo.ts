@@ -1,6 +1,7 @@
 // SQL for the OpenID Connect provider: its stored artifacts (sessions, grants, codes, tokens, interactions) in
-// one table, and the signing keys. The only code that reads or writes oidc_models and oidc_keys.
-import type { Executor } from '../../infra/db.ts';
+// one table, the signing keys, and the applications a user revoked. The only code that reads or writes
+// oidc_models, oidc_keys and oidc_revoked_applications.
+import { forUpdate, type Executor } from '../../infra/db.ts';
 
 /** One artifact of oidc-provider, by model name ("Session", "Grant", "AuthorizationCode", "RefreshToken", …) and id. */
 export type OidcModelsTable = {
@@ -14,6 +15,8 @@ export type OidcModelsTable = {
   uid: string | null;
   /** The user (accountId = users.id) it belongs to, when the provider says: to end a user's grants and tokens. */
   account_id: string | null;
+  /** The application (clientId) it was issued to, when the provider says: to end an application's grants and tokens. */
+  client_id: string | null;
   /** Epoch milliseconds; null: the provider gave no lifetime. */
   expires_at: number | null;
   consumed_at: number | null;
@@ -30,9 +33,17 @@ export type OidcKeysTable = {
   expires_at: number | null;
 };
 
+/** An application the user revoked on /account, until they next enter their password to sign in to it. */
+export type OidcRevokedApplicationsTable = {
+  user_id: string;
+  client_id: string;
+  revoked_at: number;
+};
+
 export type OidcTables = {
   oidc_models: OidcModelsTable;
   oidc_keys: OidcKeysTable;
+  oidc_revoked_applications: OidcRevokedApplicationsTable;
 };
 
 export type OidcModelRow = OidcModelsTable;
@@ -109,43 +120,59 @@ export function listGrantsOfAccount(db: Executor, accountId: string, now: number
     .execute();
 }
 
-/** The application a stored artifact was issued to (the provider's clientId), if it says. */
-export function clientIdOf(payload: string): string | null {
-  const parsed = JSON.parse(payload) as { clientId?: unknown };
-  return typeof parsed.clientId === 'string' ? parsed.clientId : null;
-}
-
-/** Ids per statement when deleting by a list: well under both databases' limits on parameters. */
-const IDS_PER_DELETE = 500;
-
 /**
  * One application's grants and everything issued to it — codes, access and refresh tokens — for one user, or
- * for every user when `accountId` is null. Returns how many grants went, whose they were, and how many rows.
+ * for every user when `accountId` is null, found by the client_id column. Returns how many grants went, whose
+ * they were, and how many rows.
  */
 export async function deleteClientArtifacts(db: Executor, clientId: string, accountId: string | null): Promise<{ grants: number; accounts: string[]; rows: number }> {
-  const candidates = t(db).selectFrom('oidc_models').select(['model', 'id', 'grant_id', 'account_id', 'payload']).where('model', '!=', 'Session');
-  const found = await (accountId === null
-    ? // The client id lives inside the provider's JSON: LIKE narrows the rows down (its "_" matches any character), clientIdOf decides.
-      candidates.where('payload', 'like', `%"clientId":${JSON.stringify(clientId)}%`)
-    : candidates.where('account_id', '=', accountId)
-  ).execute();
-  const issued = found.filter((row) => clientIdOf(row.payload) === clientId);
-  const grantIds = [...new Set(issued.flatMap((row) => (row.model === 'Grant' ? [row.id] : row.grant_id ? [row.grant_id] : [])))];
-  let rows = 0;
-  for (let i = 0; i < grantIds.length; i += IDS_PER_DELETE) {
-    const ids = grantIds.slice(i, i + IDS_PER_DELETE);
-    const underGrant = await t(db).deleteFrom('oidc_models').where('grant_id', 'in', ids).executeTakeFirst();
-    const grants = await t(db).deleteFrom('oidc_models').where('model', '=', 'Grant').where('id', 'in', ids).executeTakeFirst();
-    rows += Number(underGrant.numDeletedRows) + Number(grants.numDeletedRows);
+  const issued = t(db)
+    .selectFrom('oidc_models')
+    .where('client_id', '=', clientId)
+    .$if(accountId !== null, (query) => query.where('account_id', '=', accountId));
+  const grants = await issued.select((eb) => eb.fn.countAll<number>().as('n')).where('model', '=', 'Grant').executeTakeFirst();
+  const accounts = await issued.select('account_id').distinct().where('account_id', 'is not', null).execute();
+  const result = await t(db)
+    .deleteFrom('oidc_models')
+    .where('client_id', '=', clientId)
+    .$if(accountId !== null, (query) => query.where('account_id', '=', accountId))
+    .executeTakeFirst();
+  return { grants: Number(grants?.n ?? 0), accounts: accounts.flatMap((row) => (row.account_id ? [row.account_id] : [])), rows: Number(result.numDeletedRows) };
+}
+
+/**
+ * Unbinds an application from every provider session of a user (the session's `authorizations` entry for it:
+ * its grant and sid), so that no session of the provider remembers signing the user in to it. Returns how many changed.
+ */
+export async function unbindClientFromSessions(db: Executor, accountId: string, clientId: string): Promise<number> {
+  const sessions = await forUpdate(db, t(db).selectFrom('oidc_models').select(['id', 'payload']).where('model', '=', 'Session').where('account_id', '=', accountId)).execute();
+  let changed = 0;
+  for (const session of sessions) {
+    const payload = JSON.parse(session.payload) as { authorizations?: Record<string, unknown> };
+    if (!payload.authorizations || !Object.hasOwn(payload.authorizations, clientId)) continue;
+    delete payload.authorizations[clientId];
+    await t(db).updateTable('oidc_models').set({ payload: JSON.stringify(payload) }).where('model', '=', 'Session').where('id', '=', session.id).execute();
+    changed += 1;
   }
-  // Anything of the application's issued outside a grant.
-  for (const row of issued.filter((row) => row.model !== 'Grant' && !row.grant_id)) {
-    const result = await t(db).deleteFrom('oidc_models').where('model', '=', row.model).where('id', '=', row.id).executeTakeFirst();
-    rows += Number(result.numDeletedRows);
-  }
-  const grantRows = issued.filter((row) => row.model === 'Grant');
-  const accounts = [...new Set(issued.flatMap((row) => (row.account_id ? [row.account_id] : [])))];
-  return { grants: grantRows.length, accounts, rows };
+  return changed;
+}
+
+/** Records that the user revoked the application (again: the latest time counts). */
+export async function markApplicationRevoked(db: Executor, userId: string, clientId: string, at: number): Promise<void> {
+  await t(db)
+    .insertInto('oidc_revoked_applications')
+    .values({ user_id: userId, client_id: clientId, revoked_at: at })
+    .onConflict((oc) => oc.columns(['user_id', 'client_id']).doUpdateSet({ revoked_at: at }))
+    .execute();
+}
+
+export async function isApplicationRevoked(db: Executor, userId: string, clientId: string): Promise<boolean> {
+  const row = await t(db).selectFrom('oidc_revoked_applications').select('revoked_at').where('user_id', '=', userId).where('client_id', '=', clientId).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function clearApplicationRevoked(db: Executor, userId: string, clientId: string): Promise<void> {
+  await t(db).deleteFrom('oidc_revoked_applications').where('user_id', '=', userId).where('client_id', '=', clientId).execute();
 }
 
 /** Deletes up to `limit` artifacts that expired before `before` (for the retention chore); returns how many. */

@@ -7,6 +7,7 @@ import type { Configuration, KoaContextWithOIDC, default as ProviderType } from 
 import type { Services } from '../../services.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { databaseAdapter, type ClientSource } from './adapter.ts';
+import { passwordNeededAfterRevoke } from './grants.service.ts';
 import { KEY_RELOAD_MS, type KeySet } from './keys.ts';
 import { errorView, logoutView, logoutDoneView } from './interactions.views.ts';
 
@@ -23,6 +24,9 @@ export const TTL = {
 
 /** The longest any token lives: a retired signing key stays published this long (see keys.ts). */
 export const LONGEST_TOKEN_SECONDS = Math.max(...Object.values(TTL));
+
+/** The login prompt's reason when the person revoked the application on /account. */
+export const REVOKED_CHECK = 'latchkey_revoked';
 
 /** Where the interaction pages live; the provider sends the browser here to log in or consent. */
 export const INTERACTION_PATH = '/oidc/interaction';
@@ -68,6 +72,15 @@ export async function createProvider(services: Services & { applications: Client
       if (!accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const auth = await sessions.validate(ctx.cookies.get(cookies.name('session'), { signed: false }));
       return auth?.user.id === accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    }),
+  );
+  // After "Revoke" on /account, the application's next sign-in asks for the password (see grants.service.ts).
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check(REVOKED_CHECK, 'The person revoked this application', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      const clientId = ctx.oidc.client?.clientId;
+      if (!accountId || !clientId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      return (await passwordNeededAfterRevoke(db, accountId, clientId)) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }),
   );
 
