@@ -20,6 +20,7 @@ import { registerOps } from './modules/ops/ops.routes.ts';
 import { alertBannerHook, securityPages } from './modules/security/security.pages.ts';
 import { handledByProvider, registerOidc } from './modules/oidc/oidc.routes.ts';
 import { applicationPages } from './modules/admin/applications.pages.ts';
+import { registerApi } from './modules/api/api.plugin.ts';
 
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
   return hops === 0 ? false : (_address, hop) => hop < hops;
@@ -76,7 +77,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   // provider's endpoints (token, revocation, logout confirmation) are posted by applications or carry the
   // provider's own anti-forgery field: they are the provider's to check (modules/oidc/oidc.routes.ts).
   app.addHook('preHandler', (request, reply, done) => {
-    if (request.method === 'POST' && !handledByProvider(request)) return app.csrfProtection(request, reply, done);
+    // The JSON API takes no cookies: a key or nothing (its self-service calls are anonymous, like the forms').
+    if (request.method === 'POST' && !handledByProvider(request) && !request.url.startsWith('/api/')) return app.csrfProtection(request, reply, done);
     done();
   });
 
@@ -99,5 +101,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   // "Sign in with Latchkey": the OpenID Connect provider and its login, consent and logout pages.
   await registerOidc(app, services);
   await app.register(applicationPages(services));
+  // The JSON API with its OpenAPI document and /api/docs.
+  await registerApi(app, services);
   return app;
 }

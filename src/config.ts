@@ -29,6 +29,8 @@ export interface Config {
   sessionMaxSeconds: number;
   /** Requests per minute per IP address on the login and reset forms; 0 turns the limit off. */
   rateLimitPerMinute: number;
+  /** Origins (scheme://host[:port]) whose pages may call the JSON API from a browser; none by default. */
+  apiCorsOrigins: string[];
   /** Reset emails per account per hour; 0 turns the limit off. */
   resetLimitPerHour: number;
   mailRetryHorizonSeconds: number;
@@ -45,6 +47,8 @@ export interface Config {
   metrics: { allow: string[]; token: string | null };
   /** Seconds a stopping server waits for requests in flight and the mail in hand. */
   shutdownGraceSeconds: number;
+  /** Webhook deliveries: where they may go, how long one attempt may take, and how long to keep retrying. */
+  webhooks: { allowPrivate: boolean; allowHttp: boolean; timeoutSeconds: number; retryHorizonSeconds: number };
   /** The Security view's alert rules, and how often they are checked (0: not on this instance). */
   alerts: AlertSettings;
   /** How many days old records are kept (0: kept for ever), and how often one instance removes the rest (0: not this one). */
@@ -111,6 +115,25 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
 }
 
 /** A database URL (`sqlite:<path>` or `postgres://…`); `name` is what its messages call it (a variable or a command-line option). */
+/** A comma-separated list of origins (https://app.example.org); each must be exactly an origin, nothing more. */
+function origins(env: NodeJS.ProcessEnv, name: string): string[] {
+  const raw = env[name]?.trim();
+  if (!raw) return [];
+  return raw.split(',').map((item) => {
+    const text = item.trim();
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new ConfigError(`${name}: "${text}" is not an origin such as https://app.example.org`);
+    }
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== text.replace(/\/$/, '')) {
+      throw new ConfigError(`${name}: "${text}" is not an origin such as https://app.example.org (scheme, host and port only)`);
+    }
+    return url.origin;
+  });
+}
+
 export function parseDatabaseUrl(raw: string, cwd: string, poolSize: number, name = 'LATCHKEY_DATABASE_URL'): DatabaseSettings {
   if (raw.startsWith('sqlite:')) {
     const file = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
@@ -312,6 +335,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     sessionIdleSeconds,
     sessionMaxSeconds,
     rateLimitPerMinute: integer(env, 'LATCHKEY_RATE_LIMIT', 30, 0, 1_000_000),
+    apiCorsOrigins: origins(env, 'LATCHKEY_API_CORS_ORIGINS'),
     resetLimitPerHour: integer(env, 'LATCHKEY_RESET_LIMIT_PER_HOUR', 5, 0, 1_000_000),
     mailRetryHorizonSeconds: integer(env, 'LATCHKEY_MAIL_RETRY_HORIZON', 86400, 60, 30 * 86400),
     trustProxy: parseTrustProxy(env.LATCHKEY_TRUST_PROXY),
@@ -322,6 +346,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       token: metricsToken(env.LATCHKEY_METRICS_TOKEN),
     },
     shutdownGraceSeconds: integer(env, 'LATCHKEY_SHUTDOWN_GRACE', 25, 1, 3600),
+    webhooks: {
+      allowPrivate: bool(env, 'LATCHKEY_WEBHOOK_ALLOW_PRIVATE', false),
+      allowHttp: bool(env, 'LATCHKEY_WEBHOOK_ALLOW_HTTP', false),
+      timeoutSeconds: integer(env, 'LATCHKEY_WEBHOOK_TIMEOUT', 10, 1, 60),
+      retryHorizonSeconds: integer(env, 'LATCHKEY_WEBHOOK_RETRY_HORIZON', 86400, 60, 30 * 86400),
+    },
     alerts: parseAlerts(env),
     retention: parseRetention(env),
     logLevel,

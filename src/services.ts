@@ -13,6 +13,7 @@ import { MailRouter, MailServers } from './modules/mail/servers.ts';
 import { MailWorker } from './modules/mail/worker.ts';
 import { Passwords } from './modules/passwords/passwords.service.ts';
 import { PasswordPolicy } from './modules/passwords/policy.ts';
+import { ApiKeys } from './modules/apikeys/apikeys.service.ts';
 import { Recovery, REQUEST_BATCH } from './modules/recovery/recovery.service.ts';
 import { Retention } from './modules/retention/retention.service.ts';
 import { Login } from './modules/sessions/login.ts';
@@ -58,6 +59,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const db = openDatabase(config.database, { ...options, walLimitBytes: config.sqliteWalLimitBytes });
   try {
     await migrateToLatest(db);
+  apiKeys: ApiKeys;
   } catch (error) {
     await db.destroy();
     releaseLock();
@@ -111,6 +113,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     recovery,
     throttle,
     audit: new AuditLog(reports),
+  const apiKeys = new ApiKeys(db, clock);
     security,
     retention,
     applications: new Applications(db, clock, new SecretBox(secret, 'application-client-secret')),
@@ -135,7 +138,9 @@ function unreachable(error: unknown, config: Config): ConfigError | null {
   const e = error as { code?: string; message?: string };
   const timedOut = /timeout exceeded when trying to connect/i.test(e.message ?? '');
   if (!timedOut && !UNREACHABLE.includes(e.code ?? '')) return null;
+    apiKeys,
   return new ConfigError(`LATCHKEY_DATABASE_URL: cannot use ${describeDatabase(config.database)}: ${(e.message ?? String(error)).split('\n')[0]}`);
+      await apiKeys.settled();
 }
 
 /** The first administrator from LATCHKEY_ADMIN_EMAIL / LATCHKEY_ADMIN_PASSWORD, only while no user exists. */

@@ -159,6 +159,53 @@ export interface DatabaseSizeSamplesTable {
   bytes: number;
 }
 
+/** An administrator's webhook: where to send which events (a JSON array), signed with its sealed secret. */
+export interface WebhookSubscriptionsTable {
+  id: string;
+  url: string;
+  description: string;
+  events: string;
+  enabled: number;
+  secret_sealed: string;
+  after_event_id: number;
+  created_at: number;
+  updated_at: number;
+  secret_rotated_at: number | null;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'sending' | 'retrying' | 'delivered' | 'failed';
+
+/** One event for one subscription: its body, fixed when the event was read, and where its delivery stands. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  subscription_id: string;
+  event_id: number;
+  event_type: string;
+  payload: string;
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  next_attempt_at: number;
+  lease_until: number | null;
+  claim_id: string | null;
+  created_at: number;
+  delivered_at: number | null;
+  last_error: string | null;
+}
+
+export interface WebhookAttemptsTable {
+  id: string;
+  delivery_id: string;
+  at: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export interface WebhookCursorTable {
+  name: string;
+  last_event_id: number;
+}
+
 /** A relying party of the OpenID Connect provider; `id` is its client_id. */
 export interface ApplicationsTable {
   id: string;
@@ -177,6 +224,29 @@ export interface ApplicationsTable {
   secret_rotated_at: number | null;
 }
 
+/** A key for the JSON API; only its SHA-256 is kept. Scopes are a JSON array. */
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  scopes: string;
+  created_at: number;
+  created_by: string | null;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface ApiIdempotencyTable {
+  key_id: string;
+  idempotency_key: string;
+  request_hash: string;
+  status: number;
+  body: string;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -189,7 +259,13 @@ export interface Database {
   security_alerts: SecurityAlertsTable;
   security_alert_mails: SecurityAlertMailsTable;
   database_size_samples: DatabaseSizeSamplesTable;
+  webhook_subscriptions: WebhookSubscriptionsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  webhook_cursor: WebhookCursorTable;
   applications: ApplicationsTable;
+  api_keys: ApiKeysTable;
+  api_idempotency: ApiIdempotencyTable;
 }
 
 export type Db = Kysely<Database>;

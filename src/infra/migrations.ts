@@ -419,6 +419,103 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('oidc_revoked_applications').execute();
     },
   },
+  '0017_webhooks': {
+    async up(db: AnyDb) {
+      // Administrators' subscriptions: where to send which events; the signing secret sealed with the installation secret.
+      await db.schema
+        .createTable('webhook_subscriptions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('events', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('secret_sealed', 'text', (c) => c.notNull())
+        // Only events recorded after the subscription was made are sent to it.
+        .addColumn('after_event_id', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('secret_rotated_at', 'bigint')
+        .execute();
+      // One delivery per event and subscription, whichever instance turned the event into it (the unique key).
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('subscription_id', 'text', (c) => c.notNull().references('webhook_subscriptions.id').onDelete('cascade'))
+        .addColumn('event_id', 'bigint', (c) => c.notNull())
+        .addColumn('event_type', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+        .addColumn('lease_until', 'bigint')
+        .addColumn('claim_id', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('delivered_at', 'bigint')
+        .addColumn('last_error', 'text')
+        .addUniqueConstraint('webhook_deliveries_event', ['subscription_id', 'event_id'])
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
+      await db.schema.createIndex('webhook_deliveries_recent').on('webhook_deliveries').columns(['subscription_id', 'created_at']).execute();
+      await db.schema
+        .createTable('webhook_attempts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('delivery_id', 'text', (c) => c.notNull().references('webhook_deliveries.id').onDelete('cascade'))
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('error', 'text')
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').columns(['delivery_id', 'at']).execute();
+      // How far the dispatcher has read the audit log; it starts at today's end, so no past event is sent.
+      await db.schema
+        .createTable('webhook_cursor')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('last_event_id', 'bigint', (c) => c.notNull())
+        .execute();
+      await sql`insert into webhook_cursor (name, last_event_id) select 'audit', coalesce(max(id), 0) from audit_events`.execute(db);
+    },
+    async down(db: AnyDb) {
+      for (const table of ['webhook_cursor', 'webhook_attempts', 'webhook_deliveries', 'webhook_subscriptions']) {
+        await db.schema.dropTable(table).execute();
+      }
+    },
+  },
+  '0019_api_keys': {
+    async up(db: AnyDb) {
+      // Keys for the JSON API: only a SHA-256 of each key is kept (a key is 256 random bits, so a fast hash is
+      // enough); the prefix is its first characters, shown in lists so a person can tell keys apart.
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('prefix', 'text', (c) => c.notNull())
+        .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_by', 'text')
+        .addColumn('expires_at', 'bigint')
+        .addColumn('last_used_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      // The answer to a POST made with an Idempotency-Key, kept a day: a client that retries gets it again
+      // instead of a second mail.
+      await db.schema
+        .createTable('api_idempotency')
+        .addColumn('key_id', 'text', (c) => c.notNull().references('api_keys.id').onDelete('cascade'))
+        .addColumn('idempotency_key', 'text', (c) => c.notNull())
+        .addColumn('request_hash', 'text', (c) => c.notNull())
+        .addColumn('status', 'integer', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('api_idempotency_pk', ['key_id', 'idempotency_key'])
+        .execute();
+      await db.schema.createIndex('api_idempotency_created').on('api_idempotency').column('created_at').execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('api_idempotency').execute();
+      await db.schema.dropTable('api_keys').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

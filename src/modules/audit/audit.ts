@@ -21,6 +21,8 @@ export type AuditType =
   | 'user.updated'
   | 'user.archived'
   | 'user.restored'
+  | 'users.imported'
+  | 'users.exported'
   | 'mail.queued'
   | 'mail.sent'
   | 'mail.retrying'
@@ -39,10 +41,17 @@ export type AuditType =
   | 'application.updated'
   | 'application.removed'
   | 'application.secret_rotated'
+  | 'webhook.created'
+  | 'webhook.updated'
+  | 'webhook.secret_rotated'
+  | 'webhook.deleted'
   | 'oidc.signed_in'
   | 'oidc.consent_given'
   | 'oidc.key_rotated'
-  | 'oidc.revoked';
+  | 'oidc.revoked'
+  | 'api_key.created'
+  | 'api_key.revoked'
+  | 'api_key.used';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
 export interface Actor {
@@ -106,6 +115,8 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'user.updated': 'User changed',
   'user.archived': 'User archived',
   'user.restored': 'User restored',
+  'users.imported': 'Users imported',
+  'users.exported': 'Users exported',
   'mail.queued': 'Mail queued',
   'mail.sent': 'Mail sent',
   'mail.retrying': 'Mail delivery failed, will retry',
@@ -124,10 +135,17 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'application.updated': 'Application changed',
   'application.removed': 'Application removed',
   'application.secret_rotated': 'Application secret rotated',
+  'webhook.created': 'Webhook added',
+  'webhook.updated': 'Webhook changed',
+  'webhook.secret_rotated': 'Webhook secret rotated',
+  'webhook.deleted': 'Webhook deleted',
   'oidc.signed_in': 'Signed in to an application',
   'oidc.consent_given': 'Application allowed',
   'oidc.key_rotated': 'Signing key rotated',
   'oidc.revoked': 'Application sign-ins revoked',
+  'api_key.created': 'API key created',
+  'api_key.revoked': 'API key revoked',
+  'api_key.used': 'API called',
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];

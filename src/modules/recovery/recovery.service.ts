@@ -190,7 +190,9 @@ export class Recovery {
    * leaves the link usable; the link is used up by one conditional update, so of two simultaneous
    * attempts exactly one succeeds. On success every session of the user ends and a new one starts.
    */
-  async redeem(token: string, password: string, confirmation: string, actor: Actor): Promise<{ user: User; sessionToken: string }> {
+  async redeem(token: string, password: string, confirmation: string, actor: Actor, options: { signIn: false }): Promise<{ user: User; sessionToken: null }>;
+  async redeem(token: string, password: string, confirmation: string, actor: Actor, options?: { signIn: true }): Promise<{ user: User; sessionToken: string }>;
+  async redeem(token: string, password: string, confirmation: string, actor: Actor, options: { signIn: boolean } = { signIn: true }): Promise<{ user: User; sessionToken: string | null }> {
     const found = await this.inspect(token);
     if (found.state !== 'usable') {
       await this.recordOpened(found, actor);
@@ -219,6 +221,8 @@ export class Recovery {
       if (!user || user.status !== 'active') throw new LinkUnusable('invalid');
       await recordAudit(trx, now, actor, { type: 'reset.link_used', userId: user.id, email: user.email, detail: { link: found.link.id } });
       await this.passwords.apply(trx, user, passwordHash, 'reset', actor);
+      // Through the API, the application that built the page signs the person in (or sends them to log in).
+      if (!options.signIn) return { user: { ...user, password_hash: passwordHash, password_changed_at: now }, sessionToken: null };
       const { token: sessionToken } = await this.sessions.start(trx, user.id, actor);
       await recordLogin(trx, user.id, now);
       await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: { via: 'reset link' } });

@@ -19,7 +19,7 @@ export interface ThrottleSettings {
 export type ThrottleStore = { db: Db } | 'memory';
 
 /** The forms limited per IP address; each has its own count, as each route had before. */
-export type LimitedForm = 'login' | 'reset-request' | 'reset-link' | 'current-password';
+export type LimitedForm = 'login' | 'reset-request' | 'reset-link' | 'current-password' | 'password-check';
 
 const MINUTE = 60;
 const LOGIN_WINDOW = 15 * MINUTE;

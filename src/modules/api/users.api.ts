@@ -1,0 +1,200 @@
+// /api/v1/users: the console's user directory over HTTP — list and search, read, create, change, archive, restore.
+import { createHash } from 'node:crypto';
+import { Type } from 'typebox';
+import type { Services } from '../../services.ts';
+import type { UserFilter, UserSort } from '../users/users.repo.ts';
+import { apiActor, once, type Api } from './api.plugin.ts';
+import { ApiProblem } from './problems.ts';
+import { Email, IdParams, Name, Page, Password, Role, UserListQuery, userJson } from './schemas.ts';
+
+const UserRef = Type.Unsafe<ReturnType<typeof userJson>>(Type.Ref('User'));
+const ProblemRef = Type.Ref('Problem');
+/** The answers every keyed route may give besides its own. */
+export const KEYED_ERRORS = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef } as const;
+const security = [{ apiKey: [] }];
+
+/**
+ * A cursor is the position in the list, bound to the query it came from: a cursor from another search is refused
+ * rather than silently showing a page of something else.
+ */
+export function cursorCodec(name: string) {
+  const fingerprint = (query: unknown) => createHash('sha256').update(name + JSON.stringify(query)).digest('base64url').slice(0, 10);
+  return {
+    encode: (offset: number, query: unknown) => Buffer.from(JSON.stringify({ o: offset, q: fingerprint(query) })).toString('base64url'),
+    decode(cursor: string | undefined, query: unknown): number {
+      if (cursor === undefined) return 0;
+      try {
+        const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { o?: unknown; q?: unknown };
+        if (Number.isSafeInteger(parsed.o) && (parsed.o as number) >= 0 && parsed.q === fingerprint(query)) return parsed.o as number;
+      } catch {
+        // Refused below.
+      }
+      throw new ApiProblem('validation-failed', 'cursor is not a cursor of this list with these filters: start again without it.', { errors: [{ field: 'cursor', message: 'is not a cursor of this list' }] });
+    },
+  };
+}
+
+const userCursor = cursorCodec('users');
+
+export function userRoutes(v1: Api, services: Services): void {
+  const { users, sessions, recovery } = services;
+
+  async function existing(id: string) {
+    const user = await users.get(id);
+    if (!user) throw new ApiProblem('not-found', 'There is no user with this id.');
+    return user;
+  }
+
+  v1.get(
+    '/users',
+    {
+      config: { scope: 'users:read' },
+      schema: {
+        tags: ['Users'],
+        summary: 'List and search users',
+        description: "The console's users list: search in names and emails, filters that must all hold, a sort, and pages by cursor.",
+        security,
+        querystring: UserListQuery,
+        response: { 200: Page(UserRef), ...KEYED_ERRORS },
+      },
+    },
+    async (request) => {
+      const { cursor, limit = 50, ...rest } = request.query;
+      const query = { search: rest.q?.trim() || undefined, filters: (rest.filter ?? []) as UserFilter[], sort: (rest.sort ?? 'name') as UserSort, dir: rest.dir ?? 'asc' };
+      const offset = userCursor.decode(cursor, query);
+      // One more than asked says whether there is a next page, without counting.
+      const { rows } = await users.list({ ...query, limit: limit + 1, offset });
+      const more = rows.length > limit;
+      return { data: rows.slice(0, limit).map(userJson), next_cursor: more ? userCursor.encode(offset + limit, query) : null };
+    },
+  );
+
+  v1.get(
+    '/users/:id',
+    { config: { scope: 'users:read' }, schema: { tags: ['Users'], summary: 'Read a user', security, params: IdParams, response: { 200: UserRef, 404: ProblemRef, ...KEYED_ERRORS } } },
+    async (request) => userJson(await existing(request.params.id)),
+  );
+
+  v1.post(
+    '/users',
+    {
+      config: { scope: 'users:write' },
+      schema: {
+        tags: ['Users'],
+        summary: 'Create a user',
+        description: 'Without a password the user cannot log in until a reset (or, later, an invitation) sets one. A password must pass the policy.',
+        security,
+        body: Type.Object({ email: Email, name: Name, role: Type.Optional(Role), password: Type.Optional(Password) }, { additionalProperties: false }),
+        response: { 201: UserRef, 409: ProblemRef, 422: ProblemRef, ...KEYED_ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const { email, name, role = 'user', password } = request.body;
+      const user = await users.create({ email, name, role, password: password ?? null }, apiActor(request));
+      return reply.code(201).send(userJson(user));
+    },
+  );
+
+  v1.patch(
+    '/users/:id',
+    {
+      config: { scope: 'users:write' },
+      schema: {
+        tags: ['Users'],
+        summary: 'Change a user',
+        description: 'Send only what changes. A changed email voids the user\'s open reset links.',
+        security,
+        params: IdParams,
+        body: Type.Object({ email: Type.Optional(Email), name: Type.Optional(Name), role: Type.Optional(Role) }, { additionalProperties: false, minProperties: 1 }),
+        response: { 200: UserRef, 404: ProblemRef, 409: ProblemRef, ...KEYED_ERRORS },
+      },
+    },
+    async (request) => {
+      const user = await existing(request.params.id);
+      const { email = user.email, name = user.name, role = user.role } = request.body;
+      return userJson(await users.update(user.id, { email, name, role }, apiActor(request)));
+    },
+  );
+
+  for (const [action, summary] of [
+    ['archive', 'Archive a user: sessions end, reset links are voided, applications lose access'],
+    ['restore', 'Restore an archived user'],
+  ] as const) {
+    v1.post(
+      `/users/:id/${action}`,
+      { config: { scope: 'users:write' }, schema: { tags: ['Users'], summary, security, params: IdParams, response: { 200: UserRef, 404: ProblemRef, 409: ProblemRef, ...KEYED_ERRORS } } },
+      async (request) => {
+        const user = await existing(request.params.id);
+        return userJson(action === 'archive' ? await users.archive(user.id, apiActor(request)) : await users.restore(user.id, apiActor(request)));
+      },
+    );
+  }
+
+  v1.post(
+    '/users/:id/sessions/end',
+    {
+      config: { scope: 'users:write' },
+      schema: {
+        tags: ['Users'],
+        summary: "End every session of a user, in Latchkey and in the applications signed in through it",
+        security,
+        params: IdParams,
+        response: { 200: Type.Object({ user: UserRef }, { additionalProperties: false }), 404: ProblemRef, ...KEYED_ERRORS },
+      },
+    },
+    async (request) => {
+      const user = await existing(request.params.id);
+      await sessions.endAllByAdministrator(user, apiActor(request));
+      return { user: userJson(user) };
+    },
+  );
+
+  v1.post(
+    '/users/:id/reset-instructions',
+    {
+      config: { scope: 'resets:send' },
+      schema: {
+        tags: ['Resets'],
+        summary: 'Send password reset instructions',
+        description: "The console's Action → Send Password Reset Instructions: a new link (earlier ones stop working) mailed to the user. Send an Idempotency-Key header so that a retry does not send twice.",
+        security,
+        params: IdParams,
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
+        response: { 202: Type.Object({ user: UserRef, sent_to: Type.String() }, { additionalProperties: false }), 404: ProblemRef, 409: ProblemRef, 422: ProblemRef, ...KEYED_ERRORS },
+      },
+    },
+    async (request, reply) =>
+      once(request, reply, services, async () => {
+        const user = await recovery.sendInstructions((await existing(request.params.id)).id, apiActor(request), 'admin');
+        return { status: 202, body: { user: userJson(user), sent_to: user.email } };
+      }),
+  );
+
+  v1.post(
+    '/users/:id/reset-link',
+    {
+      config: { scope: 'resets:send' },
+      schema: {
+        tags: ['Resets'],
+        summary: 'Create a reset link to deliver yourself',
+        description: 'A new link (earlier ones stop working), returned this once and never mailed; the audit log records who made it. Links are kept only as a hash, so a retry makes a new link (which replaces this one).',
+        security,
+        params: IdParams,
+        response: {
+          201: Type.Object({ user: UserRef, link: Type.String({ format: 'uri' }), expires_at: Type.String({ format: 'date-time' }) }, { additionalProperties: false }),
+          404: ProblemRef,
+          409: ProblemRef,
+          422: ProblemRef,
+          ...KEYED_ERRORS,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { user, link } = await recovery.linkForHand((await existing(request.params.id)).id, apiActor(request));
+      const expiresAt = new Date(services.clock.now() + services.config.resetTtlSeconds * 1000).toISOString();
+      return reply.code(201).send({ user: userJson(user), link, expires_at: expiresAt });
+    },
+  );
+}
+
+export { UserRef, ProblemRef, security };
