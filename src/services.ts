@@ -19,6 +19,8 @@ import { Retention } from './modules/retention/retention.service.ts';
 import { Login } from './modules/sessions/login.ts';
 import { Sessions } from './modules/sessions/sessions.ts';
 import { UserDirectory } from './modules/users/users.service.ts';
+import { UserImport } from './modules/transfer/import.service.ts';
+import { UserExport } from './modules/transfer/export.service.ts';
 import { COMMAND_LINE } from './modules/audit/audit.ts';
 import { AuditLog } from './modules/audit/audit.service.ts';
 import { Security } from './modules/security/security.service.ts';
@@ -35,6 +37,9 @@ export interface Services {
   worker: MailWorker;
   policy: PasswordPolicy;
   users: UserDirectory;
+  /** Moving users in from another system and out again (the command line's users import / export). */
+  userImport: UserImport;
+  userExport: UserExport;
   sessions: Sessions;
   cookies: BrowserCookies;
   login: Login;
@@ -106,6 +111,8 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     worker,
     policy,
     users,
+    userImport: new UserImport(db, clock),
+    userExport: new UserExport(db, clock),
     sessions,
     cookies: new BrowserCookies(config.secureCookies),
     login,

@@ -14,6 +14,7 @@ import { createServices, type Services } from '../services.ts';
 import { serve } from '../server.ts';
 import { copyInstallation } from './db-copy.ts';
 import { readPassword } from './password-input.ts';
+import { exportUsers, importUsers, pickFormat, TransferUsageError } from './users-transfer.ts';
 import { loadSecret } from '../infra/secret.ts';
 import { PUBLISH_LEAD_MS } from '../modules/oidc/keys.ts';
 import { signingKeysOf } from '../modules/oidc/oidc.routes.ts';
@@ -28,6 +29,13 @@ Commands:
   users list [--search Q]                            list users
   users send-reset EMAIL                             queue password reset instructions
   users reset-link EMAIL                             print a fresh reset link, for delivery by hand
+  users import FILE [--format csv|jsonl] [--all-or-nothing]
+                                                     create users from a CSV or JSON lines file (- reads
+                                                     standard input); bad rows are reported by line and
+                                                     skipped, or with --all-or-nothing nothing is written
+  users export [--output FILE] [--format csv|jsonl] [--with-hashes]
+                                                     write every user to standard output or FILE; password
+                                                     hashes only with --with-hashes (they are secrets)
   mail test TO                                       send a test email through the outgoing server
   migrate                                            bring the database schema up to date
   keys rotate                                        new OpenID Connect signing key; the old one stays
@@ -241,7 +249,21 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
       });
       return;
     }
-    throw new UsageError(`unknown users command "${sub ?? ''}" (add, list, send-reset, reset-link)`);
+    if (sub === 'import') {
+      const { values, positionals } = parse(rest, { format: { type: 'string' }, 'all-or-nothing': { type: 'boolean' } }, 1, 'file');
+      const file = positionals[0]!;
+      const format = pickFormat(values.format, file, null);
+      await withServices(loadConfig(), (services) => importUsers(services, { file, format, allOrNothing: values['all-or-nothing'] === true }, out));
+      return;
+    }
+    if (sub === 'export') {
+      const { values } = parse(rest, { output: { type: 'string' }, format: { type: 'string' }, 'with-hashes': { type: 'boolean' } }, 0);
+      const output = typeof values.output === 'string' ? values.output : null;
+      const format = pickFormat(values.format, output, 'csv');
+      await withServices(loadConfig(), (services) => exportUsers(services, { output, format, withHashes: values['with-hashes'] === true }, out));
+      return;
+    }
+    throw new UsageError(`unknown users command "${sub ?? ''}" (add, list, send-reset, reset-link, import, export)`);
   }
   if (command === 'apps') {
     await runApps(sub, rest, out);
@@ -280,7 +302,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
 try {
   await run(process.argv.slice(2), (line) => process.stdout.write(line + '\n'));
 } catch (error) {
-  if (error instanceof UsageError) {
+  if (error instanceof UsageError || error instanceof TransferUsageError) {
     // Messages quote what was typed: written out on one line, so a typed line break or escape sequence stays inert.
     process.stderr.write(`latchkey: ${visibleLine(error.message)}\nRun "latchkey help" for the list of commands.\n`);
     process.exitCode = 2;

@@ -50,6 +50,18 @@ export async function insertUser(db: Executor, user: User): Promise<void> {
   await db.insertInto('users').values(user).execute();
 }
 
+/** Many users in one statement (an import's batch); the caller keeps a batch within the databases' parameter limits. */
+export async function insertUsers(db: Executor, users: User[]): Promise<void> {
+  if (users.length > 0) await db.insertInto('users').values(users).execute();
+}
+
+/** Up to `limit` users in email order after `afterEmail` (null: from the first), for reading the whole directory in pages. */
+export function usersAfterEmail(db: Executor, afterEmail: string | null, limit: number): Promise<User[]> {
+  let q = db.selectFrom('users').selectAll().orderBy('email').limit(limit);
+  if (afterEmail !== null) q = q.where('email', '>', afterEmail);
+  return q.execute();
+}
+
 export async function updateUserDetails(db: Executor, id: string, details: Pick<User, 'email' | 'name' | 'role'>): Promise<void> {
   await db
     .updateTable('users')
