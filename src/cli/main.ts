@@ -47,6 +47,12 @@ Commands:
   apps list                                          list applications
   apps remove CLIENT_ID                              remove an application
   apps rotate-secret CLIENT_ID                       print a new client secret; the old one stops working
+  apikeys create --name N --scope S [--scope S2…] [--expires YYYY-MM-DD]
+                                                     create a key for the JSON API (scopes: users:read,
+                                                     users:write, resets:send, audit:read, mail:read);
+                                                     prints the key once
+  apikeys list                                       list API keys (never the keys themselves)
+  apikeys revoke KEY_ID                              revoke an API key; calls with it are refused at once
   db copy --to URL [--from URL]                      copy every table into an empty database (SQLite to PostgreSQL)`;
 
 /** Wrong usage: exit code 2. */
@@ -162,6 +168,49 @@ async function runApps(sub: string | undefined, rest: string[], out: (line: stri
   throw new UsageError(`unknown apps command "${sub ?? ''}" (add, list, remove, rotate-secret)`);
 }
 
+/** `latchkey apikeys …`: the API Keys page's create, list and revoke, for scripts. */
+async function runApiKeys(sub: string | undefined, rest: string[], out: (line: string) => void): Promise<void> {
+  if (sub === 'create') {
+    const { values } = parse(rest, { name: { type: 'string' }, scope: { type: 'string', multiple: true }, expires: { type: 'string' } }, 0);
+    const scopes = strings(values.scope).flatMap((scope) => scope.split(/[\s,]+/).filter(Boolean));
+    if (typeof values.name !== 'string' || scopes.length === 0) throw new UsageError('apikeys create needs --name and at least one --scope');
+    let expiresAt: number | null = null;
+    if (typeof values.expires === 'string') {
+      // The end of that day in UTC: a key "until 2027-01-31" works all of that day.
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(values.expires) || Number.isNaN(Date.parse(`${values.expires}T23:59:59Z`))) throw new UsageError('--expires takes a date such as 2027-01-31');
+      expiresAt = Date.parse(`${values.expires}T23:59:59.999Z`);
+    }
+    await withServices(loadConfig(), async (services) => {
+      const { key, secret } = await services.apiKeys.create({ name: values.name as string, scopes, expiresAt }, COMMAND_LINE);
+      out(`Created API key ${visibleLine(key.name)} (${key.id}; scopes: ${key.scopes.join(' ')}${key.expiresAt ? `; expires ${new Date(key.expiresAt).toISOString()}` : ''}).`);
+      out(`Key: ${secret}`);
+      out('Copy the key now: it will not be shown again.');
+    });
+    return;
+  }
+  if (sub === 'list') {
+    parse(rest, {}, 0);
+    await withServices(loadConfig(), async (services) => {
+      const keys = await services.apiKeys.list();
+      if (keys.length === 0) return out('No API keys.');
+      const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+      for (const key of keys) {
+        out([key.id, visibleLine(key.name), `${key.prefix}…`, key.scopes.join(','), services.apiKeys.stateOf(key), `created ${when(key.createdAt)}`, `last used ${when(key.lastUsedAt)}`, `expires ${when(key.expiresAt)}`].join('\t'));
+      }
+    });
+    return;
+  }
+  if (sub === 'revoke') {
+    const { positionals } = parse(rest, {}, 1, 'key ID');
+    await withServices(loadConfig(), async (services) => {
+      const key = await services.apiKeys.revoke(positionals[0]!.slice(0, 64), COMMAND_LINE);
+      out(`Revoked API key ${visibleLine(key.name)} (${key.id}).`);
+    });
+    return;
+  }
+  throw new UsageError(`unknown apikeys command "${sub ?? ''}" (create, list, revoke)`);
+}
+
 async function run(argv: string[], out: (line: string) => void): Promise<void> {
   const [command, sub, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
@@ -267,6 +316,10 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
   }
   if (command === 'apps') {
     await runApps(sub, rest, out);
+    return;
+  }
+  if (command === 'apikeys') {
+    await runApiKeys(sub, rest, out);
     return;
   }
   if (command === 'db' && sub === 'copy') {
