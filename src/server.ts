@@ -19,6 +19,8 @@ export async function serve(config: Config): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   // A web-only instance (LATCHKEY_MAIL_WORKER=off) queues mail; instances with the worker on send it.
   if (config.mailWorker) services.worker.start();
+  // Webhook deliveries go out from the same instances, and stop with them (services.close()).
+  if (config.mailWorker) services.webhookWorker.start();
   // Every instance checks the alert rules (LATCHKEY_ALERT_INTERVAL); one at a time raises what they find.
   services.security.start();
   // Once across instances: each tries at its interval, one cleans (LATCHKEY_RETENTION_INTERVAL=0: never this one).
@@ -37,8 +39,8 @@ export async function serve(config: Config): Promise<void> {
 
 /**
  * SIGTERM or SIGINT: /readyz fails at once, no new connection is accepted, requests in flight finish, then
- * the mail worker finishes the mail in hand and the database closes; exit 0. A second signal, or the grace
- * period running out, exits 1 at once.
+ * the mail worker finishes the mail in hand, the webhook worker the deliveries in hand, and the database
+ * closes; exit 0. A second signal, or the grace period running out, exits 1 at once.
  */
 function stopOnSignals(app: FastifyInstance, services: Services, config: Config, logger: Logger): void {
   let stopping = false;

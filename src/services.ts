@@ -26,6 +26,8 @@ import { AuditLog } from './modules/audit/audit.service.ts';
 import { Security } from './modules/security/security.service.ts';
 import { Throttle } from './modules/throttle/throttle.ts';
 import { Applications } from './modules/applications/applications.service.ts';
+import { Webhooks } from './modules/webhooks/webhooks.service.ts';
+import { WebhookWorker } from './modules/webhooks/worker.ts';
 
 export interface Services {
   config: Config;
@@ -51,8 +53,13 @@ export interface Services {
   security: Security;
   /** The periodic cleanup of records past their retention; built, not started. */
   retention: Retention;
+  /** Administrators' webhook subscriptions. */
+  webhooks: Webhooks;
+  /** Turns audit events into webhook deliveries and sends them; built, not started (it runs beside the mail worker). */
+  webhookWorker: WebhookWorker;
   /** The relying parties of the OpenID Connect provider. */
   applications: Applications;
+  apiKeys: ApiKeys;
   close(): Promise<void>;
 }
 
@@ -64,7 +71,6 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const db = openDatabase(config.database, { ...options, walLimitBytes: config.sqliteWalLimitBytes });
   try {
     await migrateToLatest(db);
-  apiKeys: ApiKeys;
   } catch (error) {
     await db.destroy();
     releaseLock();
@@ -100,7 +106,14 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   // Reports read a lot: on SQLite off the server's thread, so an administrator's page never holds the others.
   const reports = openReportReader(db);
   const security = new Security(db, reports, clock, outbox, logger, config.alerts);
+  const webhookSecrets = new SecretBox(secret, 'webhook-signing-secret');
+  const webhookWorker = new WebhookWorker(db, clock, webhookSecrets, logger, {
+    timeoutMs: config.webhooks.timeoutSeconds * 1000,
+    retryHorizonMs: config.webhooks.retryHorizonSeconds * 1000,
+    allowPrivate: config.webhooks.allowPrivate,
+  });
   const retention = new Retention(db, clock, logger, config.retention);
+  const apiKeys = new ApiKeys(db, clock);
   return {
     config,
     db,
@@ -120,14 +133,18 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     recovery,
     throttle,
     audit: new AuditLog(reports),
-  const apiKeys = new ApiKeys(db, clock);
     security,
     retention,
+    webhooks: new Webhooks(db, clock, webhookSecrets, config.webhooks),
+    webhookWorker,
     applications: new Applications(db, clock, new SecretBox(secret, 'application-client-secret')),
+    apiKeys,
     async close() {
+      await apiKeys.settled();
       await retention.stop();
       await security.stop();
       await worker.stop();
+      await webhookWorker.close();
       throttle.close();
       router.close();
       if (reports !== db) await reports.destroy();
@@ -145,9 +162,7 @@ function unreachable(error: unknown, config: Config): ConfigError | null {
   const e = error as { code?: string; message?: string };
   const timedOut = /timeout exceeded when trying to connect/i.test(e.message ?? '');
   if (!timedOut && !UNREACHABLE.includes(e.code ?? '')) return null;
-    apiKeys,
   return new ConfigError(`LATCHKEY_DATABASE_URL: cannot use ${describeDatabase(config.database)}: ${(e.message ?? String(error)).split('\n')[0]}`);
-      await apiKeys.settled();
 }
 
 /** The first administrator from LATCHKEY_ADMIN_EMAIL / LATCHKEY_ADMIN_PASSWORD, only while no user exists. */
