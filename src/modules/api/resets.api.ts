@@ -5,7 +5,7 @@ import type { Services } from '../../services.ts';
 import { LinkUnusable } from '../recovery/recovery.service.ts';
 import { apiActor, type Api } from './api.plugin.ts';
 import { ApiProblem } from './problems.ts';
-import { Email, Password } from './schemas.ts';
+import { Email, NoQuery, Password } from './schemas.ts';
 import { ProblemRef, UserRef } from './users.api.ts';
 import { userJson } from './schemas.ts';
 
@@ -28,6 +28,7 @@ export function resetRoutes(v1: Api, services: Services): void {
         description:
           'Exactly what the "Reset Password" page does: one answer for every address, known or not, in the same time; ' +
           'an active account gets a link by mail within its hourly allowance. Limited per address like the page.',
+        querystring: NoQuery,
         body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }) }, { additionalProperties: false }),
         response: { 202: Type.Object({ message: Type.String() }, { additionalProperties: false }), 400: ProblemRef, ...LIMITED },
       },
@@ -46,6 +47,7 @@ export function resetRoutes(v1: Api, services: Services): void {
         tags: ['Self-service'],
         summary: "A reset link's state",
         description: 'Whether the link can be used, or why not. Looking does not use the link up. The token goes in the body, never in a URL.',
+        querystring: NoQuery,
         body: Type.Object({ token: Token }, { additionalProperties: false }),
         response: {
           200: Type.Object(
@@ -78,6 +80,7 @@ export function resetRoutes(v1: Api, services: Services): void {
           'The "New Password" form: the password must pass the policy and match its confirmation; the link works once. ' +
           'Every session of the user ends (in Latchkey and in applications) and the user is told by mail. ' +
           'No session is started: sign the person in your way, or send them to log in.',
+        querystring: NoQuery,
         body: Type.Object({ token: Token, password: Password, password_confirmation: Password }, { additionalProperties: false }),
         response: { 200: Type.Object({ user: UserRef }, { additionalProperties: false }), 400: ProblemRef, 410: ProblemRef, 422: ProblemRef, ...LIMITED },
       },
@@ -103,6 +106,7 @@ export function resetRoutes(v1: Api, services: Services): void {
         tags: ['Self-service'],
         summary: 'Check a password against the policy',
         description: 'For live feedback while a person types: which rules the password breaks. Give the email and name when known (the password may not contain them). Nothing is stored or logged.',
+        querystring: NoQuery,
         body: Type.Object({ password: Password, email: Type.Optional(Email), name: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false }),
         response: {
           200: Type.Object({ acceptable: Type.Boolean(), broken: Type.Array(Type.String()), rules: Type.Array(Type.String()) }, { additionalProperties: false }),

@@ -58,6 +58,9 @@ export const Password = Type.String({ minLength: 1, maxLength: 1024 });
 export const Id = Type.String({ minLength: 1, maxLength: 64 });
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 
+/** For routes that take no query parameters: any given is refused, like unknown body fields. */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+
 export const Limit = Type.Integer({ minimum: 1, maximum: 200, default: 50 });
 export const Cursor = Type.String({ maxLength: 200, description: 'next_cursor of the previous page' });
 

@@ -5,7 +5,7 @@ import type { Services } from '../../services.ts';
 import type { UserFilter, UserSort } from '../users/users.repo.ts';
 import { apiActor, once, type Api } from './api.plugin.ts';
 import { ApiProblem } from './problems.ts';
-import { Email, IdParams, Name, Page, Password, Role, UserListQuery, userJson } from './schemas.ts';
+import { Email, IdParams, Name, NoQuery, Page, Password, Role, UserListQuery, userJson } from './schemas.ts';
 
 const UserRef = Type.Unsafe<ReturnType<typeof userJson>>(Type.Ref('User'));
 const ProblemRef = Type.Ref('Problem');
@@ -71,7 +71,7 @@ export function userRoutes(v1: Api, services: Services): void {
 
   v1.get(
     '/users/:id',
-    { config: { scope: 'users:read' }, schema: { tags: ['Users'], summary: 'Read a user', security, params: IdParams, response: { 200: UserRef, 404: ProblemRef, ...KEYED_ERRORS } } },
+    { config: { scope: 'users:read' }, schema: { tags: ['Users'], summary: 'Read a user', security, params: IdParams, querystring: NoQuery, response: { 200: UserRef, 404: ProblemRef, ...KEYED_ERRORS } } },
     async (request) => userJson(await existing(request.params.id)),
   );
 
@@ -84,6 +84,7 @@ export function userRoutes(v1: Api, services: Services): void {
         summary: 'Create a user',
         description: 'Without a password the user cannot log in until a reset (or, later, an invitation) sets one. A password must pass the policy.',
         security,
+        querystring: NoQuery,
         body: Type.Object({ email: Email, name: Name, role: Type.Optional(Role), password: Type.Optional(Password) }, { additionalProperties: false }),
         response: { 201: UserRef, 409: ProblemRef, 422: ProblemRef, ...KEYED_ERRORS },
       },
@@ -105,6 +106,7 @@ export function userRoutes(v1: Api, services: Services): void {
         description: 'Send only what changes. A changed email voids the user\'s open reset links.',
         security,
         params: IdParams,
+        querystring: NoQuery,
         body: Type.Object({ email: Type.Optional(Email), name: Type.Optional(Name), role: Type.Optional(Role) }, { additionalProperties: false, minProperties: 1 }),
         response: { 200: UserRef, 404: ProblemRef, 409: ProblemRef, ...KEYED_ERRORS },
       },
@@ -122,7 +124,7 @@ export function userRoutes(v1: Api, services: Services): void {
   ] as const) {
     v1.post(
       `/users/:id/${action}`,
-      { config: { scope: 'users:write' }, schema: { tags: ['Users'], summary, security, params: IdParams, response: { 200: UserRef, 404: ProblemRef, 409: ProblemRef, ...KEYED_ERRORS } } },
+      { config: { scope: 'users:write' }, schema: { tags: ['Users'], summary, security, params: IdParams, querystring: NoQuery, response: { 200: UserRef, 404: ProblemRef, 409: ProblemRef, ...KEYED_ERRORS } } },
       async (request) => {
         const user = await existing(request.params.id);
         return userJson(action === 'archive' ? await users.archive(user.id, apiActor(request)) : await users.restore(user.id, apiActor(request)));
@@ -139,6 +141,7 @@ export function userRoutes(v1: Api, services: Services): void {
         summary: "End every session of a user, in Latchkey and in the applications signed in through it",
         security,
         params: IdParams,
+        querystring: NoQuery,
         response: { 200: Type.Object({ user: UserRef }, { additionalProperties: false }), 404: ProblemRef, ...KEYED_ERRORS },
       },
     },
@@ -159,6 +162,7 @@ export function userRoutes(v1: Api, services: Services): void {
         description: "The console's Action → Send Password Reset Instructions: a new link (earlier ones stop working) mailed to the user. Send an Idempotency-Key header so that a retry does not send twice.",
         security,
         params: IdParams,
+        querystring: NoQuery,
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
         response: { 202: Type.Object({ user: UserRef, sent_to: Type.String() }, { additionalProperties: false }), 404: ProblemRef, 409: ProblemRef, 422: ProblemRef, ...KEYED_ERRORS },
       },
@@ -180,6 +184,7 @@ export function userRoutes(v1: Api, services: Services): void {
         description: 'A new link (earlier ones stop working), returned this once and never mailed; the audit log records who made it. Links are kept only as a hash, so a retry makes a new link (which replaces this one).',
         security,
         params: IdParams,
+        querystring: NoQuery,
         response: {
           201: Type.Object({ user: UserRef, link: Type.String({ format: 'uri' }), expires_at: Type.String({ format: 'date-time' }) }, { additionalProperties: false }),
           404: ProblemRef,
