@@ -80,6 +80,8 @@ export interface Seeded {
   tokenMs: number;
   /** A confidential first-party application, registered when asked for (the oidc scenario). */
   application: BenchApplication | null;
+  /** A key for the JSON API with the users:read scope (the api-search scenario). */
+  apiKey: string;
 }
 
 /**
@@ -106,7 +108,7 @@ export async function seed(
         ? value.split(template.email).join(email).split(template.name).join(name).split(template.name.toLowerCase()).join(name.toLowerCase())
         : value;
 
-    const result: Seeded = { groups: {}, tokens: {}, seedMs: 0, tokenMs: 0, application: null };
+    const result: Seeded = { groups: {}, tokens: {}, seedMs: 0, tokenMs: 0, application: null, apiKey: '' };
     const rows: (typeof row)[] = [];
     for (const [group, { count }] of Object.entries(groups)) {
       const members: UserGroup = { emails: [], ids: [] };
@@ -139,6 +141,7 @@ export async function seed(
     }
     result.tokenMs = performance.now() - tokensStarted;
 
+    result.apiKey = (await services.apiKeys.create({ name: 'Bench', scopes: ['users:read'], expiresAt: null }, COMMAND_LINE)).secret;
     if (withApplication) {
       const { application, secret } = await services.applications.create(
         { name: 'Bench Wiki', kind: 'confidential', firstParty: true, redirectUris: [BENCH_REDIRECT_URI], postLogoutRedirectUris: [], scopes: ['openid', 'profile', 'email', 'offline_access'] },

@@ -44,7 +44,14 @@ export function table(headers: string[], rows: string[][], rightAligned: number[
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-const SCENARIO_LABELS: Record<Scenario, string> = { reset: 'reset request', link: 'reset link page', complete: 'reset completion', login: 'login' };
+const SCENARIO_LABELS: Record<Scenario, string> = {
+  reset: 'reset request',
+  link: 'reset link page',
+  complete: 'reset completion',
+  login: 'login',
+  'api-reset': 'API reset request',
+  'api-search': 'API users search',
+};
 const MEASURED = SCENARIOS.filter((name): name is Scenario => name !== 'oidc');
 
 /** The main table: scenario × (each database, the peer), req/s and p99 per cell; then the reset ratio and mail/s. */

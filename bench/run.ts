@@ -3,17 +3,18 @@
 // SMTP sink) and the Better Auth peer on this machine,
 // checks in the database that the load did real work, prints the figures side by side and writes
 // bench/results/latest.json. Flags: --quick (short runs), --no-peer, --profile (CPU profile of the servers),
-// --only=reset,link,complete,login,oidc,mail,directory,growth (a subset of the scenarios),
+// --only=reset,link,complete,login,api-reset,api-search,oidc,mail,directory,growth (a subset of the scenarios),
 // --databases=sqlite,postgres (postgres = one and two instances; postgres-1 or postgres-2 for one of them).
 import os from 'node:os';
 import path from 'node:path';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { hashPassword } from '../src/modules/passwords/hashing.ts';
 import { describeKs } from '../test/support/ks.ts';
 import { createDatabase, startPostgresCluster, type PostgresCluster } from '../test/support/postgres.ts';
 import { benchDirectory } from './directory.ts';
 import { benchGrowth } from './growth.ts';
+import { benchImport, writeImportFile, type ImportFigures } from './import.ts';
 import { PROJECT_ROOT, run, type DatabaseTarget } from './latchkey.ts';
 import { benchMail } from './mail.ts';
 import { benchPeerLogin, benchPeerResetRequests, PEER_PASSWORD, seedPeerUsers, startPeer } from './peer.ts';
@@ -21,10 +22,11 @@ import { fmt, formatReport, type DatabaseRun, type Target } from './report.ts';
 import { backgroundCores, benchLatchkey, check, checks, CONNECTIONS, log, RESULTS_DIR, SCENARIOS } from './scenarios.ts';
 
 /**
- * Scenarios with a server of their own: mail throughput to an SMTP sink, the 100,000-user directory (SQLite), and the
- * bytes kept per anonymous reset request (SQLite).
+ * Scenarios with a server of their own: mail throughput to an SMTP sink, the 100,000-user directory (SQLite), the
+ * bytes kept per anonymous reset request (SQLite), and `latchkey users import` of 100,000 users (--only=import).
  */
-const OWN_SERVER = ['mail', 'directory', 'growth'] as const;
+const OWN_SERVER = ['mail', 'directory', 'growth', 'import'] as const;
+const IMPORT_USERS = 100_000;
 const DATABASES = ['sqlite', 'postgres-1', 'postgres-2'] as const;
 
 const { values: flags } = parseArgs({
@@ -153,6 +155,10 @@ async function main(): Promise<void> {
   const benchCpuBefore = process.cpuUsage();
   const runs: DatabaseRun[] = [];
   const httpScenarios = SCENARIOS.some((name) => only.has(name));
+  const imports: ImportFigures[] = [];
+  const importDir = only.has('import') ? await mkdtemp(path.join(os.tmpdir(), 'latchkey-bench-import-file-')) : null;
+  const importFile = importDir ? path.join(importDir, 'users.csv') : null;
+  if (importFile) await writeImportFile(importFile, IMPORT_USERS);
   for (const name of DATABASES) {
     if (!databases.has(name)) continue;
     const instances = name === 'postgres-2' ? 2 : 1;
@@ -171,6 +177,13 @@ async function main(): Promise<void> {
       check(`${forHttp.label} mail: every reset request delivered`, mail.delivered === mail.requests, `${mail.delivered} of ${mail.requests}`);
       check(`${forHttp.label} mail: no mail delivered twice`, mail.duplicates === 0, `${mail.duplicates} duplicates`);
     }
+    // One instance is what an import runs against: the command line, not the servers.
+    if (importFile && name !== 'postgres-2') {
+      log(`${forHttp.label} import: latchkey users import of ${IMPORT_USERS.toLocaleString('en-US')} users with their hashes…`);
+      const figures = await benchImport({ file: importFile, users: IMPORT_USERS, label: name === 'sqlite' ? 'SQLite' : 'PostgreSQL', databaseUrl: (await target()).databaseUrl });
+      check(`${figures.database} import: every user and its user.created event written`, figures.usersWritten === IMPORT_USERS && figures.createdEvents === IMPORT_USERS, `${figures.usersWritten} users, ${figures.createdEvents} events of ${IMPORT_USERS}`);
+      imports.push(figures);
+    }
     runs.push({
       name,
       label: forHttp.label,
@@ -180,6 +193,7 @@ async function main(): Promise<void> {
     });
   }
   const benchCpu = process.cpuUsage(benchCpuBefore);
+  if (importDir) await rm(importDir, { recursive: true, force: true });
   cluster?.stop();
   log(`timing argon2id again (${settings.hashRuns} hashes, then ${CORES} side by side)…`);
   const hashing = await summarizeHashing(hashesBefore, await timeHashes(settings.hashRuns));
@@ -203,6 +217,9 @@ async function main(): Promise<void> {
       targets.push({ name: `${r.label}: reset request p99 at ${CONNECTIONS} connections`, goal: '< 25 ms', value: reset.load.p99, shown: `${fmt(reset.load.p99)} ms`, pass: reset.load.p99 < 25 });
     }
     if (r.mail) targets.push({ name: `${r.label}: mail to a local SMTP sink`, goal: '≥ 500/s', value: r.mail.mailsPerSecond, shown: `${fmt(r.mail.mailsPerSecond)}/s`, pass: r.mail.mailsPerSecond >= 500 });
+  }
+  for (const figures of imports) {
+    targets.push({ name: `${figures.database}: latchkey users import of ${IMPORT_USERS.toLocaleString('en-US')} users`, goal: '< 60 s', value: figures.seconds, shown: `${fmt(figures.seconds, 1)} s (${fmt(figures.usersPerSecond)} users/s)`, pass: figures.seconds < 60 });
   }
   const sqlite = runs.find((r) => r.name === 'sqlite');
   const login = sqlite?.latchkey.scenarios.login;
@@ -255,6 +272,9 @@ async function main(): Promise<void> {
       `${fmt(growth.bytesPerRequest)} as stored (${growth.requests} requests for unknown addresses, acted on by the worker); ${fmt(growth.bytesPerRequestAfterRetention)} after ${growth.retentionDays} days (LATCHKEY_RETENTION_ANONYMOUS_DAYS)`,
     ]);
   }
+  for (const figures of imports) {
+    facts.push([`${figures.database}: users import`, `${IMPORT_USERS.toLocaleString('en-US')} users from CSV (hashes of four formats kept as given, none computed) in ${fmt(figures.seconds, 1)} s, the built command line from start to exit: ${fmt(figures.usersPerSecond)} users/s`]);
+  }
   if (peer) facts.push(['Better Auth peer', `${peer.users} users; ${peer.reset.mails} reset mails captured for ${peer.reset.completed} responses`]);
 
   const notes: string[] = [];
@@ -281,6 +301,7 @@ async function main(): Promise<void> {
     databases: runs,
     directory,
     growth,
+    imports,
     peer,
     targets: targets.map(({ name, goal, value, pass }) => ({ name, goal, value: value ?? null, result: pass === null ? 'SKIP' : pass ? 'PASS' : 'MISS' })),
     checks,

@@ -12,7 +12,7 @@ import { openDatabaseView, PROJECT_ROOT, seed, SEED_PASSWORD, sqliteFile, startI
 import { runLoad, type LoadRequest, type LoadResult } from './load.ts';
 import { codeExchange, logIn, RefreshChains, signIn, signIns, tokensOf, type MintedCode } from './oidc.ts';
 
-export const SCENARIOS = ['reset', 'link', 'complete', 'login', 'oidc'] as const;
+export const SCENARIOS = ['reset', 'link', 'complete', 'login', 'api-reset', 'api-search', 'oidc'] as const;
 /** Scenarios measured as one load each; `oidc` reports its own figures (OidcReport). */
 export type Scenario = Exclude<(typeof SCENARIOS)[number], 'oidc'>;
 export const CONNECTIONS = 10;
@@ -510,6 +510,45 @@ export async function benchLatchkey({ target, only, settings, quick, profile: wi
       checkRows(`${target.label}: ${label}`, 'a session per login', sessions, m.load.ok);
       checkRows(`${target.label}: ${label}`, 'an audit event per login', audited, m.load.ok);
       scenarios.login = { label, ...m, verification: { sessions, auditEvents: audited } };
+    }
+
+    // --- 5. the JSON API, as an application calls it: the self-service reset request, and a users search -------------
+    if (only.has('api-reset')) {
+      const label = 'API reset request';
+      const apiReset = (i: number): LoadRequest => ({
+        method: 'POST',
+        path: '/api/v1/reset-requests',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: resetEmails[i % resetEmails.length] }),
+      });
+      const accepted = (status: number) => status === 202;
+      await preflight(base, label, apiReset(0), accepted);
+      await waitForRequests(db, quick ? 30_000 : 60_000);
+      await waitForMail(db, quick ? 30_000 : 60_000);
+      const m = await measure(servers, db, label, { ...common, request: (i) => apiReset(i + 1), expect: accepted });
+      checkLoad(`${target.label}: ${label}`, m.load);
+      const acted = await waitForRequests(db, quick ? 30_000 : 60_000);
+      check(`${target.label}: ${label}: every answered request was acted on`, acted.drained, `${acted.backlog} waiting when the load stopped`);
+      const audited = await db.count("select count(*) from audit_events where type = 'reset.requested' and at >= ?", m.since);
+      checkRows(`${target.label}: ${label}`, 'an audit event per request', audited, m.load.ok);
+      const mail = await waitForMail(db, quick ? 30_000 : 60_000);
+      scenarios['api-reset'] = { label, ...m, verification: { auditEvents: audited, requestsWaiting: acted.backlog }, mail };
+    }
+    if (only.has('api-search')) {
+      const label = 'API users search';
+      const search = (i: number): LoadRequest => ({
+        method: 'GET',
+        path: `/api/v1/users?q=${encodeURIComponent(`r${i % resetEmails.length}x`)}&limit=20`,
+        headers: { authorization: `Bearer ${seeded.apiKey}` },
+      });
+      const found = (status: number) => status === 200;
+      await preflight(base, label, search(0), found);
+      const m = await measure(servers, db, label, { ...common, request: (i) => search(i + 1), expect: found });
+      checkLoad(`${target.label}: ${label}`, m.load);
+      await settle(db);
+      const audited = await db.count("select count(*) from audit_events where type = 'api_key.used' and at >= ?", m.since);
+      checkRows(`${target.label}: ${label}`, 'an audit event per call', audited, m.load.ok);
+      scenarios['api-search'] = { label, ...m, verification: { auditEvents: audited } };
     }
 
     await sleep(250);
