@@ -79,33 +79,35 @@ const isDue = (now: number) => (eb: ExpressionBuilder<Database, 'webhook_deliver
   ]);
 
 /**
- * Takes up to `limit` due deliveries under a new claim. On PostgreSQL rows another instance is claiming are
- * skipped rather than waited for; on SQLite the update holds the write lock. Returns the claimed rows and the
- * ids of those whose earlier lease had run out (their worker died mid-attempt).
+ * Takes up to `limit` due deliveries under a new claim, in one transaction: the due rows are selected and locked,
+ * then claimed by id. On PostgreSQL rows another instance holds are skipped rather than waited for; on SQLite the
+ * transaction holds the write lock. (Not as one UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL
+ * may run such a subquery again for each row, skip the rows the statement itself just locked, and so claim far
+ * more than the limit.) Returns the claimed rows and the ids of those whose earlier lease had run out.
  */
 export async function claimDueDeliveries(db: Db, claimId: string, now: number, leaseMs: number, limit: number): Promise<{ claimed: DeliveryRow[]; interrupted: Set<string> }> {
-  const interrupted = new Set(
-    (await db.selectFrom('webhook_deliveries').select('id').where('status', '=', 'sending').where('lease_until', '<', now).execute()).map((row) => row.id),
-  );
-  const candidates = forUpdateSkipLocked(
-    db,
-    db
-      .selectFrom('webhook_deliveries')
-      .select('id')
-      .where(isDue(now))
-      // A disabled webhook's deliveries wait until it is enabled again.
-      .where('subscription_id', 'in', db.selectFrom('webhook_subscriptions').select('id').where('enabled', '=', 1))
-      .orderBy('next_attempt_at')
-      .limit(limit),
-  );
-  const claimed = await db
-    .updateTable('webhook_deliveries')
-    .set({ status: 'sending', lease_until: now + leaseMs, claim_id: claimId })
-    .where('id', 'in', candidates)
-    .where(isDue(now))
-    .returningAll()
-    .execute();
-  return { claimed, interrupted: new Set(claimed.filter((row) => interrupted.has(row.id)).map((row) => row.id)) };
+  return db.transaction().execute(async (trx) => {
+    const due = await forUpdateSkipLocked(
+      trx,
+      trx
+        .selectFrom('webhook_deliveries')
+        .select(['id', 'status'])
+        .where(isDue(now))
+        // A disabled webhook's deliveries wait until it is enabled again.
+        .where('subscription_id', 'in', trx.selectFrom('webhook_subscriptions').select('id').where('enabled', '=', 1))
+        .orderBy('next_attempt_at')
+        .limit(limit),
+    ).execute();
+    if (due.length === 0) return { claimed: [], interrupted: new Set<string>() };
+    const claimed = await trx
+      .updateTable('webhook_deliveries')
+      .set({ status: 'sending', lease_until: now + leaseMs, claim_id: claimId })
+      .where('id', 'in', due.map((row) => row.id))
+      .returningAll()
+      .execute();
+    // Claimed while another worker's claim was on it: that worker died mid-attempt.
+    return { claimed, interrupted: new Set(due.filter((row) => row.status === 'sending').map((row) => row.id)) };
+  });
 }
 
 /** The outcome of an attempt, written only while this claim still holds the delivery; returns whether it did. */
