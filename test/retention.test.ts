@@ -96,7 +96,7 @@ describe('retention', () => {
     assert.equal(cleaned[0]!.user_agent, 'latchkey retention');
     assert.deepEqual(JSON.parse(cleaned[0]!.detail!), { ...first });
     const again = await lk.services.retention.cleanUp();
-    assert.deepEqual({ ...again, batches: 0 }, { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, batches: 0 });
+    assert.deepEqual({ ...again, batches: 0 }, { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, apiAnswers: 0, batches: 0 });
     assert.equal((await cleanedEvents()).length, 1, 'a cleanup that removed nothing records nothing');
 
     // Day 400: a year has passed since day 0.
@@ -159,6 +159,21 @@ describe('retention', () => {
     clock.advance(29 * DAY);
     assert.equal((await lk.services.retention.cleanUp())?.oidcArtifacts, 2);
     assert.deepEqual(await models(), []);
+  });
+
+  it("answers kept for the API's Idempotency-Key retries go after a day; a newer one stays", async () => {
+    const { key } = await lk.services.apiKeys.create({ name: 'Retention', scopes: ['resets:send'], expiresAt: null }, COMMAND_LINE);
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await lk.services.apiKeys.reserve(key.id, `old-${i}`, 'hash')).kind, 'go');
+      await lk.services.apiKeys.finish(key.id, `old-${i}`, 202, '{}');
+    }
+    clock.advance(DAY / 2);
+    await lk.services.apiKeys.reserve(key.id, 'newer', 'hash');
+    clock.advance(DAY / 2 + 1000);
+    const removed = await lk.services.retention.cleanUp();
+    assert.equal(removed?.apiAnswers, 3);
+    const left = await db().selectFrom('api_idempotency').select('idempotency_key').execute();
+    assert.deepEqual(left.map((row) => row.idempotency_key), ['newer']);
   });
 
   it('instances cleaning at the same time remove each record once and record it once', { skip: !onPostgres && 'several instances need PostgreSQL' }, async () => {

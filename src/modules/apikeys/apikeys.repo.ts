@@ -46,6 +46,17 @@ export async function deleteIdempotentAnswer(db: Executor, keyId: string, idempo
   await db.deleteFrom('api_idempotency').where('key_id', '=', keyId).where('idempotency_key', '=', idempotencyKey).execute();
 }
 
-export async function deleteIdempotentAnswersBefore(db: Executor, before: number): Promise<void> {
-  await db.deleteFrom('api_idempotency').where('created_at', '<', before).execute();
+/** Up to `limit` kept answers older than `before`, oldest first (the retention cleanup, in batches). */
+export async function deleteIdempotentAnswersBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const oldest = db
+    .selectFrom('api_idempotency')
+    .select(['key_id', 'idempotency_key'])
+    .where('created_at', '<', before)
+    .orderBy('created_at')
+    .limit(limit);
+  const result = await db
+    .deleteFrom('api_idempotency')
+    .where((eb) => eb(eb.refTuple('key_id', 'idempotency_key'), 'in', oldest.$asTuple('key_id', 'idempotency_key')))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

@@ -6,7 +6,6 @@ import { UserError } from '../../infra/errors.ts';
 import { GroupCommit } from '../../infra/group-commit.ts';
 import { recordAudit, recordAuditsOf, type Actor, type AuditEntry } from '../audit/audit.ts';
 import {
-  deleteIdempotentAnswersBefore,
   findApiKey,
   findApiKeyByHash,
   deleteIdempotentAnswer,
@@ -194,11 +193,6 @@ export class ApiKeys {
   /** Frees a reservation whose request failed without doing anything: a retry may do the work. */
   async release(keyId: string, idempotencyKey: string): Promise<void> {
     await deleteIdempotentAnswer(this.db, keyId, idempotencyKey);
-  }
-
-  /** Forgets answers older than a day (the retention chore calls this). */
-  async forgetOldAnswers(): Promise<void> {
-    await deleteIdempotentAnswersBefore(this.db, this.clock.now() - IDEMPOTENCY_TTL_MS);
   }
 
   /** Waits for the uses being recorded (graceful stop). */

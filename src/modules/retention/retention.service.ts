@@ -5,6 +5,8 @@ import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import { onOneInstanceInSteps, type Db, type Tx } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import type { Logger } from '../../infra/logger.ts';
+import { deleteIdempotentAnswersBefore } from '../apikeys/apikeys.repo.ts';
+import { IDEMPOTENCY_TTL_MS } from '../apikeys/apikeys.service.ts';
 import { ANONYMOUS_TYPES, recordAudit, type Actor } from '../audit/audit.ts';
 import { deleteAnonymousEventsBefore, deleteAuditEventsBefore } from '../audit/audit.repo.ts';
 import { deleteFinishedMailBefore } from '../mail/outbox.ts';
@@ -37,6 +39,8 @@ export interface Removed {
   anonymousEvents: number;
   /** The OpenID Connect provider's expired artifacts (codes, tokens, grants, sessions, interactions). */
   oidcArtifacts: number;
+  /** Answers kept for API retries with an Idempotency-Key, past their day. */
+  apiAnswers: number;
   /** Transactions it took, each of at most one batch of rows. */
   batches: number;
 }
@@ -103,7 +107,7 @@ export class Retention {
   private async pass(): Promise<Removed | null> {
     const { auditDays, anonymousDays, mailDays, linksDays } = this.settings;
     const now = this.clock.now();
-    const removed: Removed = { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, batches: 0 };
+    const removed: Removed = { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, apiAnswers: 0, batches: 0 };
     const ran = await onOneInstanceInSteps(this.db, 'retention', async (db) => {
       /** Runs `remove` a batch per transaction until a batch comes back short, letting waiting requests in between. */
       const inBatches = async (remove: (trx: Tx, limit: number) => Promise<number>): Promise<number> => {
@@ -121,6 +125,7 @@ export class Retention {
       removed.sessions = await inBatches((trx, limit) => deleteSessionsExpiredBefore(trx, now, limit));
       // So does the provider's: it never reads an expired code, token, grant or session again (see oidc.repo.ts findModel).
       removed.oidcArtifacts = await inBatches((trx, limit) => deleteModelsExpiredBefore(trx, now, limit));
+      removed.apiAnswers = await inBatches((trx, limit) => deleteIdempotentAnswersBefore(trx, now - IDEMPOTENCY_TTL_MS, limit));
       // Mail before links: a deleted link sets the reset_link_id of each of its mails still there to null.
       if (mailDays > 0) {
         removed.mailMessages = await inBatches(async (trx, limit) => {
@@ -134,8 +139,8 @@ export class Retention {
         removed.anonymousEvents = await inBatches((trx, limit) => deleteAnonymousEventsBefore(trx, ANONYMOUS_TYPES, now - anonymousDays * DAY_MS, limit));
       }
       if (auditDays > 0) removed.auditEvents = await inBatches((trx, limit) => deleteAuditEventsBefore(trx, now - auditDays * DAY_MS, limit));
-      const { sessions, resetLinks, mailMessages, auditEvents, anonymousEvents, oidcArtifacts } = removed;
-      if (sessions + resetLinks + mailMessages + auditEvents + anonymousEvents + oidcArtifacts > 0) {
+      const { sessions, resetLinks, mailMessages, auditEvents, anonymousEvents, oidcArtifacts, apiAnswers } = removed;
+      if (sessions + resetLinks + mailMessages + auditEvents + anonymousEvents + oidcArtifacts + apiAnswers > 0) {
         await recordAudit(db, this.clock.now(), RETENTION, { type: 'retention.cleaned', detail: { ...removed } });
         this.logger.info({ removed }, 'removed records past their retention');
       }
