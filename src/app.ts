@@ -12,14 +12,10 @@ import type { Auth } from './guards.ts';
 import { authPages } from './modules/sessions/auth.pages.ts';
 import { recoveryPages } from './modules/recovery/recovery.pages.ts';
 import { accountPages } from './modules/account/account.pages.ts';
-import { adminUserPages } from './modules/admin/users.pages.ts';
-import { mailQueuePages } from './modules/admin/mail-queue.pages.ts';
-import { auditPages } from './modules/admin/audit.pages.ts';
-import { mailServerPages } from './modules/admin/mail-servers.pages.ts';
+import { adminConsole } from './modules/admin/console.plugin.ts';
 import { registerOps } from './modules/ops/ops.routes.ts';
-import { alertBannerHook, securityPages } from './modules/security/security.pages.ts';
+import { alertBannerHook } from './modules/security/security.pages.ts';
 import { handledByProvider, registerOidc } from './modules/oidc/oidc.routes.ts';
-import { applicationPages } from './modules/admin/applications.pages.ts';
 import { registerApi } from './modules/api/api.plugin.ts';
 
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
@@ -93,14 +89,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(authPages(services));
   await app.register(recoveryPages(services));
   await app.register(accountPages(services));
-  await app.register(adminUserPages(services));
-  await app.register(mailQueuePages(services));
-  await app.register(auditPages(services));
-  await app.register(mailServerPages(services));
-  await app.register(securityPages(services));
+  // Every /admin page, behind the console's guard (modules/admin/console.plugin.ts).
+  await app.register(adminConsole(services));
   // "Sign in with Latchkey": the OpenID Connect provider and its login, consent and logout pages.
   await registerOidc(app, services);
-  await app.register(applicationPages(services));
   // The JSON API with its OpenAPI document and /api/docs.
   await registerApi(app, services);
   return app;

@@ -6,6 +6,7 @@ import type { Session } from './modules/sessions/sessions.repo.ts';
 import type { LimitedForm } from './modules/throttle/throttle.ts';
 import { html } from './views/html.ts';
 import { page } from './views/layout.ts';
+import { sendHtml } from './infra/web.ts';
 
 export interface Auth {
   user: User;
@@ -51,14 +52,24 @@ export async function requireUser(request: FastifyRequest, reply: FastifyReply):
 }
 
 
-/** Administrators only: anonymous visitors go to the login page, other users get a clear refusal. */
-export async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<Auth | null> {
+const admins = new WeakMap<FastifyRequest, Auth>();
+
+/**
+ * The console's preHandler hook (admin/console.plugin.ts), so no /admin handler runs without it: administrators go
+ * on; anonymous visitors go to the login page, other users get a clear refusal.
+ */
+export async function adminGuard(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
   const auth = await requireUser(request, reply);
-  if (!auth) return null;
-  if (auth.user.role !== 'admin') {
-    reply.code(403).type('text/html; charset=utf-8').send(forbiddenPage(auth, reply.generateCsrf()));
-    return null;
-  }
+  if (!auth) return reply;
+  if (auth.user.role !== 'admin') return sendHtml(reply, forbiddenPage(auth, reply.generateCsrf()), 403);
+  admins.set(request, auth);
+  return undefined;
+}
+
+/** The administrator the console's guard let in; only a route registered inside the console has one. */
+export function adminOf(request: FastifyRequest): Auth {
+  const auth = admins.get(request);
+  if (!auth) throw new Error(`${request.routeOptions.url ?? request.url} is not behind the console's guard`);
   return auth;
 }
 

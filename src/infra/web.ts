@@ -1,7 +1,7 @@
 // HTTP plumbing shared by every page: security headers, the calm error page, who is asking, form fields.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../modules/audit/audit.ts';
-import { html } from '../views/html.ts';
+import { html, type SafeHtml } from '../views/html.ts';
 import { page } from '../views/layout.ts';
 import { UserError } from './errors.ts';
 
@@ -63,11 +63,14 @@ export function refuseNul(app: FastifyInstance): void {
   });
 }
 
+/** Answers with a page; `status` when it is not the one the reply already has (200 unless set before). */
+export function sendHtml(reply: FastifyReply, body: string | SafeHtml, status?: number): FastifyReply {
+  if (status !== undefined) reply.code(status);
+  return reply.type('text/html; charset=utf-8').send(String(body));
+}
+
 export function errorPage(reply: FastifyReply, status: number, title: string, message: string): FastifyReply {
-  return reply
-    .code(status)
-    .type('text/html; charset=utf-8')
-    .send(page({ title, body: html`<div class="card narrow"><h1>${title}</h1><p class="error" role="alert">${message}</p><p><a href="/">Back to Latchkey</a></p></div>` }));
+  return sendHtml(reply, page({ title, body: html`<div class="card narrow"><h1>${title}</h1><p class="error" role="alert">${message}</p><p><a href="/">Back to Latchkey</a></p></div>` }), status);
 }
 
 const FRAMEWORK_ERRORS: Record<string, [number, string, string]> = {

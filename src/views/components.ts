@@ -1,9 +1,14 @@
-// Pieces that several pages show the same way: times, the new-password fields with their rules, refusals, notices.
+// Pieces that several pages show the same way: times, the CSRF field, the new-password fields with their rules, refusals, notices.
 import { html, type SafeHtml } from './html.ts';
 
 /** "2026-01-31 14:05 UTC", or a dash for never. */
 export function when(ms: number | null): string {
   return ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+}
+
+/** The hidden field that carries the CSRF token in every form Latchkey serves (app.ts checks it on each post). */
+export function csrfField(token: string): SafeHtml {
+  return html`<input type="hidden" name="_csrf" value="${token}">`;
 }
 
 /** Every rule a refused password broke, and any other reason the form was refused. */

@@ -1,5 +1,6 @@
 // The page frame shared by every page: head, header with the signed-in user, flash message, styles.
 import { html, type SafeHtml } from './html.ts';
+import { csrfField } from './components.ts';
 
 export interface Viewer {
   name: string;
@@ -54,7 +55,7 @@ export function page(options: PageOptions): string {
   ${viewer
     ? html`${viewer.role === 'admin' ? html`<a href="/admin/users">Settings</a>` : ''}
   <a href="/account">${viewer.name}</a>
-  <form class="inline" method="post" action="/logout"><input type="hidden" name="_csrf" value="${options.csrfToken ?? ''}"><button class="link" type="submit">Log out</button></form>`
+  <form class="inline" method="post" action="/logout">${csrfField(options.csrfToken ?? '')}<button class="link" type="submit">Log out</button></form>`
     : ''}
 </header>
 <main>

@@ -2,7 +2,7 @@
 import { html } from '../../views/html.ts';
 import { userAgentCell } from '../../views/user-agent.ts';
 import { page, type Viewer } from '../../views/layout.ts';
-import { newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
+import { csrfField, newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
 import type { SignedInApplication } from '../applications/applications.service.ts';
 import { scopeWords } from '../oidc/interactions.views.ts';
@@ -33,7 +33,7 @@ export function accountPage(view: AccountView): string {
 <h2>Change Password</h2>
 ${passwordRefusal(view.broken, view.error)}
 <form method="post" action="/account/password">
-  <input type="hidden" name="_csrf" value="${view.csrfToken}">
+  ${csrfField(view.csrfToken)}
   <label for="current">Current Password</label>
   <input id="current" name="current" type="password" autocomplete="current-password" required maxlength="1024">
   ${newPasswordFields(view.rules)}
@@ -48,7 +48,7 @@ ${passwordRefusal(view.broken, view.error)}
       (session) => html`<tr><td>${when(session.created_at)}${session.id_hash === view.currentSession ? html` <strong>(this session)</strong>` : ''}</td><td>${when(session.last_seen_at)}</td><td>${session.ip}</td>${userAgentCell(session.user_agent)}</tr>`,
     )}</tbody>
 </table>
-<form method="post" action="/account/sessions/end-others"><input type="hidden" name="_csrf" value="${view.csrfToken}"><button type="submit" class="secondary">Log out other sessions</button></form>
+<form method="post" action="/account/sessions/end-others">${csrfField(view.csrfToken)}<button type="submit" class="secondary">Log out other sessions</button></form>
 </div>
 ${applicationsCard(view.applications, view.csrfToken)}`,
   });
@@ -66,7 +66,7 @@ ${applications.length === 0
 <tbody>${applications.map(
         (application) => html`<tr><td>${application.name}</td><td>${when(application.since)}</td><td><ul>${application.scopes.map(
           (scope) => html`<li>${scopeWords([scope])[0] ?? scope} <code>${scope}</code></li>`,
-        )}</ul></td><td><form method="post" action="/account/applications/revoke" class="inline"><input type="hidden" name="_csrf" value="${csrfToken}"><input type="hidden" name="application" value="${application.clientId}"><button type="submit" class="secondary">Revoke<span class="visually-hidden"> ${application.name}</span></button></form></td></tr>`,
+        )}</ul></td><td><form method="post" action="/account/applications/revoke" class="inline">${csrfField(csrfToken)}<input type="hidden" name="application" value="${application.clientId}"><button type="submit" class="secondary">Revoke<span class="visually-hidden"> ${application.name}</span></button></form></td></tr>`,
       )}</tbody>
 </table>`}
 </div>`;

@@ -3,34 +3,42 @@
 // sealed in a short-lived cookie to the page that shows it once and clears it, so reloading that page neither
 // repeats the write nor shows the secret again.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { requireAdmin, type Auth } from '../../guards.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Static } from 'typebox';
+import { adminOf, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { SecretBox } from '../../infra/crypto.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import { loadSecret } from '../../infra/secret.ts';
-import { actorOf, field } from '../../infra/web.ts';
+import { actorOf, sendHtml } from '../../infra/web.ts';
+import { formBody, IdParams, NoticeQuery, text, texts } from '../../infra/page-schemas.ts';
 import { noticeFor } from '../../views/components.ts';
 import type { SafeHtml } from '../../views/html.ts';
 import type { Application, ApplicationInput } from '../applications/applications.service.ts';
 import { consolePage } from './console.views.ts';
 import { applicationForm, applicationsList, NOTICES, removeConfirm, rotateConfirm, secretShownOnce, type ApplicationFormView } from './applications.views.ts';
 
-function list(value: unknown): string[] {
-  if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string');
-  return typeof value === 'string' ? [value] : [];
-}
-
 const lines = (text: string) => text.split(/\r?\n/);
 
+const ApplicationFields = formBody({
+  name: text(300),
+  kind: text(20),
+  firstParty: text(10),
+  redirectUris: text(12000),
+  postLogoutRedirectUris: text(12000),
+  scopes: texts(100, 20),
+});
+const ActionForm = formBody({});
+
 /** The form as the page shows it again, and as the service reads it. */
-function readForm(body: unknown): { values: ApplicationFormView['values']; input: ApplicationInput } {
+function readForm(body: Static<typeof ApplicationFields>): { values: ApplicationFormView['values']; input: ApplicationInput } {
   const values = {
-    name: field(body, 'name', 300),
-    kind: field(body, 'kind', 20),
-    firstParty: field(body, 'firstParty', 10) === 'yes',
-    redirectUris: field(body, 'redirectUris', 12000),
-    postLogoutRedirectUris: field(body, 'postLogoutRedirectUris', 12000),
-    scopes: list((body as Record<string, unknown> | undefined)?.scopes).slice(0, 20),
+    name: body.name ?? '',
+    kind: body.kind ?? '',
+    firstParty: body.firstParty === 'yes',
+    redirectUris: body.redirectUris ?? '',
+    postLogoutRedirectUris: body.postLogoutRedirectUris ?? '',
+    scopes: body.scopes ?? [],
   };
   const input: ApplicationInput = {
     name: values.name,
@@ -94,20 +102,18 @@ export function applicationPages(services: Services): FastifyPluginAsync {
   }
 
   const render = (reply: FastifyReply, auth: Auth, title: string, body: SafeHtml, status = 200, notice: string | null = null) =>
-    reply
-      .code(status)
-      .type('text/html; charset=utf-8')
-      .send(consolePage({ title, viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/applications', body, notice }));
+    sendHtml(reply, consolePage({ title, viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/applications', body, notice }), status);
 
-  async function find(request: FastifyRequest): Promise<Application> {
-    const application = await applications.get((request.params as { id: string }).id);
+  async function find(id: string): Promise<Application> {
+    const application = await applications.get(id);
     if (!application) throw new NotFoundError('There is no such application.');
     return application;
   }
 
   /** Register or save; a refused form comes back with its values and a message on each field at fault. */
-  async function submit(request: FastifyRequest, reply: FastifyReply, auth: Auth, existing: Application | null) {
-    const { values, input } = readForm(request.body);
+  async function submit(request: FastifyRequest, reply: FastifyReply, body: Static<typeof ApplicationFields>, existing: Application | null) {
+    const auth = adminOf(request);
+    const { values, input } = readForm(body);
     const actor = actorOf(request, auth.user.id);
     try {
       if (existing) {
@@ -124,76 +130,58 @@ export function applicationPages(services: Services): FastifyPluginAsync {
     }
   }
 
-  return async (app) => {
-    app.get('/admin/applications', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const notice = noticeFor(NOTICES, (request.query as Record<string, unknown>).notice);
-      return render(reply, auth, 'Applications', applicationsList(await applications.list()), 200, notice);
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/admin/applications', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
+      const notice = noticeFor(NOTICES, request.query.notice);
+      return render(reply, adminOf(request), 'Applications', applicationsList(await applications.list()), 200, notice);
     });
 
-    app.get('/admin/applications/new', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      return render(reply, auth, 'New Application', applicationForm({ application: null, csrfToken: reply.generateCsrf(), values: valuesOf(null) }));
-    });
+    app.get('/admin/applications/new', async (request, reply) =>
+      render(reply, adminOf(request), 'New Application', applicationForm({ application: null, csrfToken: reply.generateCsrf(), values: valuesOf(null) })),
+    );
 
-    app.post('/admin/applications', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      return submit(request, reply, auth, null);
-    });
+    app.post('/admin/applications', { schema: { body: ApplicationFields } }, async (request, reply) => submit(request, reply, request.body, null));
 
-    app.get('/admin/applications/:id', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const application = await find(request);
-      const notice = noticeFor(NOTICES, (request.query as Record<string, unknown>).notice);
+    app.get('/admin/applications/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {
+      const application = await find(request.params.id);
+      const notice = noticeFor(NOTICES, request.query.notice);
       const form = applicationForm({ application, csrfToken: reply.generateCsrf(), values: valuesOf(application) });
-      return render(reply, auth, application.name, form, 200, notice);
+      return render(reply, adminOf(request), application.name, form, 200, notice);
     });
 
-    app.post('/admin/applications/:id', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      return submit(request, reply, auth, await find(request));
+    app.post('/admin/applications/:id', { schema: { params: IdParams, body: ApplicationFields } }, async (request, reply) =>
+      submit(request, reply, request.body, await find(request.params.id)),
+    );
+
+    app.get('/admin/applications/:id/remove', { schema: { params: IdParams } }, async (request, reply) => {
+      const application = await find(request.params.id);
+      return render(reply, adminOf(request), 'Remove Application', removeConfirm(application, reply.generateCsrf()));
     });
 
-    app.get('/admin/applications/:id/remove', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const application = await find(request);
-      return render(reply, auth, 'Remove Application', removeConfirm(application, reply.generateCsrf()));
-    });
-
-    app.post('/admin/applications/:id/remove', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const application = await find(request);
-      await applications.remove(application.id, actorOf(request, auth.user.id));
+    app.post('/admin/applications/:id/remove', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+      const application = await find(request.params.id);
+      await applications.remove(application.id, actorOf(request, adminOf(request).user.id));
       return reply.redirect('/admin/applications?notice=removed', 303);
     });
 
-    app.get('/admin/applications/:id/rotate-secret', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const application = await find(request);
-      return render(reply, auth, 'Rotate Secret', rotateConfirm(application, reply.generateCsrf()));
+    app.get('/admin/applications/:id/rotate-secret', { schema: { params: IdParams } }, async (request, reply) => {
+      const application = await find(request.params.id);
+      return render(reply, adminOf(request), 'Rotate Secret', rotateConfirm(application, reply.generateCsrf()));
     });
 
-    app.post('/admin/applications/:id/rotate-secret', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const application = await find(request);
+    app.post('/admin/applications/:id/rotate-secret', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const application = await find(request.params.id);
       const secret = await applications.rotateSecret(application.id, actorOf(request, auth.user.id));
       return showSecretOnce(reply, auth, application, secret, 'rotated');
     });
 
     // Shows a new secret once; opened again (a reload, Back), it goes on to the application's page.
-    app.get('/admin/applications/:id/secret', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const application = await find(request);
+    app.get('/admin/applications/:id/secret', { schema: { params: IdParams } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const application = await find(request.params.id);
       const handoff = takeSecret(request, reply, auth, application);
       if (!handoff) return reply.redirect(`/admin/applications/${application.id}?notice=secret-shown`, 303);
       return render(reply, auth, application.name, secretShownOnce(application, handoff.secret, SECRET_HEADINGS[handoff.reason]));

@@ -1,5 +1,6 @@
 // The Applications pages: the registered relying parties, one application's form, the confirmations and the secret shown once.
 import { html, type SafeHtml } from '../../views/html.ts';
+import { csrfField } from '../../views/components.ts';
 import { APPLICATION_SCOPES, type Application, type ApplicationKind, type ApplicationScope } from '../applications/applications.service.ts';
 
 export const KIND_LABELS: Record<ApplicationKind, string> = { confidential: 'Confidential', public: 'Public' };
@@ -64,7 +65,7 @@ export function applicationForm(view: ApplicationFormView): SafeHtml {
 ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
 ${application ? html`<dl class="details"><dt>Client ID</dt><dd><code>${application.id}</code></dd><dt>Type</dt><dd>${KIND_LABELS[application.kind]}</dd></dl>` : ''}
 <form method="post" action="${action}">
-<input type="hidden" name="_csrf" value="${view.csrfToken}">
+${csrfField(view.csrfToken)}
 <label for="name">Name</label><input id="name" name="name" type="text" maxlength="100" value="${values.name}" required${described('name')}>${fieldError('name')}
 <label for="redirect-uris">Redirect URIs (one per line)</label>
 <textarea id="redirect-uris" name="redirectUris" rows="3" required placeholder="https://app.example.com/callback"${described('redirectUris')}>${values.redirectUris}</textarea>${fieldError('redirectUris')}
@@ -100,7 +101,7 @@ export function removeConfirm(application: Application, csrfToken: string): Safe
 <h1>Remove Application</h1>
 <p>Remove ${application.name}? People can no longer sign in to it with Latchkey, and its client ID and secret stop working at once.</p>
 <form method="post" action="/admin/applications/${application.id}/remove">
-<input type="hidden" name="_csrf" value="${csrfToken}">
+${csrfField(csrfToken)}
 <button type="submit">Confirm</button> <a class="button secondary" href="/admin/applications/${application.id}">Cancel</a>
 </form>
 </div>`;
@@ -111,7 +112,7 @@ export function rotateConfirm(application: Application, csrfToken: string): Safe
 <h1>Rotate Secret</h1>
 <p>Give ${application.name} a new client secret? The current secret stops working at once: the application cannot sign anyone in until its settings hold the new one.</p>
 <form method="post" action="/admin/applications/${application.id}/rotate-secret">
-<input type="hidden" name="_csrf" value="${csrfToken}">
+${csrfField(csrfToken)}
 <button type="submit">Confirm</button> <a class="button secondary" href="/admin/applications/${application.id}">Cancel</a>
 </form>
 </div>`;

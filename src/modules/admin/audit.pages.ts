@@ -1,9 +1,12 @@
 // The Audit Log: filter by user, event and time range, newest first, paged; the same view as CSV.
 import { isIP } from 'node:net';
 import type { FastifyPluginAsync } from 'fastify';
-import { requireAdmin } from '../../guards.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { adminOf } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
+import { pageNumber, pageOf, query, text } from '../../infra/page-schemas.ts';
+import { sendHtml } from '../../infra/web.ts';
 import { AUDIT_TYPES, type AuditType } from '../audit/audit.ts';
 import type { AuditQuery } from '../audit/audit.service.ts';
 import { consolePage } from './console.views.ts';
@@ -13,6 +16,12 @@ import { auditCsv, auditPage } from './audit.views.ts';
 const PER_PAGE = 50;
 const CSV_MAX_ROWS = 100_000;
 const DAY_MS = 86_400_000;
+
+/** The filters as the form and the Security view's links set them; each is checked (with a message) below. */
+const FILTERS = { user: text(1000), type: text(2000), account: text(100), ip: text(1000), from: text(100), to: text(100) };
+const AuditQuery = query({ ...FILTERS, page: pageNumber });
+const CsvQuery = query(FILTERS);
+type Filters = Partial<Record<keyof typeof FILTERS, string>>;
 
 function parseDay(value: string, name: string): number | undefined {
   if (value === '') return undefined;
@@ -39,9 +48,9 @@ function parseMoment(value: string, name: string): { ms: number; wholeDay: boole
 export function auditPages(services: Services): FastifyPluginAsync {
   const { audit, users } = services;
 
-  async function readFilters(raw: Record<string, unknown>) {
-    const text = (name: string) => (typeof raw[name] === 'string' ? (raw[name] as string).trim().slice(0, 254) : '');
-    const filters = { user: text('user'), type: text('type'), account: text('account'), ip: text('ip'), from: text('from'), to: text('to') };
+  async function readFilters(raw: Filters) {
+    const value = (name: keyof Filters) => (raw[name] ?? '').trim().slice(0, 254);
+    const filters = { user: value('user'), type: value('type'), account: value('account'), ip: value('ip'), from: value('from'), to: value('to') };
     const query: Omit<AuditQuery, 'limit'> = {};
     // One event type, or several separated by commas (a figure of the Security view that adds them up).
     const types = filters.type.split(',');
@@ -72,31 +81,27 @@ export function auditPages(services: Services): FastifyPluginAsync {
     return { filters, query, params };
   }
 
-  return async (app) => {
-    app.get('/admin/audit', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const raw = request.query as Record<string, unknown>;
-      const page = Math.max(1, Math.min(1_000_000, Number.parseInt(String(raw.page ?? '1'), 10) || 1));
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/admin/audit', { schema: { querystring: AuditQuery } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const { page, offset } = pageOf(request.query.page, PER_PAGE);
       let view;
       try {
-        const { filters, query, params } = await readFilters(raw);
-        const { rows, total } = await audit.list({ ...query, limit: PER_PAGE, offset: (page - 1) * PER_PAGE });
+        const { filters, query, params } = await readFilters(request.query);
+        const { rows, total } = await audit.list({ ...query, limit: PER_PAGE, offset });
         view = auditPage({ rows, total, filters, page, perPage: PER_PAGE, params });
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         reply.code(400);
         view = auditPage({ rows: [], total: 0, filters: { user: '', type: '', account: '', ip: '', from: '', to: '' }, page: 1, perPage: PER_PAGE, params: new URLSearchParams(), error: error.message });
       }
-      return reply
-        .type('text/html; charset=utf-8')
-        .send(consolePage({ title: 'Audit Log', viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/audit', body: view }));
+      return sendHtml(reply, consolePage({ title: 'Audit Log', viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/audit', body: view }));
     });
 
-    app.get('/admin/audit.csv', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const { query } = await readFilters(request.query as Record<string, unknown>);
+    app.get('/admin/audit.csv', { schema: { querystring: CsvQuery } }, async (request, reply) => {
+      const { query } = await readFilters(request.query);
       const { rows } = await audit.list({ ...query, limit: CSV_MAX_ROWS });
       const day = new Date(services.clock.now()).toISOString().slice(0, 10);
       return reply

@@ -2,7 +2,7 @@
 import { html, type SafeHtml } from '../../views/html.ts';
 import type { MailAttemptsTable, MailMessagesTable, MailStatus } from '../../infra/db.ts';
 import { pager } from './console.views.ts';
-import { when } from '../../views/components.ts';
+import { csrfField, when } from '../../views/components.ts';
 
 export const STATUS_LABELS: Record<MailStatus, string> = {
   queued: 'Queued',
@@ -17,7 +17,7 @@ const canRetry = (status: MailStatus) => status === 'retrying' || status === 'fa
 const canCancel = (status: MailStatus) => status === 'queued' || status === 'retrying';
 
 function actions(message: MailMessagesTable, csrfToken: string): SafeHtml {
-  const hidden = html`<input type="hidden" name="_csrf" value="${csrfToken}">`;
+  const hidden = csrfField(csrfToken);
   return html`${canRetry(message.status) ? html`<form class="inline" method="post" action="/admin/mail-queue/${message.id}/retry">${hidden}<button type="submit" class="link">Retry</button></form> ` : ''}${
     canCancel(message.status) ? html`<form class="inline" method="post" action="/admin/mail-queue/${message.id}/cancel">${hidden}<button type="submit" class="link">Cancel</button></form>` : ''
   }`;

@@ -1,9 +1,12 @@
 // The Outgoing Mail Servers pages: list, create, edit, order, delete; "Test Connection" and "Send Test Email" on the form's values.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { requireAdmin, type Auth } from '../../guards.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Static } from 'typebox';
+import { adminOf, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
-import { actorOf, field } from '../../infra/web.ts';
+import { actorOf, sendHtml } from '../../infra/web.ts';
+import { formBody, IdParams, NoticeQuery, text } from '../../infra/page-schemas.ts';
 import { renderMail } from '../mail/templates.ts';
 import { describeEndpoint, sendTestEmail, testConnection } from '../mail/transport.ts';
 import type { MailServer, ServerInput } from '../mail/servers.ts';
@@ -11,16 +14,32 @@ import { normalizeEmail } from '../users/identity.ts';
 import { consolePage } from './console.views.ts';
 import { serverForm, serversList, type ServerFormView } from './mail-servers.views.ts';
 
-function readForm(body: unknown): ServerInput & { testRecipient: string } {
+/** The server form; "intent" is the button pressed (Save, Test Connection, Send Test Email). */
+const ServerForm = formBody({
+  name: text(300),
+  host: text(300),
+  port: text(20),
+  security: text(20),
+  username: text(300),
+  password: text(600),
+  from: text(320),
+  testRecipient: text(320),
+  intent: text(20),
+});
+type ServerFields = Static<typeof ServerForm>;
+const MoveForm = formBody({ direction: text(10) });
+const ActionForm = formBody({});
+
+function readForm(body: ServerFields): ServerInput & { testRecipient: string } {
   return {
-    name: field(body, 'name', 300),
-    host: field(body, 'host', 300),
-    port: field(body, 'port', 20),
-    security: field(body, 'security', 20),
-    username: field(body, 'username', 300),
-    password: field(body, 'password', 600),
-    from: field(body, 'from', 320),
-    testRecipient: field(body, 'testRecipient', 320),
+    name: body.name ?? '',
+    host: body.host ?? '',
+    port: body.port ?? '',
+    security: body.security ?? '',
+    username: body.username ?? '',
+    password: body.password ?? '',
+    from: body.from ?? '',
+    testRecipient: body.testRecipient ?? '',
   };
 }
 
@@ -28,10 +47,7 @@ export function mailServerPages(services: Services): FastifyPluginAsync {
   const { mailServers, config } = services;
 
   const render = (reply: FastifyReply, auth: Auth, title: string, body: Parameters<typeof consolePage>[0]['body'], status = 200, notice: string | null = null) =>
-    reply
-      .code(status)
-      .type('text/html; charset=utf-8')
-      .send(consolePage({ title, viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/mail-servers', body, notice }));
+    sendHtml(reply, consolePage({ title, viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/mail-servers', body, notice }), status);
 
   const formView = (reply: FastifyReply, server: MailServer | null, values: Partial<ServerFormView['values']> = {}, extra: Partial<ServerFormView> = {}): ServerFormView => ({
     id: server?.id ?? null,
@@ -52,10 +68,11 @@ export function mailServerPages(services: Services): FastifyPluginAsync {
   });
 
   /** Save, Test Connection or Send Test Email — the last two on the values in the form, saved or not. */
-  async function submit(request: FastifyRequest, reply: FastifyReply, auth: Auth, existing: MailServer | null) {
-    const input = readForm(request.body);
+  async function submit(request: FastifyRequest, reply: FastifyReply, body: ServerFields, existing: MailServer | null) {
+    const auth = adminOf(request);
+    const input = readForm(body);
     const { password: _password, ...shown } = input;
-    const intent = field(request.body, 'intent', 20) || 'save';
+    const intent = body.intent || 'save';
     const actor = actorOf(request, auth.user.id);
     const title = existing?.name ?? 'New Server';
     try {
@@ -86,55 +103,39 @@ export function mailServerPages(services: Services): FastifyPluginAsync {
     }
   }
 
-  return async (app) => {
-    app.get('/admin/mail-servers', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/admin/mail-servers', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
       const servers = await mailServers.list();
       const environment = mailServers.environmentUrl ? { label: describeEndpoint({ kind: 'url', url: mailServers.environmentUrl }).label } : null;
-      const notice = (request.query as Record<string, unknown>).notice === 'deleted' ? 'The server was deleted.' : null;
-      return render(reply, auth, 'Outgoing Mail Servers', serversList({ servers, environment, csrfToken: reply.generateCsrf() }), 200, notice);
+      const notice = request.query.notice === 'deleted' ? 'The server was deleted.' : null;
+      return render(reply, adminOf(request), 'Outgoing Mail Servers', serversList({ servers, environment, csrfToken: reply.generateCsrf() }), 200, notice);
     });
 
-    app.get('/admin/mail-servers/new', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      return render(reply, auth, 'New Server', serverForm(formView(reply, null)));
+    app.get('/admin/mail-servers/new', async (request, reply) => render(reply, adminOf(request), 'New Server', serverForm(formView(reply, null))));
+
+    app.post('/admin/mail-servers', { schema: { body: ServerForm } }, async (request, reply) => submit(request, reply, request.body, null));
+
+    app.get('/admin/mail-servers/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {
+      const server = await mailServers.get(request.params.id);
+      const notice = request.query.notice === 'saved' ? 'The server was saved.' : null;
+      return render(reply, adminOf(request), server.name, serverForm(formView(reply, server)), 200, notice);
     });
 
-    app.post('/admin/mail-servers', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      return submit(request, reply, auth, null);
+    app.post('/admin/mail-servers/:id', { schema: { params: IdParams, body: ServerForm } }, async (request, reply) => {
+      const server = await mailServers.get(request.params.id);
+      return submit(request, reply, request.body, server);
     });
 
-    app.get('/admin/mail-servers/:id', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const server = await mailServers.get((request.params as { id: string }).id);
-      const notice = (request.query as Record<string, unknown>).notice === 'saved' ? 'The server was saved.' : null;
-      return render(reply, auth, server.name, serverForm(formView(reply, server)), 200, notice);
-    });
-
-    app.post('/admin/mail-servers/:id', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const server = await mailServers.get((request.params as { id: string }).id);
-      return submit(request, reply, auth, server);
-    });
-
-    app.post('/admin/mail-servers/:id/move', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const direction = field(request.body, 'direction', 10) === 'up' ? 'up' : 'down';
-      await mailServers.move((request.params as { id: string }).id.slice(0, 64), direction, actorOf(request, auth.user.id));
+    app.post('/admin/mail-servers/:id/move', { schema: { params: IdParams, body: MoveForm } }, async (request, reply) => {
+      const direction = request.body.direction === 'up' ? 'up' : 'down';
+      await mailServers.move(request.params.id, direction, actorOf(request, adminOf(request).user.id));
       return reply.redirect('/admin/mail-servers', 303);
     });
 
-    app.post('/admin/mail-servers/:id/delete', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      await mailServers.remove((request.params as { id: string }).id, actorOf(request, auth.user.id));
+    app.post('/admin/mail-servers/:id/delete', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+      await mailServers.remove(request.params.id, actorOf(request, adminOf(request).user.id));
       return reply.redirect('/admin/mail-servers?notice=deleted', 303);
     });
   };

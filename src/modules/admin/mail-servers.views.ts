@@ -1,11 +1,12 @@
 // The Outgoing Mail Servers pages: the servers in priority order, and one server's form with its test buttons.
 import { html, type SafeHtml } from '../../views/html.ts';
+import { csrfField } from '../../views/components.ts';
 import type { MailServer } from '../mail/servers.ts';
 
 export const SECURITY_LABELS = { none: 'None', starttls: 'STARTTLS', tls: 'SSL/TLS' } as const;
 
 export function serversList(options: { servers: MailServer[]; environment: { label: string } | null; csrfToken: string }): SafeHtml {
-  const hidden = html`<input type="hidden" name="_csrf" value="${options.csrfToken}">`;
+  const hidden = csrfField(options.csrfToken);
   const empty = options.servers.length === 0 && options.environment === null;
   return html`<div class="card">
 <h1>Outgoing Mail Servers</h1>
@@ -50,7 +51,7 @@ export function serverForm(view: ServerFormView): SafeHtml {
 <h1>${view.id ? values.name || 'Mail server' : 'New Server'}</h1>
 ${view.result ? html`<p class="${view.result.ok ? 'notice' : 'error'}" role="${view.result.ok ? 'status' : 'alert'}" data-testid="server-result">${view.result.message}</p>` : ''}
 <form method="post" action="${action}">
-<input type="hidden" name="_csrf" value="${view.csrfToken}">
+${csrfField(view.csrfToken)}
 <label for="name">Name</label><input id="name" name="name" type="text" maxlength="100" value="${values.name}" required>${fieldError('name')}
 <label for="host">SMTP Server</label><input id="host" name="host" type="text" maxlength="253" value="${values.host}" required placeholder="smtp.example.com">${fieldError('host')}
 <label for="port">SMTP Port</label><input id="port" name="port" type="text" inputmode="numeric" maxlength="5" value="${values.port}" required>${fieldError('port')}
@@ -68,7 +69,7 @@ ${view.result ? html`<p class="${view.result.ok ? 'notice' : 'error'}" role="${v
 <button type="submit" name="intent" value="send-test" class="secondary">Send Test Email</button>
 </form>
 ${view.id
-  ? html`<form method="post" action="/admin/mail-servers/${view.id}/delete"><input type="hidden" name="_csrf" value="${view.csrfToken}"><button type="submit" class="secondary">Delete Server</button></form>`
+  ? html`<form method="post" action="/admin/mail-servers/${view.id}/delete">${csrfField(view.csrfToken)}<button type="submit" class="secondary">Delete Server</button></form>`
   : ''}
 <p><a href="/admin/mail-servers">Back to Outgoing Mail Servers</a></p>
 </div>`;

@@ -1,9 +1,11 @@
 // The console's users pages: list, search, filters, sort, pages; create, edit, archive; a user's page and actions.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { requireAdmin, type Auth } from '../../guards.ts';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { adminOf, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
-import { actorOf, field } from '../../infra/web.ts';
+import { actorOf, sendHtml } from '../../infra/web.ts';
+import { formBody, IdParams, NoticeQuery, pageNumber, pageOf, query, text, texts } from '../../infra/page-schemas.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { USER_FILTERS, USER_SORTS, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { consolePage } from './console.views.ts';
@@ -23,32 +25,33 @@ const NOTICES: Record<string, (user: User) => string> = {
   'password-set': () => 'The password was set. Every session of the user has ended and the user was told by email.',
 };
 
-function list(value: unknown): string[] {
-  if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string');
-  return typeof value === 'string' ? [value] : [];
+/** The list's search and filters, as the list's address and the bulk form carry them. */
+const LIST_FIELDS = { q: text(200), filter: texts(40, 20) };
+const ListQuery = query({ ...LIST_FIELDS, sort: text(40), dir: text(10), page: pageNumber });
+const BulkResetForm = formBody({ ...LIST_FIELDS, scope: text(20), ids: texts(64, BULK_CAP), confirmed: text(10) });
+/** The user form; the service says what is wrong with a value, beside its field. */
+const UserFields = formBody({ email: text(320), name: text(300), role: text(20), password: text(1024) });
+const PasswordForm = formBody({ password: text(1024), confirmation: text(1024) });
+const ActionForm = formBody({});
+
+/** The search and filters, with unknown filters dropped. */
+function readSearch(source: { q?: string; filter?: string[] }) {
+  const search = (source.q ?? '').trim();
+  const filters = (source.filter ?? []).filter((f): f is UserFilter => (USER_FILTERS as readonly string[]).includes(f));
+  return { search, filters };
 }
 
-/** The list's query from the URL (or a bulk form), with anything unknown dropped. */
-function readQuery(source: Record<string, unknown>) {
-  const search = (typeof source.q === 'string' ? source.q : '').trim().slice(0, 200);
-  const filters = list(source.filter).filter((f): f is UserFilter => (USER_FILTERS as readonly string[]).includes(f));
-  const sort = (USER_SORTS as readonly string[]).includes(source.sort as string) ? (source.sort as UserSort) : 'name';
-  const dir: 'asc' | 'desc' = source.dir === 'desc' ? 'desc' : 'asc';
-  const page = Math.max(1, Math.min(1_000_000, Number.parseInt(String(source.page ?? '1'), 10) || 1));
-  return { search, filters, sort, dir, page };
+function readForm(body: { email?: string; name?: string; role?: string }): UserForm {
+  return { email: body.email ?? '', name: body.name ?? '', role: body.role === 'admin' ? 'admin' : 'user' };
 }
 
 export function adminUserPages(services: Services): FastifyPluginAsync {
   const { users, sessions, recovery, passwords, policy, audit } = services;
-  const send = (reply: FastifyReply, auth: Auth, title: string, body: Parameters<typeof consolePage>[0]['body'], notice?: string | null, status = 200) =>
-    reply
-      .code(status)
-      .type('text/html; charset=utf-8')
-      .send(consolePage({ title, viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/users', notice, body }));
+  const send = (reply: FastifyReply, auth: Auth, title: string, body: Parameters<typeof consolePage>[0]['body'], notice?: string | null, status?: number) =>
+    sendHtml(reply, consolePage({ title, viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/users', notice, body }), status);
 
-  async function loadUser(request: FastifyRequest): Promise<User> {
-    const { id } = request.params as { id: string };
-    const user = await users.get(id.slice(0, 64));
+  async function loadUser(id: string): Promise<User> {
+    const user = await users.get(id);
     if (!user) throw new NotFoundError('There is no such user.');
     return user;
   }
@@ -73,45 +76,34 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
     return send(reply, auth, user.name, body, extra.notice, extra.status);
   }
 
-  return async (app) => {
-    app.get('/admin', async (_request, reply) => reply.redirect('/admin/users', 303));
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
 
-    app.get('/admin/users', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const query = readQuery(request.query as Record<string, unknown>);
-      const { rows, total } = await users.list({
-        search: query.search || undefined,
-        filters: query.filters,
-        sort: query.sort,
-        dir: query.dir,
-        limit: PER_PAGE,
-        offset: (query.page - 1) * PER_PAGE,
-      });
+    app.get('/admin/users', { schema: { querystring: ListQuery } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const { search, filters } = readSearch(request.query);
+      const sort: UserSort = (USER_SORTS as readonly string[]).includes(request.query.sort ?? '') ? (request.query.sort as UserSort) : 'name';
+      const dir = request.query.dir === 'desc' ? 'desc' : 'asc';
+      const { page, offset } = pageOf(request.query.page, PER_PAGE);
+      const { rows, total } = await users.list({ search: search || undefined, filters, sort, dir, limit: PER_PAGE, offset });
       const params = new URLSearchParams();
-      if (query.search) params.set('q', query.search);
-      for (const filter of query.filters) params.append('filter', filter);
-      params.set('sort', query.sort);
-      params.set('dir', query.dir);
-      return send(reply, auth, 'Users', usersList({ rows, total, ...query, perPage: PER_PAGE, params, csrfToken: reply.generateCsrf() }));
+      if (search) params.set('q', search);
+      for (const filter of filters) params.append('filter', filter);
+      params.set('sort', sort);
+      params.set('dir', dir);
+      return send(reply, auth, 'Users', usersList({ rows, total, search, filters, sort, dir, page, perPage: PER_PAGE, params, csrfToken: reply.generateCsrf() }));
     });
 
     app.get('/admin/users/new', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
+      const auth = adminOf(request);
       return send(reply, auth, 'New User', newUserForm(reply.generateCsrf(), { email: '', name: '', role: 'user' }, policy.rules()));
     });
 
-    app.post('/admin/users', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const form: UserForm = {
-        email: field(request.body, 'email', 320),
-        name: field(request.body, 'name', 300),
-        role: field(request.body, 'role') === 'admin' ? 'admin' : 'user',
-      };
+    app.post('/admin/users', { schema: { body: UserFields } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const form = readForm(request.body);
       try {
-        const user = await users.create({ ...form, password: field(request.body, 'password') || null }, actorOf(request, auth.user.id));
+        const user = await users.create({ ...form, password: request.body.password || null }, actorOf(request, auth.user.id));
         return reply.redirect(`/admin/users/${user.id}?notice=created`, 303);
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
@@ -119,21 +111,20 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       }
     });
 
-    app.post('/admin/users/bulk-reset', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const body = (request.body ?? {}) as Record<string, unknown>;
+    app.post('/admin/users/bulk-reset', { schema: { body: BulkResetForm } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const { body } = request;
       const scope = body.scope === 'matching' ? 'matching' : 'selected';
       let ids: string[];
       let tooMany = false;
       const hidden: Array<[string, string]> = [['scope', scope]];
       if (scope === 'matching') {
-        const query = readQuery(body);
-        ids = await users.matchingIds({ search: query.search || undefined, filters: query.filters }, BULK_CAP + 1);
+        const { search, filters } = readSearch(body);
+        ids = await users.matchingIds({ search: search || undefined, filters }, BULK_CAP + 1);
         tooMany = ids.length > BULK_CAP;
-        hidden.push(['q', query.search], ...query.filters.map((filter): [string, string] => ['filter', filter]));
+        hidden.push(['q', search], ...filters.map((filter): [string, string] => ['filter', filter]));
       } else {
-        ids = [...new Set(list(body.ids).map((id) => id.slice(0, 64)))].slice(0, BULK_CAP);
+        ids = [...new Set(body.ids ?? [])];
         hidden.push(...ids.map((id): [string, string] => ['ids', id]));
       }
       if (body.confirmed !== '1' || tooMany || ids.length === 0) {
@@ -155,24 +146,16 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       return send(reply, auth, 'Reset instructions: summary', bulkSummary(queued, refused));
     });
 
-    app.get('/admin/users/:id', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const user = await loadUser(request);
-      const key = (request.query as Record<string, unknown>).notice;
-      const notice = noticeFor(NOTICES, key)?.(user) ?? null;
-      return showUser(reply, auth, user, { notice });
+    app.get('/admin/users/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {
+      const user = await loadUser(request.params.id);
+      const notice = noticeFor(NOTICES, request.query.notice)?.(user) ?? null;
+      return showUser(reply, adminOf(request), user, { notice });
     });
 
-    app.post('/admin/users/:id', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const user = await loadUser(request);
-      const form: UserForm = {
-        email: field(request.body, 'email', 320),
-        name: field(request.body, 'name', 300),
-        role: field(request.body, 'role') === 'admin' ? 'admin' : 'user',
-      };
+    app.post('/admin/users/:id', { schema: { params: IdParams, body: UserFields } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const user = await loadUser(request.params.id);
+      const form = readForm(request.body);
       try {
         await users.update(user.id, form, actorOf(request, auth.user.id));
       } catch (error) {
@@ -182,17 +165,14 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       return reply.redirect(`/admin/users/${user.id}?notice=saved`, 303);
     });
 
-    app.get('/admin/users/:id/send-reset', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const user = await loadUser(request);
-      return send(reply, auth, 'Send Password Reset Instructions', sendResetConfirm(user, reply.generateCsrf()));
+    app.get('/admin/users/:id/send-reset', { schema: { params: IdParams } }, async (request, reply) => {
+      const user = await loadUser(request.params.id);
+      return send(reply, adminOf(request), 'Send Password Reset Instructions', sendResetConfirm(user, reply.generateCsrf()));
     });
 
-    app.post('/admin/users/:id/send-reset', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const user = await loadUser(request);
+    app.post('/admin/users/:id/send-reset', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const user = await loadUser(request.params.id);
       try {
         await recovery.sendInstructions(user.id, actorOf(request, auth.user.id), 'admin');
       } catch (error) {
@@ -202,34 +182,27 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       return reply.redirect(`/admin/users/${user.id}?notice=reset-sent`, 303);
     });
 
-    app.post('/admin/users/:id/archive', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const user = await users.archive((await loadUser(request)).id, actorOf(request, auth.user.id));
+    app.post('/admin/users/:id/archive', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+      const user = await users.archive((await loadUser(request.params.id)).id, actorOf(request, adminOf(request).user.id));
       return reply.redirect(`/admin/users/${user.id}?notice=archived`, 303);
     });
 
-    app.post('/admin/users/:id/restore', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const user = await users.restore((await loadUser(request)).id, actorOf(request, auth.user.id));
+    app.post('/admin/users/:id/restore', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+      const user = await users.restore((await loadUser(request.params.id)).id, actorOf(request, adminOf(request).user.id));
       return reply.redirect(`/admin/users/${user.id}?notice=restored`, 303);
     });
 
-    app.post('/admin/users/:id/end-sessions', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const user = await loadUser(request);
-      await sessions.endAllByAdministrator(user, actorOf(request, auth.user.id));
+    app.post('/admin/users/:id/end-sessions', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+      const user = await loadUser(request.params.id);
+      await sessions.endAllByAdministrator(user, actorOf(request, adminOf(request).user.id));
       return reply.redirect(`/admin/users/${user.id}?notice=sessions-ended`, 303);
     });
 
-    app.post('/admin/users/:id/password', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      const user = await loadUser(request);
+    app.post('/admin/users/:id/password', { schema: { params: IdParams, body: PasswordForm } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const user = await loadUser(request.params.id);
       try {
-        await passwords.setByAdministrator(user, field(request.body, 'password'), field(request.body, 'confirmation'), actorOf(request, auth.user.id));
+        await passwords.setByAdministrator(user, request.body.password ?? '', request.body.confirmation ?? '', actorOf(request, auth.user.id));
       } catch (error) {
         if (error instanceof PasswordRefused) return showUser(reply, auth, user, { passwordBroken: error.broken, status: 400 });
         if (error instanceof UserError) return showUser(reply, auth, user, { passwordError: error.message, status: error.status });

@@ -6,7 +6,7 @@ import { AUDIT_LABELS } from '../audit/audit.ts';
 import type { AuditRow } from '../audit/audit.service.ts';
 import { COUNT_CAP, type ListedUser, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { pager } from './console.views.ts';
-import { newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
+import { csrfField, newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
 
 export const FILTER_LABELS: Record<UserFilter, string> = {
   active: 'Active',
@@ -69,7 +69,7 @@ export function usersList(view: UsersListView): SafeHtml {
 </div>
 <div class="card">
 <form method="post" action="/admin/users/bulk-reset">
-<input type="hidden" name="_csrf" value="${view.csrfToken}">
+${csrfField(view.csrfToken)}
 <input type="hidden" name="q" value="${view.search}">
 ${view.filters.map((filter) => html`<input type="hidden" name="filter" value="${filter}">`)}
 <table>
@@ -118,7 +118,7 @@ export function bulkConfirm(options: { csrfToken: string; count: number; hidden:
 <h1>Send Password Reset Instructions</h1>
 <p>Send password reset instructions to ${options.count.toLocaleString('en-US')} ${options.count === 1 ? 'user' : 'users'}? Each gets a new link; earlier links stop working.</p>
 <form method="post" action="/admin/users/bulk-reset">
-<input type="hidden" name="_csrf" value="${options.csrfToken}">
+${csrfField(options.csrfToken)}
 ${options.hidden.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
 <input type="hidden" name="confirmed" value="1">
 <button type="submit">Confirm</button> <a class="button secondary" href="${backToList(options.hidden)}">Cancel</a>
@@ -166,7 +166,7 @@ export function newUserForm(csrfToken: string, form: UserForm, rules: string[]):
 <h1>New User</h1>
 ${form.error ? html`<p class="error" role="alert">${form.error}</p>` : ''}
 <form method="post" action="/admin/users">
-<input type="hidden" name="_csrf" value="${csrfToken}">
+${csrfField(csrfToken)}
 ${userFields(form)}
 <label for="password">Password (optional)</label>
 <input id="password" name="password" type="password" autocomplete="new-password" maxlength="1024" aria-describedby="rules">
@@ -190,7 +190,7 @@ export interface UserPageView {
 
 export function userPage(view: UserPageView): SafeHtml {
   const { user, csrfToken } = view;
-  const hidden = html`<input type="hidden" name="_csrf" value="${csrfToken}">`;
+  const hidden = csrfField(csrfToken);
   return html`<div class="card">
 <div class="title-row"><h1>${user.name}</h1>
 <details class="menu"><summary class="button">Action</summary>
@@ -262,7 +262,7 @@ export function sendResetConfirm(user: User, csrfToken: string): SafeHtml {
 <h1>Send Password Reset Instructions</h1>
 <p>Send password reset instructions to ${user.name} &lt;${user.email}&gt;? A new link is emailed; any earlier link stops working.</p>
 <form method="post" action="/admin/users/${user.id}/send-reset">
-<input type="hidden" name="_csrf" value="${csrfToken}">
+${csrfField(csrfToken)}
 <button type="submit">Confirm</button> <a class="button secondary" href="/admin/users/${user.id}">Cancel</a>
 </form>
 </div>`;

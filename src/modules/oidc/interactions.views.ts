@@ -1,6 +1,7 @@
 // The provider's pages in Latchkey's layout: consent, logout confirmation, logged out, and protocol errors.
 // (The login form is Latchkey's own, see sessions/auth.views.ts.)
 import { html, SafeHtml } from '../../views/html.ts';
+import { csrfField } from '../../views/components.ts';
 import { page } from '../../views/layout.ts';
 
 /** What each scope lets an application do, as the consent screen says it. */
@@ -24,11 +25,11 @@ export function consentView(options: { csrfToken: string; action: string; applic
 <ul>${scopeWords(options.scopes).map((words) => html`<li>${words}</li>`)}</ul>
 <p class="muted">You are signed in to Latchkey as ${options.viewer.name} (${options.viewer.email}).</p>
 <form method="post" action="${options.action}/confirm" class="inline">
-  <input type="hidden" name="_csrf" value="${options.csrfToken}">
+  ${csrfField(options.csrfToken)}
   <button type="submit">Allow</button>
 </form>
 <form method="post" action="${options.action}/abort" class="inline">
-  <input type="hidden" name="_csrf" value="${options.csrfToken}">
+  ${csrfField(options.csrfToken)}
   <button type="submit" class="secondary">Cancel</button>
 </form>
 </div>`,

@@ -1,7 +1,7 @@
 // The pages of the reset flow: request, "check your email", the new-password form, and why a link cannot be used.
 import { html } from '../../views/html.ts';
 import { page } from '../../views/layout.ts';
-import { newPasswordFields, passwordRefusal } from '../../views/components.ts';
+import { csrfField, newPasswordFields, passwordRefusal } from '../../views/components.ts';
 import type { UnusableState } from './recovery.service.ts';
 
 export const LINK_STATES: Record<UnusableState, { title: string; explanation: string }> = {
@@ -19,7 +19,7 @@ export function requestPage(options: { csrfToken: string; email?: string; error?
 <p>Enter the email address of your account and we will send you a link to choose a new password.</p>
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" action="/reset-password${options.next ? `?next=${encodeURIComponent(options.next)}` : ''}">
-  <input type="hidden" name="_csrf" value="${options.csrfToken}">
+  ${csrfField(options.csrfToken)}
   <label for="email">Email</label>
   <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${options.email ?? ''}" autofocus>
   <button type="submit">Reset Password</button>
@@ -49,7 +49,7 @@ export function newPasswordPage(options: { csrfToken: string; name: string; rule
 <p>Hello ${options.name}, choose the new password of your account.</p>
 ${passwordRefusal(options.broken, options.error)}
 <form method="post" action="/reset-password/new">
-  <input type="hidden" name="_csrf" value="${options.csrfToken}">
+  ${csrfField(options.csrfToken)}
   ${newPasswordFields(options.rules)}
   <button type="submit">Change Password</button>
 </form>

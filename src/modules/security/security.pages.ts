@@ -1,9 +1,11 @@
 // The Security page for administrators, "Acknowledge" on its alerts, and the banner of open alerts that every
 // console page carries until they are acknowledged.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { requireAdmin } from '../../guards.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { adminOf } from '../../guards.ts';
 import type { Services } from '../../services.ts';
-import { actorOf } from '../../infra/web.ts';
+import { actorOf, sendHtml } from '../../infra/web.ts';
+import { formBody, IdParams, NoticeQuery } from '../../infra/page-schemas.ts';
 import { noticeFor } from '../../views/components.ts';
 import { ALERTS_SLOT, consolePage } from '../admin/console.views.ts';
 import { alertBanner, securityPage } from './security.views.ts';
@@ -12,28 +14,29 @@ const NOTICES = { acknowledged: 'The alert was acknowledged.' };
 
 export function securityPages(services: Services): FastifyPluginAsync {
   const { security } = services;
-  return async (app) => {
-    app.get('/admin/security', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/admin/security', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
+      const auth = adminOf(request);
       const overview = await security.overview();
       const csrfToken = reply.generateCsrf();
-      return reply.type('text/html; charset=utf-8').send(
+      return sendHtml(
+        reply,
         consolePage({
           title: 'Security',
           viewer: auth.user,
           csrfToken,
           section: '/admin/security',
-          notice: noticeFor(NOTICES, (request.query as Record<string, unknown>).notice),
+          notice: noticeFor(NOTICES, request.query.notice),
           body: securityPage({ overview, csrfToken }),
         }),
       );
     });
 
-    app.post('/admin/security/alerts/:id/acknowledge', async (request, reply) => {
-      const auth = await requireAdmin(request, reply);
-      if (!auth) return reply;
-      await security.acknowledge((request.params as { id: string }).id, { ...actorOf(request, auth.user.id), userId: auth.user.id });
+    app.post('/admin/security/alerts/:id/acknowledge', { schema: { params: IdParams, body: formBody({}) } }, async (request, reply) => {
+      const auth = adminOf(request);
+      await security.acknowledge(request.params.id, { ...actorOf(request, auth.user.id), userId: auth.user.id });
       return reply.redirect('/admin/security?notice=acknowledged#alerts', 303);
     });
   };

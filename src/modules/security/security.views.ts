@@ -1,7 +1,7 @@
 // The Security page: alerts with "Acknowledge", a week of activity by hour as charts with their numbers, the
 // top sources and targets of reset requests, the database's size; and the console's banner for open alerts.
 import { html, type SafeHtml } from '../../views/html.ts';
-import { when } from '../../views/components.ts';
+import { csrfField, when } from '../../views/components.ts';
 import { ALERT_TITLES, type AlertKind } from './alerts.ts';
 import { hourlyBarChart, legend, type Series } from './charts.ts';
 import { auditHref, type AuditLinkFilter } from './links.ts';
@@ -129,7 +129,7 @@ function alertsSection(view: SecurityView): SafeHtml {
 ${openAlerts.length === 0
   ? html`<p>No open alerts.</p>`
   : html`<table><caption class="visually-hidden">Open alerts</caption><thead><tr><th scope="col">Raised</th><th scope="col">Alert</th><th scope="col">What happened</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead><tbody>${openAlerts.map(
-      (alert) => html`<tr><td>${when(alert.raised_at)}</td><th scope="row">${titleOf(alert)}</th><td>${alert.summary} ${eventsLink(alert)}</td><td><form method="post" action="/admin/security/alerts/${alert.id}/acknowledge"><input type="hidden" name="_csrf" value="${view.csrfToken}"><button type="submit" aria-label="Acknowledge: ${titleOf(alert)}, ${when(alert.raised_at)}">Acknowledge</button></form></td></tr>`,
+      (alert) => html`<tr><td>${when(alert.raised_at)}</td><th scope="row">${titleOf(alert)}</th><td>${alert.summary} ${eventsLink(alert)}</td><td><form method="post" action="/admin/security/alerts/${alert.id}/acknowledge">${csrfField(view.csrfToken)}<button type="submit" aria-label="Acknowledge: ${titleOf(alert)}, ${when(alert.raised_at)}">Acknowledge</button></form></td></tr>`,
     )}</tbody></table>`}
 ${recentAlerts.length === 0
   ? ''

@@ -1,5 +1,6 @@
 // The login page.
 import { html } from '../../views/html.ts';
+import { csrfField } from '../../views/components.ts';
 import { page } from '../../views/layout.ts';
 
 export function loginPage(options: {
@@ -24,7 +25,7 @@ export function loginPage(options: {
 ${options.intro ? html`<p>${options.intro}</p>` : ''}
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" action="${options.action ?? `/login${options.next ? `?next=${encodeURIComponent(options.next)}` : ''}`}">
-  <input type="hidden" name="_csrf" value="${options.csrfToken}">
+  ${csrfField(options.csrfToken)}
   <label for="email">Email</label>
   <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${options.email ?? ''}" autofocus>
   <label for="password">Password</label>

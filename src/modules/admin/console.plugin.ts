@@ -1,0 +1,25 @@
+// The administrator console: every /admin page, registered inside this one encapsulated plugin, whose preHandler hook
+// is the guard — a page added here cannot forget it. It runs after the app's CSRF check (a parent's hooks run first),
+// so a form forged on another site is still refused as "Form expired", and before every handler.
+import type { FastifyPluginAsync } from 'fastify';
+import { adminGuard } from '../../guards.ts';
+import type { Services } from '../../services.ts';
+import { securityPages } from '../security/security.pages.ts';
+import { applicationPages } from './applications.pages.ts';
+import { auditPages } from './audit.pages.ts';
+import { mailQueuePages } from './mail-queue.pages.ts';
+import { mailServerPages } from './mail-servers.pages.ts';
+import { adminUserPages } from './users.pages.ts';
+
+export function adminConsole(services: Services): FastifyPluginAsync {
+  return async (app) => {
+    app.addHook('preHandler', adminGuard);
+    app.get('/admin', async (_request, reply) => reply.redirect('/admin/users', 303));
+    await app.register(adminUserPages(services));
+    await app.register(mailQueuePages(services));
+    await app.register(auditPages(services));
+    await app.register(mailServerPages(services));
+    await app.register(securityPages(services));
+    await app.register(applicationPages(services));
+  };
+}
