@@ -155,6 +155,38 @@ describe('users over the API', () => {
   });
 });
 
+describe('importing users over the API', () => {
+  it('imports a batch, reporting a bad row by its position; with all_or_nothing a bad row leaves the directory unchanged', async () => {
+    const batch = {
+      users: [
+        { email: 'moved.in.one@example.com', name: 'Moved In One' },
+        { email: 'moved.in.two@example.com', name: 'Moved In Two', role: 'admin', password_hash: '$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy' },
+        { email: 'MOVED.IN.ONE@example.com', name: 'Duplicate' },
+      ],
+    };
+    const done = await call('POST', '/api/v1/users/import', { key: only['users:write'], body: batch });
+    assert.equal(done.status, 200, done.text);
+    assert.equal(done.json.created, 2);
+    assert.equal(done.json.skipped, 1);
+    assert.equal(done.json.rows[2].position, 3);
+    assert.equal(done.json.rows[2].outcome, 'skipped');
+    assert.match(done.json.rows[2].reason, /moved.in.one@example.com is also on line 1/);
+    const two = await call('GET', `/api/v1/users/${done.json.rows[1].user_id}`, { key: all });
+    assert.equal(two.json.role, 'admin');
+    assert.equal(two.json.has_password, true);
+
+    const refused = await call('POST', '/api/v1/users/import', {
+      key: all,
+      body: { all_or_nothing: true, users: [{ email: 'never.written@example.com', name: 'Never Written' }, { email: 'not-an-address', name: 'Broken' }] },
+    });
+    assert.equal(refused.status, 200, refused.text);
+    assert.equal(refused.json.created, 0);
+    assert.equal(refused.json.refused, 2);
+    assert.equal((await call('GET', '/api/v1/users?q=never.written', { key: all })).json.data.length, 0);
+    assert.equal((await call('POST', '/api/v1/users/import', { key: only['users:read'], body: batch })).status, 403);
+  });
+});
+
 describe('resets over the API', () => {
   it('sends reset instructions once per Idempotency-Key, and the mail arrives', async () => {
     const user = await t.createUser({ email: 'idem@example.com', name: 'Idem Potent' });

@@ -10,6 +10,7 @@ import { auditPages } from './audit.pages.ts';
 import { mailQueuePages } from './mail-queue.pages.ts';
 import { mailServerPages } from './mail-servers.pages.ts';
 import { adminUserPages } from './users.pages.ts';
+import { webhookPages } from './webhooks.pages.ts';
 
 export function adminConsole(services: Services): FastifyPluginAsync {
   return async (app) => {
@@ -21,5 +22,6 @@ export function adminConsole(services: Services): FastifyPluginAsync {
     await app.register(mailServerPages(services));
     await app.register(securityPages(services));
     await app.register(applicationPages(services));
+    await app.register(webhookPages(services));
   };
 }

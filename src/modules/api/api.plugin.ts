@@ -119,7 +119,8 @@ export async function registerApi(app: FastifyInstance, services: Services): Pro
     api.addSchema(ProblemSchema);
 
     // The API takes JSON (the pages take forms only).
-    api.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 64 * 1024 }, api.getDefaultJsonParser('error', 'error'));
+    // Bodies up to the server's limit (16 KiB), or a route's own (the import takes batches of users).
+    api.addContentTypeParser('application/json', { parseAs: 'string' }, api.getDefaultJsonParser('error', 'error'));
     const { body, text } = validators();
     for (const schema of [UserSchema, ProblemSchema]) {
       body.addSchema(schema);

@@ -153,6 +153,83 @@ export function userRoutes(v1: Api, services: Services): void {
   );
 
   v1.post(
+    '/users/import',
+    {
+      config: { scope: 'users:write' },
+      bodyLimit: 1024 * 1024,
+      schema: {
+        tags: ['Users'],
+        summary: 'Import users in a batch',
+        description:
+          'Up to 1,000 users a call, moving in from another system: each with its existing password hash if it has one ' +
+          "(Odoo's pbkdf2-sha512, bcrypt, Better Auth's scrypt, argon2), verified at the user's next login and then rehashed. " +
+          'A bad row is reported with its position and left out; with all_or_nothing, nothing is written unless every row is good. ' +
+          'Each batch of rows is written in one transaction.',
+        security,
+        querystring: NoQuery,
+        body: Type.Object(
+          {
+            users: Type.Array(
+              Type.Object(
+                {
+                  email: Type.String({ maxLength: 320 }),
+                  name: Type.String({ maxLength: 200 }),
+                  role: Type.Optional(Type.String({ maxLength: 20, description: 'user (default) or admin' })),
+                  status: Type.Optional(Type.String({ maxLength: 20, description: 'active (default) or archived' })),
+                  password_hash: Type.Optional(Type.String({ maxLength: 1000 })),
+                },
+                { additionalProperties: false },
+              ),
+              { minItems: 1, maxItems: 1000 },
+            ),
+            all_or_nothing: Type.Optional(Type.Boolean({ default: false })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object(
+            {
+              created: Type.Integer(),
+              skipped: Type.Integer(),
+              refused: Type.Integer(),
+              rows: Type.Array(
+                Type.Object(
+                  {
+                    position: Type.Integer({ description: '1 for the first user of the batch' }),
+                    outcome: Type.Union([Type.Literal('created'), Type.Literal('skipped'), Type.Literal('refused')]),
+                    email: Type.Union([Type.String(), Type.Null()]),
+                    user_id: Type.Optional(Type.String()),
+                    reason: Type.Optional(Type.String()),
+                  },
+                  { additionalProperties: false },
+                ),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          ...KEYED_ERRORS,
+        },
+      },
+    },
+    async (request) => {
+      const rows = request.body.users.map((fields, index) => ({ line: index + 1, fields: fields as Record<string, unknown> }));
+      const report = await services.userImport.run(rows, { actor: apiActor(request), allOrNothing: request.body.all_or_nothing === true, source: 'api' });
+      return {
+        created: report.created,
+        skipped: report.skipped,
+        refused: report.refused,
+        rows: report.rows.map((row) => ({
+          position: row.line,
+          outcome: row.outcome,
+          email: row.email,
+          ...(row.userId ? { user_id: row.userId } : {}),
+          ...(row.reason ? { reason: row.reason } : {}),
+        })),
+      };
+    },
+  );
+
+  v1.post(
     '/users/:id/reset-instructions',
     {
       config: { scope: 'resets:send' },
