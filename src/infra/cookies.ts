@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  * `return`: where a reset begun from an application's sign-in goes back to once the password is changed.
  * `new-secret`: an application's new client secret, sealed, on its way to the one page that shows it.
  */
-export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret';
+export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret' | 'new-key';
 
 export interface CookieAttributes {
   path: '/';

@@ -5,6 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { adminGuard } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { securityPages } from '../security/security.pages.ts';
+import { apiKeyPages } from './api-keys.pages.ts';
 import { applicationPages } from './applications.pages.ts';
 import { auditPages } from './audit.pages.ts';
 import { mailQueuePages } from './mail-queue.pages.ts';
@@ -22,6 +23,7 @@ export function adminConsole(services: Services): FastifyPluginAsync {
     await app.register(mailServerPages(services));
     await app.register(securityPages(services));
     await app.register(applicationPages(services));
+    await app.register(apiKeyPages(services));
     await app.register(webhookPages(services));
   };
 }

@@ -9,6 +9,7 @@ const MENU = [
   { href: '/admin/audit', label: 'Audit Log' },
   { href: '/admin/security', label: 'Security' },
   { href: '/admin/applications', label: 'Applications' },
+  { href: '/admin/api-keys', label: 'API Keys' },
   { href: '/admin/webhooks', label: 'Webhooks' },
 ] as const;
 
