@@ -3,7 +3,7 @@
 // SMTP sink) and the Better Auth peer on this machine,
 // checks in the database that the load did real work, prints the figures side by side and writes
 // bench/results/latest.json. Flags: --quick (short runs), --no-peer, --profile (CPU profile of the servers),
-// --only=reset,link,complete,login,api-reset,api-search,oidc,mail,directory,growth (a subset of the scenarios),
+// --only=reset,link,complete,login,api-reset,api-search,oidc,mail,directory,growth,import (a subset of the scenarios),
 // --databases=sqlite,postgres (postgres = one and two instances; postgres-1 or postgres-2 for one of them).
 import os from 'node:os';
 import path from 'node:path';
