@@ -514,7 +514,7 @@ describe('administration console in the browser', () => {
     const { page, allowStatus } = await administrator(t);
     const settings = page.getByRole('navigation', { name: 'Settings' });
     const labels = await settings.getByRole('link').allInnerTexts();
-    assert.deepEqual(labels, ['Users', 'Outgoing Mail Servers', 'Mail Queue', 'Audit Log', 'Security', 'Applications'], 'the menu of PRODUCT.md');
+    assert.deepEqual(labels, ['Users', 'Outgoing Mail Servers', 'Mail Queue', 'Audit Log', 'Security', 'Applications', 'API Keys', 'Webhooks'], 'the menu of PRODUCT.md');
     assert.equal(await settings.getByRole('link', { name: 'Users', exact: true }).getAttribute('aria-current'), 'page');
     // Every entry opens its page, titled as the entry, and marked as the current one; then back to Users.
     for (const label of [...labels.filter((l) => l !== 'Users'), 'Users']) {
