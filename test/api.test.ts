@@ -256,3 +256,41 @@ describe('the OpenAPI document', () => {
     for (const route of documented) assert.ok(page.includes(route.split(' ')[1]!.replace(/:(\w+)/g, '{$1}')), `${route} is on /api/docs`);
   });
 });
+
+describe('limits and origins', () => {
+  let limited: TestApp;
+  before(async () => {
+    limited = await startTestApp({ startWorker: false, env: { LATCHKEY_RATE_LIMIT: '2', LATCHKEY_API_CORS_ORIGINS: 'https://app.example.org' } });
+  });
+  after(async () => {
+    await limited?.close();
+  });
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${limited.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+  it('the self-service endpoints are limited per address like the pages: 429 with Retry-After and a problem', async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await post('/api/v1/reset-requests', { email: `limit${i}@example.com` })).status, 202);
+    const refused = await post('/api/v1/reset-requests', { email: 'limit3@example.com' });
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1, `Retry-After: ${refused.headers.get('retry-after')}`);
+    const problem = (await refused.json()) as { type: string; detail: string };
+    assert.match(problem.type, /#problem-rate-limited$/);
+    assert.match(problem.detail, /Retry-After/);
+  });
+
+  it('a listed origin may call from a browser: the preflight is answered and the answer names the origin', async () => {
+    const preflight = await fetch(`${limited.url}/api/v1/password-check`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.org', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://app.example.org');
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /content-type/);
+    const answer = await post('/api/v1/password-check', { password: 'Velvet-Harbor-42' }, { origin: 'https://app.example.org' });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers.get('access-control-allow-origin'), 'https://app.example.org');
+    assert.equal(((await answer.json()) as { acceptable: boolean }).acceptable, true);
+    const other = await post('/api/v1/password-check', { password: 'x' }, { origin: 'https://app.example.org.evil.example' });
+    assert.equal(other.status, 403);
+  });
+});
