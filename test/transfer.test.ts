@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Db } from '../src/infra/db.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { readImportedHash } from '../src/modules/passwords/imported-hashes.ts';
+import { verifyPassword } from '../src/modules/passwords/hashing.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { WebClient } from './support/client.ts';
 import { freshDatabaseUrl } from './support/database.ts';
@@ -316,6 +317,22 @@ describe('password hashes from other systems', () => {
       assert.equal(read.ok, false, hash);
       if (!read.ok) assert.match(read.problem, reason, hash);
     }
+  });
+
+  it("a bcrypt comparison runs off the server's thread: the event loop goes on turning meanwhile", async () => {
+    const stored = await bcrypt.hash('Bcrypt-Cost-Twelve-9', 12);
+    let turns = 0;
+    let done = false;
+    const spin = () => {
+      turns++;
+      if (!done) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const result = await verifyPassword(stored, 'Bcrypt-Cost-Twelve-9');
+    done = true;
+    assert.deepEqual(result, { ok: true, needsRehash: true });
+    // On the main thread bcryptjs yields between its chunks only: a few dozen turns for cost 12 (measured: 22).
+    assert.ok(turns > 1000, `${turns} turns of the event loop during the comparison`);
   });
 
   it('a stored hash in no known format never logs in and answers like a wrong password', async () => {

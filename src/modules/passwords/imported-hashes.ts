@@ -1,7 +1,8 @@
 // Password hashes brought from other systems (Odoo, bcrypt, Better Auth, argon2): recognised at import, verified at login.
 import { pbkdf2, scrypt, timingSafeEqual } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import bcrypt from 'bcryptjs';
+import { Worker } from 'node:worker_threads';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -93,7 +94,7 @@ export async function verifyImportedHash(stored: string, password: string): Prom
   }
   if (stored.startsWith('$2')) {
     if (!BCRYPT.test(stored)) return null;
-    return bcrypt.compare(password, stored);
+    return bcryptMatches(password, stored);
   }
   if (stored.startsWith(BETTER_AUTH_SCRYPT_PREFIX)) {
     const m = BETTER_AUTH_STORED.exec(stored);
@@ -106,4 +107,46 @@ export async function verifyImportedHash(stored: string, password: string): Prom
     return timingSafeEqual(derived, expected);
   }
   return null;
+}
+
+// bcryptjs is plain JavaScript: on the server's thread a cost-10 comparison would hold every other request for
+// about 80 ms. It runs on a worker thread of its own instead, started at the first bcrypt login.
+const BCRYPT_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const bcrypt = require(workerData.module);
+parentPort.on('message', ({ id, password, hash }) => {
+  let ok = false;
+  try { ok = bcrypt.compareSync(password, hash); } catch {}
+  parentPort.postMessage({ id, ok });
+});
+`;
+
+const bcryptWorker = { worker: null as Worker | null, next: 0, waiting: new Map<number, (ok: boolean) => void>() };
+
+/** The worker keeps the process alive only while a comparison waits for it; if it dies, what waits fails and the next starts another. */
+function bcryptMatches(password: string, hash: string): Promise<boolean> {
+  if (!bcryptWorker.worker) {
+    const worker = new Worker(BCRYPT_WORKER, { eval: true, workerData: { module: createRequire(import.meta.url).resolve('bcryptjs') } });
+    const failAll = () => {
+      for (const resolve of bcryptWorker.waiting.values()) resolve(false);
+      bcryptWorker.waiting.clear();
+      if (bcryptWorker.worker === worker) bcryptWorker.worker = null;
+    };
+    worker.on('message', ({ id, ok }: { id: number; ok: boolean }) => {
+      bcryptWorker.waiting.get(id)?.(ok);
+      bcryptWorker.waiting.delete(id);
+      if (bcryptWorker.waiting.size === 0) worker.unref();
+    });
+    worker.on('error', failAll);
+    worker.on('exit', failAll);
+    worker.unref();
+    bcryptWorker.worker = worker;
+  }
+  const worker = bcryptWorker.worker;
+  const id = bcryptWorker.next++;
+  return new Promise((resolve) => {
+    if (bcryptWorker.waiting.size === 0) worker.ref();
+    bcryptWorker.waiting.set(id, resolve);
+    worker.postMessage({ id, password, hash });
+  });
 }
