@@ -4,7 +4,7 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
 import type { Services } from './services.ts';
-import { errorHandler, errorPage, refuseNul, securityHeaders, setSecurityHeaders } from './infra/web.ts';
+import { errorHandler, errorPage, refuseNul, securityHeaders, sendHtml, setSecurityHeaders } from './infra/web.ts';
 import { unusableLinkPage } from './modules/recovery/recovery.views.ts';
 import { newId } from './infra/crypto.ts';
 import { favicon, stylesheet } from './views/layout.ts';
@@ -35,7 +35,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => {
       setSecurityHeaders(reply as FastifyReply, config.secureCookies);
       if (request.url.startsWith('/reset-password/')) {
-        return (reply as FastifyReply).code(404).type('text/html; charset=utf-8').send(unusableLinkPage('invalid'));
+        return sendHtml(reply as FastifyReply, unusableLinkPage('invalid'), 404);
       }
       return errorPage(reply as FastifyReply, 400, 'Bad request', 'Latchkey could not understand this address.');
     },

@@ -11,6 +11,7 @@ import { Migrator, sql } from 'kysely';
 import { migrations } from '../src/infra/migrations.ts';
 import { deleteClientArtifacts, type OidcTables } from '../src/modules/oidc/oidc.repo.ts';
 import { freshDatabaseUrl, onPostgres } from './support/database.ts';
+import { claimRequests, insertRequests } from '../src/modules/recovery/reset-requests.repo.ts';
 
 const dirs: string[] = [];
 const databases: Db[] = [];
@@ -48,6 +49,19 @@ describe(`the database (${onPostgres ? 'PostgreSQL' : 'SQLite'})`, () => {
     assert.equal(rows[0]!.at, at, 'a millisecond time survives the round trip as a number');
     const count = await db.selectFrom('audit_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     assert.equal(count.n, 3);
+  });
+
+  it('a claim takes at most its batch: waiting reset requests are claimed 50 at a time, oldest first, each once', async () => {
+    const db = await freshDatabase();
+    await migrateToLatest(db);
+    const now = Date.now();
+    const rows = Array.from({ length: 180 }, (_, i) => ({ id: `request-${String(i).padStart(3, '0')}`, email: `r${i}@example.com`, typed: `r${i}@example.com`, ip: null, user_agent: null, requested_at: now - 1000 + i, claim_id: null, lease_until: null }));
+    await insertRequests(db, rows);
+    const claims = await Promise.all([0, 1, 2, 3].map((i) => claimRequests(db, `claim-${i}`, now, 60_000, 50)));
+    for (const claim of claims) assert.ok(claim.length <= 50, `a claim of ${claim.length}`);
+    const ids = claims.flat().map((row) => row.id);
+    assert.equal(new Set(ids).size, ids.length, 'no request claimed twice');
+    assert.equal(ids.length, 180, 'every request claimed by one of the four');
   });
 
   it('a chore meant for one instance runs on one: while one holds it, another skips it', async () => {

@@ -1,4 +1,4 @@
-// HTTP plumbing shared by every page: security headers, the calm error page, who is asking, form fields.
+// HTTP plumbing shared by every page: security headers, HTML replies, the calm error page, who is asking.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../modules/audit/audit.ts';
 import { html, type SafeHtml } from '../views/html.ts';
@@ -32,15 +32,6 @@ export function securityHeaders(app: FastifyInstance, https: boolean): void {
 export function actorOf(request: FastifyRequest, userId: string | null = null): Actor {
   const agent = request.headers['user-agent'];
   return { userId, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
-}
-
-/** A form field as a string: absent, repeated or non-text fields read as empty. */
-export function field(body: unknown, name: string, maxLength = 1024): string {
-  if (typeof body !== 'object' || body === null) return '';
-  const value = (body as Record<string, unknown>)[name];
-  if (typeof value !== 'string') return '';
-  if (value.length > maxLength) throw new UserError(`The field "${name}" is too long.`, 400);
-  return value;
 }
 
 /** Whether a parsed params, query or form value holds U+0000 anywhere, in a name or a value. */
@@ -82,9 +73,18 @@ const FRAMEWORK_ERRORS: Record<string, [number, string, string]> = {
   FST_CSRF_MISSING_SECRET: [403, 'Form expired', 'This form has expired or did not come from Latchkey. Go back, reload the page and try again.'],
 };
 
+/** A request its route's schema refused: a field longer than the form allows is named; anything else no browser sends. */
+function refusedInput(reply: FastifyReply, error: FastifyError): FastifyReply {
+  const first = error.validation?.[0];
+  const name = first?.instancePath.split('/')[1];
+  if (error.validationContext === 'body' && first?.keyword === 'maxLength' && name) return errorPage(reply, 400, 'Something is not right', `The field "${name}" is too long.`);
+  return errorPage(reply, 400, 'Bad request', 'Latchkey could not understand this request.');
+}
+
 export function errorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof UserError) return errorPage(reply, error.status, 'Something is not right', error.message);
+    if (error.validation) return refusedInput(reply, error);
     const known = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
     if (known) return errorPage(reply, known[0], known[1], known[2]);
     if (error.statusCode === 429) return errorPage(reply, 429, 'Too many requests', 'Too many attempts from your address. Wait a minute and try again.');

@@ -1,10 +1,12 @@
 // /account: the signed-in user's page, password change, "Log out other sessions", and the applications signed in
 // to with "Revoke".
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { formLimit, requireUser, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
-import { actorOf, field } from '../../infra/web.ts';
+import { actorOf, sendHtml } from '../../infra/web.ts';
+import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { accountPage } from './account.views.ts';
 import { noticeFor } from '../../views/components.ts';
@@ -17,34 +19,39 @@ const NOTICES: Record<string, string> = {
 /** After "Revoke": the application is named from the registry, never from the address. */
 const revokedNotice = (application: string) => `${application} can no longer use your account. It will ask you to sign in again.`;
 
+const AccountQuery = query({ notice: text(64), application: text(100) });
+const PasswordForm = formBody({ current: text(1024), password: text(1024), confirmation: text(1024) });
+const RevokeForm = formBody({ application: text(100) });
+
 export function accountPages(services: Services): FastifyPluginAsync {
   const { sessions, passwords, policy, cookies, applications } = services;
 
   async function render(reply: FastifyReply, auth: Auth, extra: { notice?: string | null; broken?: string[]; error?: string | null; status?: number }) {
     const list = await sessions.list(auth.user.id);
     const signedIn = await applications.signedInFor(auth.user.id);
-    return reply
-      .code(extra.status ?? 200)
-      .type('text/html; charset=utf-8')
-      .send(
-        accountPage({
-          viewer: { name: auth.user.name, email: auth.user.email, role: auth.user.role },
-          csrfToken: reply.generateCsrf(),
-          sessions: list,
-          applications: signedIn,
-          currentSession: auth.session.id_hash,
-          rules: policy.rules(),
-          ...extra,
-        }),
-      );
+    return sendHtml(
+      reply,
+      accountPage({
+        viewer: { name: auth.user.name, email: auth.user.email, role: auth.user.role },
+        csrfToken: reply.generateCsrf(),
+        sessions: list,
+        applications: signedIn,
+        currentSession: auth.session.id_hash,
+        rules: policy.rules(),
+        ...extra,
+      }),
+      extra.status ?? 200,
+    );
   }
 
-  return async (app) => {
-    app.get('/account', async (request, reply) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/account', { schema: { querystring: AccountQuery } }, async (request, reply) => {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
-      const query = request.query as Record<string, unknown>;
-      if (query.notice === 'application-revoked' && typeof query.application === 'string') {
+      const { query } = request;
+      if (query.notice === 'application-revoked' && query.application !== undefined) {
         const application = await applications.get(query.application);
         if (application) return render(reply, auth, { notice: revokedNotice(application.name) });
       }
@@ -52,10 +59,11 @@ export function accountPages(services: Services): FastifyPluginAsync {
     });
 
     // Limited like the login form: the current password must not be guessable through this form either.
-    app.post('/account/password', { onRequest: formLimit(services, 'current-password') }, async (request, reply) => {
+    app.post('/account/password', { onRequest: formLimit(services, 'current-password'), schema: { body: PasswordForm } }, async (request, reply) => {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
-      const input = { current: field(request.body, 'current'), password: field(request.body, 'password'), confirmation: field(request.body, 'confirmation') };
+      const { current = '', password = '', confirmation = '' } = request.body;
+      const input = { current, password, confirmation };
       let change;
       try {
         change = await passwords.changeOwn(auth.user, auth.session, input, actorOf(request, auth.user.id));
@@ -75,7 +83,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
       return reply.redirect('/account?notice=password-changed', 303);
     });
 
-    app.post('/account/sessions/end-others', async (request, reply) => {
+    app.post('/account/sessions/end-others', { schema: { body: formBody({}) } }, async (request, reply) => {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
       await sessions.endOthers(auth.user, auth.session, actorOf(request, auth.user.id));
@@ -84,10 +92,10 @@ export function accountPages(services: Services): FastifyPluginAsync {
     });
 
     // "Revoke": the application loses this user's grants and tokens; the person lands back on the list.
-    app.post('/account/applications/revoke', async (request, reply) => {
+    app.post('/account/applications/revoke', { schema: { body: RevokeForm } }, async (request, reply) => {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
-      const application = await applications.revokeForUser(auth.user, field(request.body, 'application', 100), actorOf(request, auth.user.id));
+      const application = await applications.revokeForUser(auth.user, request.body.application ?? '', actorOf(request, auth.user.id));
       if (!application) return reply.redirect('/account', 303);
       return reply.redirect(`/account?notice=application-revoked&application=${encodeURIComponent(application.id)}`, 303);
     });

@@ -300,17 +300,13 @@ export class MailWorker {
       (await this.db.selectFrom('mail_messages').select('id').where('status', '=', 'sending').where('lease_until', '<', now).execute()).map((row) => row.id),
     );
     const claimId = randomToken(12);
-    const candidates = forUpdateSkipLocked(
-      this.db,
-      this.db.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.batchSize),
-    );
-    const claimed = await this.db
-      .updateTable('mail_messages')
-      .set({ status: 'sending', lease_until: now + this.leaseMs, claim_id: claimId })
-      .where('id', 'in', candidates)
-      .where(due)
-      .returningAll()
-      .execute();
+    // Chosen and locked first, then updated by id, in one transaction: an UPDATE … WHERE id IN (SELECT … LIMIT …
+    // FOR UPDATE SKIP LOCKED) may run its subquery more than once on PostgreSQL and claim more than a batch.
+    const claimed = await this.db.transaction().execute(async (trx) => {
+      const ids = (await forUpdateSkipLocked(trx, trx.selectFrom('mail_messages').select('id').where(due).orderBy('next_attempt_at').limit(this.batchSize)).execute()).map((row) => row.id);
+      if (ids.length === 0) return [];
+      return trx.updateTable('mail_messages').set({ status: 'sending', lease_until: now + this.leaseMs, claim_id: claimId }).where('id', 'in', ids).where(due).returningAll().execute();
+    });
     for (const message of claimed) this.claims.set(message.id, claimId);
     // Claimed again after its lease ran out: it was being sent when its worker stopped. Say so.
     const again = claimed.filter((message) => interrupted.has(message.id));

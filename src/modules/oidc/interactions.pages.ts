@@ -2,12 +2,16 @@
 // pages do the rest — the login form (same rules, throttle and audit as /login), or nothing when the person is
 // already logged in to Latchkey, then the consent screen for third-party applications.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { Services } from '../../services.ts';
 import { formLimit, type Auth } from '../../guards.ts';
 import { UserError } from '../../infra/errors.ts';
-import { actorOf, errorPage, field } from '../../infra/web.ts';
+import { actorOf, errorPage, sendHtml } from '../../infra/web.ts';
+import { formBody } from '../../infra/page-schemas.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { loginPage } from '../sessions/auth.views.ts';
+import { LoginForm } from '../sessions/auth.pages.ts';
 import { passwordNeededAfterRevoke, signedInAgainAfterRevoke } from './grants.service.ts';
 import { consentView } from './interactions.views.ts';
 import { INTERACTION_PATH, type OidcProvider, type Provider } from './provider.ts';
@@ -16,13 +20,14 @@ type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 const EXPIRED = 'This sign-in has expired or was already finished. Go back to the application and sign in again.';
 
+/** The provider's interaction id; any text, since one that is not this browser's sign-in is simply "expired". */
+const InteractionParams = Type.Object({ uid: Type.String() });
+
 export function interactionPages(services: Services, oidc: OidcProvider): FastifyPluginAsync {
   const { login, sessions, cookies, clock, db } = services;
-  const htmlReply = (reply: FastifyReply) => reply.type('text/html; charset=utf-8');
 
   /** The interaction of this browser (by the provider's cookie), and only if it is the one in the address. */
-  async function detailsOf(request: FastifyRequest, reply: FastifyReply): Promise<Details | null> {
-    const { uid } = request.params as { uid: string };
+  async function detailsOf(request: FastifyRequest, reply: FastifyReply, uid: string): Promise<Details | null> {
     try {
       const details = await oidc.provider.interactionDetails(request.raw, reply.raw);
       return details.uid === uid ? details : null;
@@ -77,7 +82,8 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
 
   function loginForm(reply: FastifyReply, uid: string, application: string, extra: { email?: string; error?: string; remembered?: boolean } = {}) {
     const action = `${INTERACTION_PATH}/${uid}`;
-    return htmlReply(reply).send(
+    return sendHtml(
+      reply,
       loginPage({
         csrfToken: reply.generateCsrf(),
         action: `${action}/login`,
@@ -115,7 +121,9 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
     return reply.redirect(returnTo, 303);
   }
 
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+
     // Runs after the security headers hook of the whole app (hooks of a plugin run after its parent's).
     app.addHook('onSend', async (request, reply, payload) => {
       const origins = formTargets.get(request);
@@ -126,8 +134,8 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
       return payload;
     });
 
-    app.get(`${INTERACTION_PATH}/:uid`, async (request, reply) => {
-      const details = await detailsOf(request, reply);
+    app.get(`${INTERACTION_PATH}/:uid`, { schema: { params: InteractionParams } }, async (request, reply) => {
+      const details = await detailsOf(request, reply, request.params.uid);
       if (!details) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
       const application = await applicationName(details);
       formTargets.set(request, application.origins);
@@ -144,19 +152,20 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
         // First-party applications are part of the organisation: no consent screen (even for prompt=consent).
         if (application.firstParty) return grantConsent(request, reply, details, auth, false);
         const scopes = String(details.params.scope ?? '').split(' ');
-        return htmlReply(reply).send(
+        return sendHtml(
+          reply,
           consentView({ csrfToken: reply.generateCsrf(), action: `${INTERACTION_PATH}/${details.uid}`, application: application.name, scopes, viewer: auth.user }),
         );
       }
       return errorPage(reply, 400, 'Sign-in failed', 'Latchkey cannot complete this sign-in.');
     });
 
-    app.post(`${INTERACTION_PATH}/:uid/login`, { onRequest: formLimit(services, 'login') }, async (request, reply) => {
-      const details = await detailsOf(request, reply);
+    app.post(`${INTERACTION_PATH}/:uid/login`, { onRequest: formLimit(services, 'login'), schema: { params: InteractionParams, body: LoginForm } }, async (request, reply) => {
+      const details = await detailsOf(request, reply, request.params.uid);
       if (!details || details.prompt.name !== 'login') return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
-      const email = field(request.body, 'email', 320);
-      const password = field(request.body, 'password');
-      const remembered = field(request.body, 'remember', 10) === 'yes';
+      const email = request.body.email ?? '';
+      const password = request.body.password ?? '';
+      const remembered = request.body.remember === 'yes';
       try {
         const { token, session, user } = await login.login(email, password, actorOf(request), { remembered });
         cookies.sessionChanged(reply);
@@ -170,8 +179,8 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
       }
     });
 
-    app.post(`${INTERACTION_PATH}/:uid/confirm`, async (request, reply) => {
-      const details = await detailsOf(request, reply);
+    app.post(`${INTERACTION_PATH}/:uid/confirm`, { schema: { params: InteractionParams, body: formBody({}) } }, async (request, reply) => {
+      const details = await detailsOf(request, reply, request.params.uid);
       const auth = await request.auth();
       if (!details || details.prompt.name !== 'consent' || !auth || auth.user.id !== details.session?.accountId) {
         return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
@@ -179,8 +188,8 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
       return grantConsent(request, reply, details, auth, true);
     });
 
-    app.post(`${INTERACTION_PATH}/:uid/abort`, async (request, reply) => {
-      const details = await detailsOf(request, reply);
+    app.post(`${INTERACTION_PATH}/:uid/abort`, { schema: { params: InteractionParams, body: formBody({}) } }, async (request, reply) => {
+      const details = await detailsOf(request, reply, request.params.uid);
       if (!details) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
       const returnTo = await oidc.provider.interactionResult(
         request.raw,

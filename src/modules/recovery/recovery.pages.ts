@@ -1,9 +1,12 @@
 // The reset flow's routes: request a link, open it (swapped for a cookie and a clean URL), set the new password.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { formLimit } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
-import { actorOf, field } from '../../infra/web.ts';
+import { actorOf, sendHtml } from '../../infra/web.ts';
+import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { describeDuration } from '../mail/templates.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { LinkUnusable } from './recovery.service.ts';
@@ -15,42 +18,48 @@ const RESET_COOKIE_MAX_SECONDS = 3600;
 // How long a reset begun from an application's sign-in may take and still go back to it (the sign-in's own lifetime).
 const RETURN_COOKIE_SECONDS = 3600;
 
+const NextQuery = query({ next: text(2000) });
+const RequestForm = formBody({ email: text(320) });
+const NewPasswordForm = formBody({ password: text(1024), confirmation: text(1024) });
+/** Any text up to the router's limit: a token that is not one is an unusable link (404 page), not a bad request. */
+const TokenParams = Type.Object({ token: Type.String() });
+
 export function recoveryPages(services: Services): FastifyPluginAsync {
   const { recovery, config, policy, cookies } = services;
-  const html = (reply: FastifyReply) => reply.type('text/html; charset=utf-8');
-
   const showUnusable = (reply: FastifyReply, state: LinkUnusable['state']) =>
-    html(cookies.clear(reply.code(state === 'invalid' ? 404 : 410), 'reset')).send(unusableLinkPage(state));
+    sendHtml(cookies.clear(reply, 'reset'), unusableLinkPage(state), state === 'invalid' ? 404 : 410);
 
   const tokenFrom = (request: FastifyRequest) => cookies.read(request, 'reset') ?? '';
 
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+
     // `next`: a local path to go back to after the reset (an application's sign-in, /oidc/interaction/…).
-    app.get('/reset-password', async (request, reply) => {
-      const next = safeNext((request.query as Record<string, unknown>).next) ?? undefined;
-      return html(reply).send(requestPage({ csrfToken: reply.generateCsrf(), next }));
+    app.get('/reset-password', { schema: { querystring: NextQuery } }, async (request, reply) => {
+      const next = safeNext(request.query.next) ?? undefined;
+      return sendHtml(reply, requestPage({ csrfToken: reply.generateCsrf(), next }));
     });
 
-    app.post('/reset-password', { onRequest: formLimit(services, 'reset-request') }, async (request, reply) => {
-      const email = field(request.body, 'email', 320);
-      const next = safeNext((request.query as Record<string, unknown>).next) ?? undefined;
+    app.post('/reset-password', { onRequest: formLimit(services, 'reset-request'), schema: { querystring: NextQuery, body: RequestForm } }, async (request, reply) => {
+      const email = request.body.email ?? '';
+      const next = safeNext(request.query.next) ?? undefined;
       try {
         await recovery.requestReset(email, actorOf(request));
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
-        return html(reply.code(400)).send(requestPage({ csrfToken: reply.generateCsrf(), email, error: error.message, next }));
+        return sendHtml(reply, requestPage({ csrfToken: reply.generateCsrf(), email, error: error.message, next }), 400);
       }
       // The emailed link cannot carry the way back; this browser keeps it, for when the link is opened here.
       if (next) cookies.set(reply, 'return', next, RETURN_COOKIE_SECONDS);
       // Known and unknown addresses cost the same here (one small write), so the answer's timing tells nothing.
-      return html(reply).send(requestSentPage(describeDuration(config.resetTtlSeconds)));
+      return sendHtml(reply, requestSentPage(describeDuration(config.resetTtlSeconds)));
     });
 
     // The emailed link. Opening it never uses it up; the token moves into a cookie and the address bar
     // shows a clean URL, so the token does not linger in history or leak through the Referer header.
     // Limited too: every opening is an audit event, and nobody needs to open links by the dozen.
-    app.get('/reset-password/:token', { onRequest: formLimit(services, 'reset-link') }, async (request, reply) => {
-      const { token } = request.params as { token: string };
+    app.get('/reset-password/:token', { onRequest: formLimit(services, 'reset-link'), schema: { params: TokenParams } }, async (request, reply) => {
+      const { token } = request.params;
       const inspection = await recovery.inspect(token);
       await recovery.recordOpened(inspection, actorOf(request));
       if (inspection.state !== 'usable') return showUnusable(reply, inspection.state);
@@ -62,12 +71,11 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
     app.get('/reset-password/new', async (request, reply) => {
       const inspection = await recovery.inspect(tokenFrom(request));
       if (inspection.state !== 'usable') return showUnusable(reply, inspection.state);
-      return html(reply).send(newPasswordPage({ csrfToken: reply.generateCsrf(), name: inspection.user.name, rules: policy.rules() }));
+      return sendHtml(reply, newPasswordPage({ csrfToken: reply.generateCsrf(), name: inspection.user.name, rules: policy.rules() }));
     });
 
-    app.post('/reset-password/new', async (request, reply) => {
-      const password = field(request.body, 'password');
-      const confirmation = field(request.body, 'confirmation');
+    app.post('/reset-password/new', { schema: { body: NewPasswordForm } }, async (request, reply) => {
+      const { password = '', confirmation = '' } = request.body;
       const token = tokenFrom(request);
       try {
         const { sessionToken } = await recovery.redeem(token, password, confirmation, actorOf(request));
@@ -77,14 +85,15 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
         cookies.set(reply, 'session', sessionToken);
         // Begun from an application's sign-in: back to it, now logged in. Not by a redirect: the sign-in ends in a
         // redirect to the application, which the browser would check against this form's CSP form-action and block.
-        if (back) return html(cookies.clear(reply, 'return').header('refresh', `0; url=${back}`)).send(continueSignInPage(back));
+        if (back) return sendHtml(cookies.clear(reply, 'return').header('refresh', `0; url=${back}`), continueSignInPage(back));
         return reply.redirect('/account?notice=password-changed', 303);
       } catch (error) {
         if (error instanceof LinkUnusable) return showUnusable(reply, error.state);
         if (!(error instanceof UserError)) throw error;
         const inspection = await recovery.inspect(token);
         const name = inspection.user?.name ?? '';
-        return html(reply.code(400)).send(
+        return sendHtml(
+          reply,
           newPasswordPage({
             csrfToken: reply.generateCsrf(),
             name,
@@ -92,6 +101,7 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
             broken: error instanceof PasswordRefused ? error.broken : [],
             error: error instanceof PasswordRefused ? null : error.message,
           }),
+          400,
         );
       }
     });

@@ -1,5 +1,6 @@
 // SQL for self-service reset requests waiting to be acted on: recorded on the request path, claimed and removed by the courier's pass.
-import { forUpdateSkipLocked, type Executor, type ResetRequestsTable } from '../../infra/db.ts';
+import type { ExpressionBuilder } from 'kysely';
+import { forUpdateSkipLocked, type Database, type Db, type Executor, type ResetRequestsTable } from '../../infra/db.ts';
 
 export type ResetRequest = ResetRequestsTable;
 
@@ -11,24 +12,16 @@ export async function insertRequests(db: Executor, requests: ResetRequest[]): Pr
 /**
  * Claims up to `limit` waiting requests, oldest first, for `leaseMs`: those nobody holds, and those whose
  * claim ran out (the instance acting on them stopped). Other instances skip rows being claimed right now.
+ * The rows are chosen and locked first, then updated by id, in one transaction: an UPDATE … WHERE id IN
+ * (SELECT … LIMIT … FOR UPDATE SKIP LOCKED) may run its subquery more than once on PostgreSQL and claim more.
  */
-export async function claimRequests(db: Executor, claimId: string, now: number, leaseMs: number, limit: number): Promise<ResetRequest[]> {
-  const candidates = forUpdateSkipLocked(
-    db,
-    db
-      .selectFrom('reset_requests')
-      .select('id')
-      .where((eb) => eb.or([eb('claim_id', 'is', null), eb('lease_until', '<', now)]))
-      .orderBy('requested_at')
-      .limit(limit),
-  );
-  const claimed = await db
-    .updateTable('reset_requests')
-    .set({ claim_id: claimId, lease_until: now + leaseMs })
-    .where('id', 'in', candidates)
-    .where((eb) => eb.or([eb('claim_id', 'is', null), eb('lease_until', '<', now)]))
-    .returningAll()
-    .execute();
+export async function claimRequests(db: Db, claimId: string, now: number, leaseMs: number, limit: number): Promise<ResetRequest[]> {
+  const waiting = (eb: ExpressionBuilder<Database, 'reset_requests'>) => eb.or([eb('claim_id', 'is', null), eb('lease_until', '<', now)]);
+  const claimed = await db.transaction().execute(async (trx) => {
+    const ids = (await forUpdateSkipLocked(trx, trx.selectFrom('reset_requests').select('id').where(waiting).orderBy('requested_at').limit(limit)).execute()).map((row) => row.id);
+    if (ids.length === 0) return [];
+    return trx.updateTable('reset_requests').set({ claim_id: claimId, lease_until: now + leaseMs }).where('id', 'in', ids).where(waiting).returningAll().execute();
+  });
   return claimed.sort((a, b) => a.requested_at - b.requested_at || a.id.localeCompare(b.id));
 }
 

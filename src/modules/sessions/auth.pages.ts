@@ -1,9 +1,11 @@
 // /login and /logout.
 import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { formLimit } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
-import { actorOf, field } from '../../infra/web.ts';
+import { actorOf, sendHtml } from '../../infra/web.ts';
+import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { loginPage } from './auth.views.ts';
 import { noticeFor } from '../../views/components.ts';
 
@@ -18,22 +20,27 @@ const NOTICES: Record<string, string> = {
   'password-attempts': 'You were logged out after too many wrong current passwords. Log in again, or reset your password.',
 };
 
+/** `next`: where to go after logging in (checked by safeNext; anything else is ignored). */
+const LoginQuery = query({ next: text(2000), notice: text(64) });
+export const LoginForm = formBody({ email: text(320), password: text(1024), remember: text(10) });
+
 export function authPages(services: Services): FastifyPluginAsync {
   const { sessions, login, cookies } = services;
-  return async (app) => {
-    app.get('/login', async (request, reply) => {
-      const query = request.query as Record<string, unknown>;
-      const next = safeNext(query.next);
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/login', { schema: { querystring: LoginQuery } }, async (request, reply) => {
+      const next = safeNext(request.query.next);
       if (await request.auth()) return reply.redirect(next ?? '/account', 303);
-      const notice = noticeFor(NOTICES, query.notice);
-      return reply.type('text/html; charset=utf-8').send(loginPage({ csrfToken: reply.generateCsrf(), next: next ?? undefined, notice }));
+      const notice = noticeFor(NOTICES, request.query.notice);
+      return sendHtml(reply, loginPage({ csrfToken: reply.generateCsrf(), next: next ?? undefined, notice }));
     });
 
-    app.post('/login', { onRequest: formLimit(services, 'login') }, async (request, reply) => {
-      const next = safeNext((request.query as Record<string, unknown>).next);
-      const email = field(request.body, 'email', 320);
-      const password = field(request.body, 'password');
-      const remembered = field(request.body, 'remember', 10) === 'yes';
+    app.post('/login', { onRequest: formLimit(services, 'login'), schema: { querystring: LoginQuery, body: LoginForm } }, async (request, reply) => {
+      const next = safeNext(request.query.next);
+      const email = request.body.email ?? '';
+      const password = request.body.password ?? '';
+      const remembered = request.body.remember === 'yes';
       try {
         const { token, session } = await login.login(email, password, actorOf(request), { remembered });
         cookies.sessionChanged(reply);
@@ -41,14 +48,11 @@ export function authPages(services: Services): FastifyPluginAsync {
         return reply.redirect(next ?? '/account', 303);
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
-        return reply
-          .code(error.status)
-          .type('text/html; charset=utf-8')
-          .send(loginPage({ csrfToken: reply.generateCsrf(), email, remembered, error: error.message, next: next ?? undefined }));
+        return sendHtml(reply, loginPage({ csrfToken: reply.generateCsrf(), email, remembered, error: error.message, next: next ?? undefined }), error.status);
       }
     });
 
-    app.post('/logout', async (request, reply) => {
+    app.post('/logout', { schema: { body: formBody({}) } }, async (request, reply) => {
       const auth = await request.auth();
       if (auth) await sessions.logOut(auth.user, auth.session, actorOf(request, auth.user.id));
       cookies.clear(reply, 'session');
