@@ -40,13 +40,14 @@ interface Run {
 }
 
 /** `latchkey …` from the sources, as a user runs it; stdout and stderr are pipes (not a terminal). */
-function latchkey(args: string[], env: Record<string, string>): Promise<Run> {
+function latchkey(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -98,29 +99,35 @@ describe('latchkey users import and export', { concurrency: true }, () => {
   it('a CSV import goes round: export --with-hashes, import into a new installation, export again — the same users, archived ones too', async () => {
     const first = await freshInstallation();
     const bcryptHash = bcrypt.hashSync('Old-Bcrypt-Pass-1', 4);
+    const betterAuth = await betterAuthHash('Better-Auth-Pass-1');
     const csv = write(
       first.dir,
       'people.csv',
+      // With a byte order mark, as spreadsheets save CSV.
+      '\uFEFF' +
       [
         'email,name,role,status,password_hash',
         'Ada.Admin@Example.com,Ada Admin,admin,active,',
         `bo@example.com,"Builder, Bo",user,archived,${bcryptHash}`,
         `"cy@example.com","Cy ""Quote"" Quinn",,,${PASSLIB_PUBLISHED}`,
         'zed@example.com,=HYPERLINK("http://x.example"),user,active,',
+        `dee@example.com,Dee Dee,user,active,${betterAuth}`,
       ].join('\r\n') + '\r\n',
     );
     const imported = await latchkey(['users', 'import', csv], first.env);
     assert.equal(imported.code, 0, imported.stderr);
-    assert.equal(imported.stdout, 'Created 4, skipped 0, refused 0.\n');
-    assert.match(imported.stderr, /^import: 4 of 4 \(\d+\/s, [\d.]+ s\)$/m, 'plain progress lines when stderr is not a terminal');
+    assert.equal(imported.stdout, 'Created 5, skipped 0, refused 0.\n');
+    assert.match(imported.stderr, /^import: 5 of 5 \(\d+\/s, [\d.]+ s\)$/m, 'plain progress lines when stderr is not a terminal');
 
     const out = path.join(first.dir, 'out.jsonl');
     const exported = await latchkey(['users', 'export', '--with-hashes', '--output', out], first.env);
     assert.equal(exported.code, 0, exported.stderr);
-    assert.match(exported.stdout, /^Exported 4 user\(s\) to .*out\.jsonl with their password hashes: keep the file secret\.$/m);
+    assert.match(exported.stdout, /^Exported 5 user\(s\) to .*out\.jsonl with their password hashes: keep the file secret\.$/m);
     assert.equal(statSync(out).mode & 0o777, 0o600, 'a file of hashes is readable by its owner only');
     const lines = readFileSync(out, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.deepEqual(lines[1], { name: 'Builder, Bo', email: 'bo@example.com', role: 'user', status: 'archived', password_hash: bcryptHash });
+    const [salt, key] = betterAuth.split(':');
+    assert.equal(lines[3]!.password_hash, `$better-auth-scrypt$${salt}$${key}`, "Better Auth's hash under its prefix");
 
     const second = await freshInstallation();
     const again = await latchkey(['users', 'import', out], second.env);
@@ -136,19 +143,20 @@ describe('latchkey users import and export', { concurrency: true }, () => {
         'Ada Admin,ada.admin@example.com,admin,active',
         '"Builder, Bo",bo@example.com,user,archived',
         '"Cy ""Quote"" Quinn",cy@example.com,user,active',
+        'Dee Dee,dee@example.com,user,active',
         `"'=HYPERLINK(""http://x.example"")",zed@example.com,user,active`,
       ].join('\r\n') + '\r\n',
       'CSV without hashes by default; a cell a spreadsheet would run starts with an apostrophe',
     );
     assert.equal(jsonOut.code, 0, jsonOut.stderr);
     assert.doesNotMatch(jsonOut.stdout, /password_hash|\$2[aby]\$|pbkdf2/, 'no hashes without --with-hashes');
-    assert.equal(jsonOut.stdout.trimEnd().split('\n').length, 4);
+    assert.equal(jsonOut.stdout.trimEnd().split('\n').length, 5);
     const audit = await readDatabase(second.env, second.dir, (db) => db.selectFrom('audit_events').select(['type', 'detail']).where('type', 'in', ['users.imported', 'users.exported']).orderBy('id').execute());
     assert.deepEqual(audit.map((event) => event.type), ['users.imported', 'users.exported', 'users.exported']);
     // The two exports ran side by side: either may be recorded first.
     assert.deepEqual(audit.slice(1).map((event) => JSON.parse(event.detail!) as { format: string }).sort((a, b) => a.format.localeCompare(b.format)), [
-      { users: 4, withHashes: false, format: 'csv' },
-      { users: 4, withHashes: false, format: 'jsonl' },
+      { users: 5, withHashes: false, format: 'csv' },
+      { users: 5, withHashes: false, format: 'jsonl' },
     ]);
   });
 
@@ -228,7 +236,7 @@ describe('latchkey users import and export', { concurrency: true }, () => {
     assert.equal(exported.stdout.trimEnd().split('\n').length, 2501, 'the export reads every page');
   });
 
-  it('wrong usage exits 2: a file whose name says no format, an unknown --format; an unknown CSV column exits 1 with one line', async () => {
+  it('wrong usage exits 2: a file whose name says no format, an unknown --format, standard input without --format; an unknown CSV column exits 1 with one line; "-" with --format imports standard input', async () => {
     const { dir, env } = await freshInstallation();
     const noFormat = await latchkey(['users', 'import', write(dir, 'people.txt', 'name,email\n')], env);
     assert.equal(noFormat.code, 2);
@@ -238,6 +246,11 @@ describe('latchkey users import and export', { concurrency: true }, () => {
     const unknownColumn = await latchkey(['users', 'import', '--format', 'csv', write(dir, 'cols.txt', 'name,email,phone\nA,a@example.com,1\n')], env);
     assert.equal(unknownColumn.code, 1);
     assert.match(unknownColumn.stderr, /^latchkey: .*cols\.txt: line 1: the header names an unknown column "phone" \(known: name, email, role, status, password_hash\)\n$/);
+    const stdinNoFormat = await latchkey(['users', 'import', '-'], env, '');
+    assert.equal(stdinNoFormat.code, 2, 'standard input needs --format');
+    const fromStdin = await latchkey(['users', 'import', '-', '--format', 'jsonl'], env, '{"name":"Piped Person","email":"piped@example.com"}\n');
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    assert.equal(fromStdin.stdout, 'Created 1, skipped 0, refused 0.\n');
   });
 });
 

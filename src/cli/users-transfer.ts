@@ -66,6 +66,13 @@ function progressReporter(what: string): { update(done: number, total: number): 
   };
 }
 
+/** Standard input to its end (a pipe or a socket, which /dev/stdin cannot always be opened on). */
+async function readStandardInput(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export async function importUsers(
   services: Services,
   options: { file: string; format: TransferFormat; allOrNothing: boolean },
@@ -73,7 +80,7 @@ export async function importUsers(
 ): Promise<void> {
   let text: string;
   try {
-    text = await readFile(options.file === '-' ? '/dev/stdin' : options.file, 'utf8');
+    text = options.file === '-' ? await readStandardInput() : await readFile(options.file, 'utf8');
   } catch (error) {
     throw new UserError(`cannot read ${options.file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
