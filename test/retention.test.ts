@@ -96,7 +96,7 @@ describe('retention', () => {
     assert.equal(cleaned[0]!.user_agent, 'latchkey retention');
     assert.deepEqual(JSON.parse(cleaned[0]!.detail!), { ...first });
     const again = await lk.services.retention.cleanUp();
-    assert.deepEqual({ ...again, batches: 0 }, { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, apiAnswers: 0, batches: 0 });
+    assert.deepEqual({ ...again, batches: 0 }, { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, apiAnswers: 0, webhookDeliveries: 0, batches: 0 });
     assert.equal((await cleanedEvents()).length, 1, 'a cleanup that removed nothing records nothing');
 
     // Day 400: a year has passed since day 0.
@@ -174,6 +174,21 @@ describe('retention', () => {
     assert.equal(removed?.apiAnswers, 3);
     const left = await db().selectFrom('api_idempotency').select('idempotency_key').execute();
     assert.deepEqual(left.map((row) => row.idempotency_key), ['newer']);
+  });
+
+  it('finished webhook deliveries go with their attempts after the mail retention; waiting ones stay', async () => {
+    const at = clock.now();
+    await db().insertInto('webhook_subscriptions').values({ id: 'hook-1', url: 'https://hooks.example.com/in', description: '', events: '[]', enabled: 1, secret_sealed: 'x', after_event_id: 0, created_at: at, updated_at: at, secret_rotated_at: null }).execute();
+    const delivery = (id: string, status: 'delivered' | 'failed' | 'retrying', event: number) => ({
+      id, subscription_id: 'hook-1', event_id: event, event_type: 'user.created', payload: '{}', status, attempts: 1, next_attempt_at: at, lease_until: null, claim_id: null, created_at: at, delivered_at: null, last_error: null,
+    });
+    await db().insertInto('webhook_deliveries').values([delivery('d-sent', 'delivered', 1), delivery('d-failed', 'failed', 2), delivery('d-waiting', 'retrying', 3)]).execute();
+    await db().insertInto('webhook_attempts').values([{ id: 'a-1', delivery_id: 'd-sent', at, status_code: 200, error: null, duration_ms: 5 }, { id: 'a-2', delivery_id: 'd-failed', at, status_code: 500, error: null, duration_ms: 5 }]).execute();
+    clock.advance(31 * DAY);
+    const removed = await lk.services.retention.cleanUp();
+    assert.equal(removed?.webhookDeliveries, 2);
+    assert.deepEqual((await db().selectFrom('webhook_deliveries').select('id').execute()).map((row) => row.id), ['d-waiting']);
+    assert.equal((await db().selectFrom('webhook_attempts').select('id').execute()).length, 0);
   });
 
   it('instances cleaning at the same time remove each record once and record it once', { skip: !onPostgres && 'several instances need PostgreSQL' }, async () => {

@@ -13,6 +13,7 @@ import { deleteFinishedMailBefore } from '../mail/outbox.ts';
 import { deleteModelsExpiredBefore } from '../oidc/oidc.repo.ts';
 import { deleteLinksExpiredBefore } from '../recovery/reset-links.repo.ts';
 import { deleteSessionsExpiredBefore } from '../sessions/sessions.repo.ts';
+import { deleteFinishedDeliveriesBefore } from '../webhooks/webhooks.repo.ts';
 
 export interface RetentionSettings {
   /** Days each kind of record is kept; 0 keeps it for ever. */
@@ -41,6 +42,8 @@ export interface Removed {
   oidcArtifacts: number;
   /** Answers kept for API retries with an Idempotency-Key, past their day. */
   apiAnswers: number;
+  /** Webhook deliveries finished (delivered or failed) longer ago than the mail's retention, with their attempts. */
+  webhookDeliveries: number;
   /** Transactions it took, each of at most one batch of rows. */
   batches: number;
 }
@@ -107,7 +110,7 @@ export class Retention {
   private async pass(): Promise<Removed | null> {
     const { auditDays, anonymousDays, mailDays, linksDays } = this.settings;
     const now = this.clock.now();
-    const removed: Removed = { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, apiAnswers: 0, batches: 0 };
+    const removed: Removed = { sessions: 0, resetLinks: 0, mailMessages: 0, mailAttempts: 0, auditEvents: 0, anonymousEvents: 0, oidcArtifacts: 0, apiAnswers: 0, webhookDeliveries: 0, batches: 0 };
     const ran = await onOneInstanceInSteps(this.db, 'retention', async (db) => {
       /** Runs `remove` a batch per transaction until a batch comes back short, letting waiting requests in between. */
       const inBatches = async (remove: (trx: Tx, limit: number) => Promise<number>): Promise<number> => {
@@ -134,13 +137,16 @@ export class Retention {
           return messages;
         });
       }
+      if (mailDays > 0) {
+        removed.webhookDeliveries = await inBatches(async (trx, limit) => (await deleteFinishedDeliveriesBefore(trx, now - mailDays * DAY_MS, limit)).deliveries);
+      }
       if (linksDays > 0) removed.resetLinks = await inBatches((trx, limit) => deleteLinksExpiredBefore(trx, now - linksDays * DAY_MS, limit));
       if (anonymousDays > 0 && (auditDays === 0 || anonymousDays < auditDays)) {
         removed.anonymousEvents = await inBatches((trx, limit) => deleteAnonymousEventsBefore(trx, ANONYMOUS_TYPES, now - anonymousDays * DAY_MS, limit));
       }
       if (auditDays > 0) removed.auditEvents = await inBatches((trx, limit) => deleteAuditEventsBefore(trx, now - auditDays * DAY_MS, limit));
-      const { sessions, resetLinks, mailMessages, auditEvents, anonymousEvents, oidcArtifacts, apiAnswers } = removed;
-      if (sessions + resetLinks + mailMessages + auditEvents + anonymousEvents + oidcArtifacts + apiAnswers > 0) {
+      const { sessions, resetLinks, mailMessages, auditEvents, anonymousEvents, oidcArtifacts, apiAnswers, webhookDeliveries } = removed;
+      if (sessions + resetLinks + mailMessages + auditEvents + anonymousEvents + oidcArtifacts + apiAnswers + webhookDeliveries > 0) {
         await recordAudit(db, this.clock.now(), RETENTION, { type: 'retention.cleaned', detail: { ...removed } });
         this.logger.info({ removed }, 'removed records past their retention');
       }

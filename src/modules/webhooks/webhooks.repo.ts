@@ -172,3 +172,16 @@ export async function usersByIds(db: Executor, ids: string[]): Promise<Map<strin
   const rows = await db.selectFrom('users').select(['id', 'email', 'name', 'role', 'status']).where('id', 'in', ids).execute();
   return new Map(rows.map((row) => [row.id, row]));
 }
+
+/**
+ * Up to `limit` finished deliveries (delivered or failed) made before `before`, with their attempts: the retention
+ * cleanup, in batches. Long past the dispatcher's look-back, so a removed delivery is never made again.
+ */
+export async function deleteFinishedDeliveriesBefore(db: Executor, before: number, limit: number): Promise<{ deliveries: number; attempts: number }> {
+  const oldest = await db.selectFrom('webhook_deliveries').select('id').where('status', 'in', ['delivered', 'failed']).where('created_at', '<', before).limit(limit).execute();
+  const ids = oldest.map((row) => row.id);
+  if (ids.length === 0) return { deliveries: 0, attempts: 0 };
+  const attempts = await db.deleteFrom('webhook_attempts').where('delivery_id', 'in', ids).executeTakeFirst();
+  const deliveries = await db.deleteFrom('webhook_deliveries').where('id', 'in', ids).executeTakeFirst();
+  return { deliveries: Number(deliveries.numDeletedRows), attempts: Number(attempts.numDeletedRows) };
+}
