@@ -17,6 +17,7 @@ import { registerOps } from './modules/ops/ops.routes.ts';
 import { alertBannerHook } from './modules/security/security.pages.ts';
 import { handledByProvider, registerOidc } from './modules/oidc/oidc.routes.ts';
 import { registerApi } from './modules/api/api.plugin.ts';
+import { twoStepPages } from './modules/twostep/twostep.pages.ts';
 
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
   return hops === 0 ? false : (_address, hop) => hop < hops;
@@ -89,6 +90,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(authPages(services));
   await app.register(recoveryPages(services));
   await app.register(accountPages(services));
+  // The second step of a sign-in, and two-step verification set up from /account.
+  await app.register(twoStepPages(services));
   // Every /admin page, behind the console's guard (modules/admin/console.plugin.ts).
   await app.register(adminConsole(services));
   // "Sign in with Latchkey": the OpenID Connect provider and its login, consent and logout pages.

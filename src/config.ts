@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 
+export type TwoStepRequired = 'off' | 'admins' | 'everyone';
+const TWO_STEP_REQUIRED: readonly TwoStepRequired[] = ['off', 'admins', 'everyone'];
 export type PasswordRule = 'upper' | 'lower' | 'digit' | 'special' | 'common' | 'personal';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const PASSWORD_RULES: readonly PasswordRule[] = ['upper', 'lower', 'digit', 'special', 'common', 'personal'];
@@ -54,6 +56,8 @@ export interface Config {
   /** How many days old records are kept (0: kept for ever), and how often one instance removes the rest (0: not this one). */
   retention: { auditDays: number; anonymousDays: number; mailDays: number; linksDays: number; intervalSeconds: number };
   logLevel: string;
+  /** Who must have two-step verification: nobody, administrators, or everyone (led to set it up at their next login). */
+  twoStepRequired: TwoStepRequired;
   passwordPolicy: { minLength: number; maxLength: number; rules: PasswordRule[] };
 }
 
@@ -283,6 +287,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (!/^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$|^[0-9a-fA-F:.]+$/.test(host)) {
     throw new ConfigError(`LATCHKEY_HOST must be an IP address or host name, got "${host}"`);
   }
+  const twoStepRequired = (env.LATCHKEY_TWO_STEP_REQUIRED?.trim() || 'off') as TwoStepRequired;
+  if (!TWO_STEP_REQUIRED.includes(twoStepRequired)) {
+    throw new ConfigError(`LATCHKEY_TWO_STEP_REQUIRED must be one of ${TWO_STEP_REQUIRED.join(', ')}, got "${twoStepRequired}"`);
+  }
   const logLevel = env.LATCHKEY_LOG_LEVEL?.trim() || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LATCHKEY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   let baseUrl: URL;
@@ -355,6 +363,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     alerts: parseAlerts(env),
     retention: parseRetention(env),
     logLevel,
+    twoStepRequired,
     passwordPolicy: { minLength, maxLength, rules: parseRules(env.LATCHKEY_PASSWORD_RULES) },
   };
 }

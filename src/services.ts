@@ -25,6 +25,7 @@ import { COMMAND_LINE } from './modules/audit/audit.ts';
 import { AuditLog } from './modules/audit/audit.service.ts';
 import { Security } from './modules/security/security.service.ts';
 import { Throttle } from './modules/throttle/throttle.ts';
+import { TwoStep } from './modules/twostep/twostep.service.ts';
 import { Applications } from './modules/applications/applications.service.ts';
 import { Webhooks } from './modules/webhooks/webhooks.service.ts';
 import { WebhookWorker } from './modules/webhooks/worker.ts';
@@ -60,6 +61,10 @@ export interface Services {
   /** The relying parties of the OpenID Connect provider. */
   applications: Applications;
   apiKeys: ApiKeys;
+  /** Two-step verification: authenticator apps, recovery codes, and the second step of every sign-in. */
+  twoStep: TwoStep;
+  /** Seals what waits in the browser between the two steps of a sign-in, and recovery codes on their way to their page. */
+  twoStepCookies: SecretBox;
   close(): Promise<void>;
 }
 
@@ -96,13 +101,17 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     maxSeconds: config.sessionMaxSeconds,
   });
   const throttle = new Throttle({ db }, { formPostsPerMinute: config.rateLimitPerMinute, resetMailsPerHour: config.resetLimitPerHour });
+  const twoStep = new TwoStep(db, clock, sessions, throttle, outbox, new SecretBox(secret, 'two-step-authenticator-secret'), {
+    required: config.twoStepRequired,
+    issuer: 'Latchkey',
+  });
   const passwords = new Passwords(db, clock, policy, sessions, outbox, throttle);
   const recovery = new Recovery(db, clock, passwords, sessions, outbox, throttle, {
     ttlSeconds: config.resetTtlSeconds,
     // A pass that stopped mid-batch leaves its requests to others after the same time as its mail.
     requestLeaseMs: config.mailLeaseSeconds * 1000,
-  });
-  const login = new Login(db, clock, users, sessions, throttle);
+  }, twoStep);
+  const login = new Login(db, clock, users, sessions, throttle, twoStep);
   // Reports read a lot: on SQLite off the server's thread, so an administrator's page never holds the others.
   const reports = openReportReader(db);
   const security = new Security(db, reports, clock, outbox, logger, config.alerts);
@@ -139,6 +148,8 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     webhookWorker,
     applications: new Applications(db, clock, new SecretBox(secret, 'application-client-secret')),
     apiKeys,
+    twoStep,
+    twoStepCookies: new SecretBox(secret, 'two-step-pending'),
     async close() {
       await apiKeys.settled();
       await retention.stop();

@@ -247,6 +247,23 @@ export interface ApiIdempotencyTable {
   created_at: number;
 }
 
+/** A user's authenticator app (TOTP): the secret sealed under the installation secret, the last time step accepted. */
+export interface TwoStepAuthenticatorsTable {
+  user_id: string;
+  secret_sealed: string;
+  created_at: number;
+  last_used_step: number | null;
+  last_used_at: number | null;
+}
+
+/** A single-use recovery code of a user with two-step verification; only a hash of it is kept. */
+export interface TwoStepRecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -266,6 +283,8 @@ export interface Database {
   applications: ApplicationsTable;
   api_keys: ApiKeysTable;
   api_idempotency: ApiIdempotencyTable;
+  two_step_authenticators: TwoStepAuthenticatorsTable;
+  two_step_recovery_codes: TwoStepRecoveryCodesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -516,6 +516,33 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('api_keys').execute();
     },
   },
+  '0020_two_step': {
+    async up(db: AnyDb) {
+      // One authenticator app per user; its primary key is the set the users list's "Two-step on/off" filters read.
+      // last_used_step: the last time step accepted, so no code is accepted twice.
+      await db.schema
+        .createTable('two_step_authenticators')
+        .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+        .addColumn('secret_sealed', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_step', 'bigint')
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+      // Recovery codes: a SHA-256 of each (a code is 50 random bits, tried only under the second step's throttle).
+      await db.schema
+        .createTable('two_step_recovery_codes')
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('code_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addPrimaryKeyConstraint('two_step_recovery_codes_pk', ['user_id', 'code_hash'])
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('two_step_recovery_codes').execute();
+      await db.schema.dropTable('two_step_authenticators').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

@@ -82,7 +82,8 @@ describe('the Security page in a browser', () => {
       await logIn(page);
       await page.goto('/admin/security');
       assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Security');
-      assert.equal(await page.getByRole('img', { name: /per hour, last 7 days/ }).count(), 5);
+      // Reset requests, reset links, failed logins, failed second steps, throttled requests, mail failures.
+      assert.equal(await page.getByRole('img', { name: /per hour, last 7 days/ }).count(), 6);
       await page.getByRole('link', { name: /^30 requests from 203\.0\.113\.66/ }).click();
       await page.waitForURL('**/admin/audit?**');
       assert.match(await page.locator('.pager span').innerText(), /\(30 events in all\)/);

@@ -29,6 +29,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
   async function render(reply: FastifyReply, auth: Auth, extra: { notice?: string | null; broken?: string[]; error?: string | null; status?: number }) {
     const list = await sessions.list(auth.user.id);
     const signedIn = await applications.signedInFor(auth.user.id);
+    const twoStep = await services.twoStep.methodsOf(auth.user.id);
     return sendHtml(
       reply,
       accountPage({
@@ -36,6 +37,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
         csrfToken: reply.generateCsrf(),
         sessions: list,
         applications: signedIn,
+        twoStep,
         currentSession: auth.session.id_hash,
         rules: policy.rules(),
         ...extra,

@@ -6,12 +6,15 @@ import { csrfField, newPasswordFields, passwordRefusal, when } from '../../views
 import type { Session } from '../sessions/sessions.repo.ts';
 import type { SignedInApplication } from '../applications/applications.service.ts';
 import { scopeWords } from '../oidc/interactions.views.ts';
+import type { TwoStepMethods } from '../twostep/twostep.service.ts';
+import { twoStepCard } from '../twostep/twostep.views.ts';
 
 export interface AccountView {
   viewer: Viewer & { email: string };
   csrfToken: string;
   sessions: Session[];
   applications: SignedInApplication[];
+  twoStep: TwoStepMethods;
   currentSession: string;
   rules: string[];
   notice?: string | null;
@@ -40,6 +43,7 @@ ${passwordRefusal(view.broken, view.error)}
   <button type="submit">Change Password</button>
 </form>
 </div>
+${twoStepCard(view.twoStep, view.csrfToken)}
 <div class="card">
 <h2>Active sessions</h2>
 <table>

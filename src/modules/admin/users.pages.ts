@@ -10,7 +10,7 @@ import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { USER_FILTERS, USER_SORTS, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { consolePage } from './console.views.ts';
 import { noticeFor } from '../../views/components.ts';
-import { actionRefused, bulkConfirm, bulkSummary, newUserForm, sendResetConfirm, userPage, usersList, type UserForm } from './users.views.ts';
+import { actionRefused, bulkConfirm, bulkSummary, newUserForm, removeTwoStepConfirm, sendResetConfirm, userPage, usersList, type UserForm } from './users.views.ts';
 
 const PER_PAGE = 50;
 const BULK_CAP = 5000;
@@ -23,6 +23,7 @@ const NOTICES: Record<string, (user: User) => string> = {
   restored: () => 'The user was restored.',
   'sessions-ended': () => 'Every session of the user has ended.',
   'password-set': () => 'The password was set. Every session of the user has ended and the user was told by email.',
+  'two-step-removed': (user) => `Two-step verification was removed from ${user.email}. Every session of the user has ended and the user was told by email.`,
 };
 
 /** The list's search and filters, as the list's address and the bulk form carry them. */
@@ -57,10 +58,11 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
   }
 
   async function showUser(reply: FastifyReply, auth: Auth, user: User, extra: { notice?: string | null; form?: UserForm; passwordBroken?: string[]; passwordError?: string | null; status?: number } = {}) {
-    const [userSessions, activity, resetPending] = await Promise.all([
+    const [userSessions, activity, resetPending, twoStep] = await Promise.all([
       sessions.list(user.id),
       audit.list({ userId: user.id, limit: 20 }),
       recovery.hasOpenLink(user.id),
+      services.twoStep.methodsOf(user.id),
     ]);
     const body = userPage({
       user,
@@ -68,6 +70,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       sessions: userSessions,
       activity: activity.rows,
       resetPending,
+      twoStep,
       form: extra.form ?? { email: user.email, name: user.name, role: user.role },
       rules: policy.rules(),
       passwordBroken: extra.passwordBroken,
@@ -180,6 +183,24 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
         return send(reply, auth, 'Send Password Reset Instructions', actionRefused(user, error.message), null, error.status);
       }
       return reply.redirect(`/admin/users/${user.id}?notice=reset-sent`, 303);
+    });
+
+    // "Remove Two-Step Verification": for a person who lost the app and the recovery codes; asks first.
+    app.get('/admin/users/:id/remove-two-step', { schema: { params: IdParams } }, async (request, reply) => {
+      const user = await loadUser(request.params.id);
+      return send(reply, adminOf(request), 'Remove Two-Step Verification', removeTwoStepConfirm(user, reply.generateCsrf()));
+    });
+
+    app.post('/admin/users/:id/remove-two-step', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+      const auth = adminOf(request);
+      const user = await loadUser(request.params.id);
+      try {
+        await services.twoStep.removeByAdministrator(user, actorOf(request, auth.user.id));
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        return send(reply, auth, 'Remove Two-Step Verification', actionRefused(user, error.message, 'Remove Two-Step Verification'), null, error.status);
+      }
+      return reply.redirect(`/admin/users/${user.id}?notice=two-step-removed`, 303);
     });
 
     app.post('/admin/users/:id/archive', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {

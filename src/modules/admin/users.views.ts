@@ -7,6 +7,7 @@ import type { AuditRow } from '../audit/audit.service.ts';
 import { COUNT_CAP, type ListedUser, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { pager } from './console.views.ts';
 import { csrfField, newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
+import type { TwoStepMethods } from '../twostep/twostep.service.ts';
 
 export const FILTER_LABELS: Record<UserFilter, string> = {
   active: 'Active',
@@ -14,6 +15,8 @@ export const FILTER_LABELS: Record<UserFilter, string> = {
   admins: 'Administrators',
   'reset-pending': 'Reset pending',
   'never-logged-in': 'Never logged in',
+  'two-step-on': 'Two-step on',
+  'two-step-off': 'Two-step off',
 };
 
 const COLUMNS: Array<{ sort: UserSort; label: string }> = [
@@ -182,6 +185,7 @@ export interface UserPageView {
   sessions: Session[];
   activity: AuditRow[];
   resetPending: boolean;
+  twoStep: TwoStepMethods;
   form: UserForm;
   rules: string[];
   passwordBroken?: string[];
@@ -194,12 +198,17 @@ export function userPage(view: UserPageView): SafeHtml {
   return html`<div class="card">
 <div class="title-row"><h1>${user.name}</h1>
 <details class="menu"><summary class="button">Action</summary>
-<ul><li><a href="/admin/users/${user.id}/send-reset">Send Password Reset Instructions</a></li></ul>
+<ul><li><a href="/admin/users/${user.id}/send-reset">Send Password Reset Instructions</a></li>${view.twoStep.authenticator
+    ? html`<li><a href="/admin/users/${user.id}/remove-two-step">Remove Two-Step Verification</a></li>`
+    : ''}</ul>
 </details></div>
 <dl class="details">
 <dt>Email</dt><dd>${user.email}</dd><dt>Role</dt><dd>${roleLabel(user.role)}</dd><dt>Status</dt><dd>${statusLabel(user.status)}</dd>
 <dt>Created</dt><dd>${when(user.created_at)}</dd><dt>Last Login</dt><dd>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</dd>
 <dt>Password Changed</dt><dd>${when(user.password_changed_at)}</dd><dt>Reset Pending</dt><dd>${view.resetPending ? 'Yes' : 'No'}</dd>
+<dt>Two-Step Verification</dt><dd data-testid="two-step-methods">${view.twoStep.authenticator
+    ? `Authenticator app (set up ${when(view.twoStep.authenticator.createdAt)}, last used ${when(view.twoStep.authenticator.lastUsedAt)}); ${view.twoStep.recoveryCodesLeft} recovery codes left`
+    : 'Off'}</dd>
 </dl>
 <form method="post" action="/admin/users/${user.id}/${user.status === 'active' ? 'archive' : 'restore'}">${hidden}<button type="submit" class="secondary">${user.status === 'active' ? 'Archive' : 'Restore'}</button></form>
 </div>
@@ -268,9 +277,20 @@ ${csrfField(csrfToken)}
 </div>`;
 }
 
-export function actionRefused(user: User, message: string): SafeHtml {
+export function removeTwoStepConfirm(user: User, csrfToken: string): SafeHtml {
   return html`<div class="card narrow">
-<h1>Send Password Reset Instructions</h1>
+<h1>Remove Two-Step Verification</h1>
+<p>Remove two-step verification from ${user.name} &lt;${user.email}&gt;? The authenticator app and the recovery codes stop working, every session of the user ends, and the user is told by email. Their password alone will then let them in.</p>
+<form method="post" action="/admin/users/${user.id}/remove-two-step">
+${csrfField(csrfToken)}
+<button type="submit">Confirm</button> <a class="button secondary" href="/admin/users/${user.id}">Cancel</a>
+</form>
+</div>`;
+}
+
+export function actionRefused(user: User, message: string, title = 'Send Password Reset Instructions'): SafeHtml {
+  return html`<div class="card narrow">
+<h1>${title}</h1>
 <p class="error" role="alert">${message}</p>
 <p><a href="/admin/users/${user.id}">Back to ${user.name}</a></p>
 </div>`;

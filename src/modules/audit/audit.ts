@@ -51,7 +51,13 @@ export type AuditType =
   | 'oidc.revoked'
   | 'api_key.created'
   | 'api_key.revoked'
-  | 'api_key.used';
+  | 'api_key.used'
+  | 'two_step.enabled'
+  | 'two_step.used'
+  | 'two_step.failed'
+  | 'two_step.removed'
+  | 'two_step.recovery_code_used'
+  | 'two_step.recovery_codes_created';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
 export interface Actor {
@@ -146,6 +152,12 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'api_key.created': 'API key created',
   'api_key.revoked': 'API key revoked',
   'api_key.used': 'API called',
+  'two_step.enabled': 'Two-step verification set up',
+  'two_step.used': 'Second step passed',
+  'two_step.failed': 'Second step failed',
+  'two_step.removed': 'Two-step verification removed',
+  'two_step.recovery_code_used': 'Recovery code used',
+  'two_step.recovery_codes_created': 'Recovery codes made',
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];

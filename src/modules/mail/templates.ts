@@ -5,7 +5,8 @@ export type MailTemplate =
   | { template: 'reset'; params: { name: string; ttlSeconds: number; sentByAdministrator: boolean } }
   | { template: 'password_changed'; params: { name: string; changedAt: number; how: 'reset' | 'account' | 'command line' | 'administrator' } }
   | { template: 'test'; params: Record<string, never> }
-  | { template: 'security_alert'; params: { title: string; alerts: Array<{ summary: string; at: number }> } };
+  | { template: 'security_alert'; params: { title: string; alerts: Array<{ summary: string; at: number }> } }
+  | { template: 'two_step_removed'; params: { name: string; removedAt: number } };
 
 export interface RenderedMail {
   subject: string;
@@ -47,6 +48,8 @@ export function subjectOf(mail: MailTemplate): string {
       return 'Latchkey test email';
     case 'security_alert':
       return `Security alert: ${mail.params.title}`;
+    case 'two_step_removed':
+      return 'Two-step verification was removed from your account';
   }
 }
 
@@ -134,6 +137,28 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
 <ul>${alerts.map((alert) => html`<li>${new Date(alert.at).toUTCString()}: ${alert.summary}</li>`)}</ul>
 <p><a href="${url}" style="display:inline-block;padding:12px 20px;background:#2456c9;color:#ffffff;border-radius:6px;text-decoration:none">Open the Security page</a></p>
 <p>Acknowledge the alert there once you have looked into it. Administrators get at most one mail an hour about each kind of alert; the Security page lists every alert.</p>
+<p>— Latchkey</p>`;
+      return { subject, text, html: frame(subject, body) };
+    }
+    case 'two_step_removed': {
+      const { name, removedAt } = mail.params;
+      const when = new Date(removedAt).toUTCString();
+      const subject = subjectOf(mail);
+      const accountUrl = `${settings.baseUrl.href}account`;
+      const text = [
+        `Hello ${name},`,
+        '',
+        `An administrator removed two-step verification from your account on ${when}. Every session that was signed in has been logged out; your password alone now lets you in.`,
+        '',
+        `Set up two-step verification again on your account page: ${accountUrl}`,
+        'If you did not ask for this, tell your administrator at once.',
+        '',
+        '— Latchkey',
+      ].join('\n');
+      const body = html`<p>Hello ${name},</p>
+<p>An administrator removed two-step verification from your account on ${when}. Every session that was signed in has been logged out; your password alone now lets you in.</p>
+<p><a href="${accountUrl}">Set up two-step verification again</a> on your account page.</p>
+<p>If you did not ask for this, tell your administrator at once.</p>
 <p>— Latchkey</p>`;
       return { subject, text, html: frame(subject, body) };
     }

@@ -14,6 +14,7 @@ import { loginPage } from '../sessions/auth.views.ts';
 import { LoginForm } from '../sessions/auth.pages.ts';
 import { passwordNeededAfterRevoke, signedInAgainAfterRevoke } from './grants.service.ts';
 import { consentView } from './interactions.views.ts';
+import { startSecondStep } from '../twostep/twostep.pages.ts';
 import { INTERACTION_PATH, type OidcProvider, type Provider } from './provider.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -167,7 +168,13 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
       const password = request.body.password ?? '';
       const remembered = request.body.remember === 'yes';
       try {
-        const { token, session, user } = await login.login(email, password, actorOf(request), { remembered });
+        const result = await login.login(email, password, actorOf(request), { remembered });
+        // Two-step verification: the second step comes first, then the browser returns here (with its session,
+        // begun during this sign-in) and the sign-in goes on.
+        if ('secondStep' in result) {
+          return startSecondStep(services, reply, result.user, { via: 'password', step: result.secondStep, remembered, next: `${INTERACTION_PATH}/${details.uid}` });
+        }
+        const { token, session, user } = result;
         cookies.sessionChanged(reply);
         cookies.set(reply, 'session', token, sessions.cookieLifetime(session));
         return await finishLogin(request, reply, details, { userId: user.id, loginAt: session.created_at, remembered, passwordEntered: true });

@@ -12,6 +12,7 @@ import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { LinkUnusable } from './recovery.service.ts';
 import { continueSignInPage, newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from './recovery.views.ts';
 import { safeNext } from '../sessions/auth.pages.ts';
+import { startSecondStep } from '../twostep/twostep.pages.ts';
 
 // The longest the token may sit in the browser's cookie jar, however long the link itself is valid.
 const RESET_COOKIE_MAX_SECONDS = 3600;
@@ -78,8 +79,14 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
       const { password = '', confirmation = '' } = request.body;
       const token = tokenFrom(request);
       try {
-        const { sessionToken } = await recovery.redeem(token, password, confirmation, actorOf(request));
+        const redeemed = await recovery.redeem(token, password, confirmation, actorOf(request));
         const back = safeNext(cookies.read(request, 'return'));
+        // Two-step verification: the password is changed, but the session waits for the second step.
+        if (redeemed.sessionToken === null) {
+          cookies.clear(reply, 'reset', 'return');
+          return startSecondStep(services, reply, redeemed.user, { via: 'reset link', step: redeemed.secondStep, remembered: false, next: back });
+        }
+        const { sessionToken } = redeemed;
         // A session begins in this browser: the reset cookie and the CSRF secret go; the cookie ends with the browser.
         cookies.sessionChanged(reply);
         cookies.set(reply, 'session', sessionToken);

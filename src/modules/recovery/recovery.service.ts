@@ -10,6 +10,7 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { Passwords } from '../passwords/passwords.service.ts';
 import type { Sessions } from '../sessions/sessions.ts';
 import type { Throttle } from '../throttle/throttle.ts';
+import type { SecondStep, TwoStep } from '../twostep/twostep.service.ts';
 import { normalizeEmail } from '../users/identity.ts';
 import { findUserById, findUsersByEmails, lockUserById, lockUsersByIds, recordLogin, type User } from '../users/users.repo.ts';
 import {
@@ -44,6 +45,9 @@ export class LinkUnusable extends UserError {
   }
 }
 
+/** A redeemed link in the browser: signed in, or (two-step verification) the second step still to pass. */
+export type Redeemed = { user: User; sessionToken: string } | { user: User; sessionToken: null; secondStep: Exclude<SecondStep, 'none'> };
+
 export interface RecoverySettings {
   ttlSeconds: number;
   /** How long a pass may hold requests before another instance may act on them (it stopped mid-pass). */
@@ -65,6 +69,7 @@ export class Recovery {
     private readonly outbox: Outbox,
     private readonly throttle: Throttle,
     private readonly settings: RecoverySettings,
+    private readonly twoStep: TwoStep,
   ) {}
 
   /**
@@ -191,8 +196,8 @@ export class Recovery {
    * attempts exactly one succeeds. On success every session of the user ends and a new one starts.
    */
   async redeem(token: string, password: string, confirmation: string, actor: Actor, options: { signIn: false }): Promise<{ user: User; sessionToken: null }>;
-  async redeem(token: string, password: string, confirmation: string, actor: Actor, options?: { signIn: true }): Promise<{ user: User; sessionToken: string }>;
-  async redeem(token: string, password: string, confirmation: string, actor: Actor, options: { signIn: boolean } = { signIn: true }): Promise<{ user: User; sessionToken: string | null }> {
+  async redeem(token: string, password: string, confirmation: string, actor: Actor, options?: { signIn: true }): Promise<Redeemed>;
+  async redeem(token: string, password: string, confirmation: string, actor: Actor, options: { signIn: boolean } = { signIn: true }): Promise<Redeemed | { user: User; sessionToken: null }> {
     const found = await this.inspect(token);
     if (found.state !== 'usable') {
       await this.recordOpened(found, actor);
@@ -222,7 +227,12 @@ export class Recovery {
       await recordAudit(trx, now, actor, { type: 'reset.link_used', userId: user.id, email: user.email, detail: { link: found.link.id } });
       await this.passwords.apply(trx, user, passwordHash, 'reset', actor);
       // Through the API, the application that built the page signs the person in (or sends them to log in).
-      if (!options.signIn) return { user: { ...user, password_hash: passwordHash, password_changed_at: now }, sessionToken: null };
+      const changed = { ...user, password_hash: passwordHash, password_changed_at: now };
+      if (!options.signIn) return { user: changed, sessionToken: null };
+      // A mailbox is one factor: a user with two-step verification passes it before any session starts. The new
+      // password stands either way (the link is used and the notification is queued above).
+      const secondStep = await this.twoStep.secondStepFor(trx, user);
+      if (secondStep !== 'none') return { user: changed, sessionToken: null, secondStep };
       const { token: sessionToken } = await this.sessions.start(trx, user.id, actor);
       await recordLogin(trx, user.id, now);
       await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: { via: 'reset link' } });

@@ -45,7 +45,7 @@ export const LINK_TYPES = ['reset.link_opened', 'reset.link_used', 'reset.link_r
 export const THROTTLED_TYPES = ['reset.throttled', 'login.throttled'] as const;
 export const MAIL_FAILURE_TYPES = ['mail.retrying', 'mail.failed'] as const;
 const MAIL_OUTCOME_TYPES = ['mail.sent', ...MAIL_FAILURE_TYPES] as const;
-const CHART_TYPES = [...new Set([...RESET_TYPES, ...LINK_TYPES, 'login.failed', ...THROTTLED_TYPES, ...MAIL_FAILURE_TYPES])];
+const CHART_TYPES = [...new Set([...RESET_TYPES, ...LINK_TYPES, 'login.failed', 'two_step.failed', ...THROTTLED_TYPES, ...MAIL_FAILURE_TYPES])];
 
 export const WEEK_HOURS = 168;
 const TOP = 10;

@@ -58,6 +58,11 @@ const CHARTS: Chart[] = [
     figures: [{ label: 'Failed logins', color: RED, key: 'login.failed', types: ['login.failed'] }],
   },
   {
+    id: 'failed-second-steps',
+    title: 'Failed second steps',
+    figures: [{ label: 'Wrong codes after a correct password', color: RED, key: 'two_step.failed', types: ['two_step.failed'] }],
+  },
+  {
     id: 'throttled',
     title: 'Throttled requests',
     figures: [

@@ -8,6 +8,7 @@ import { actorOf, sendHtml } from '../../infra/web.ts';
 import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { loginPage } from './auth.views.ts';
 import { noticeFor } from '../../views/components.ts';
+import { startSecondStep } from '../twostep/twostep.pages.ts';
 
 /** Only a path on this site may follow a login: never another host. */
 export function safeNext(next: unknown): string | null {
@@ -18,6 +19,7 @@ export function safeNext(next: unknown): string | null {
 const NOTICES: Record<string, string> = {
   'logged-out': 'You have been logged out.',
   'password-attempts': 'You were logged out after too many wrong current passwords. Log in again, or reset your password.',
+  'second-step-expired': 'The time for the second step ran out, or it was finished. Log in again.',
 };
 
 /** `next`: where to go after logging in (checked by safeNext; anything else is ignored). */
@@ -42,9 +44,10 @@ export function authPages(services: Services): FastifyPluginAsync {
       const password = request.body.password ?? '';
       const remembered = request.body.remember === 'yes';
       try {
-        const { token, session } = await login.login(email, password, actorOf(request), { remembered });
+        const result = await login.login(email, password, actorOf(request), { remembered });
+        if ('secondStep' in result) return startSecondStep(services, reply, result.user, { via: 'password', step: result.secondStep, remembered, next });
         cookies.sessionChanged(reply);
-        cookies.set(reply, 'session', token, sessions.cookieLifetime(session));
+        cookies.set(reply, 'session', result.token, sessions.cookieLifetime(result.session));
         return reply.redirect(next ?? '/account', 303);
       } catch (error) {
         if (!(error instanceof UserError)) throw error;

@@ -9,6 +9,7 @@ import type { UserDirectory } from '../users/users.service.ts';
 import { recordLogin, type User } from '../users/users.repo.ts';
 import type { Session } from './sessions.repo.ts';
 import type { Sessions } from './sessions.ts';
+import type { SecondStep, TwoStep } from '../twostep/twostep.service.ts';
 
 export const LOGIN_FAILED = 'Wrong email or password.';
 export const LOGIN_THROTTLED = 'Too many failed attempts for this email. Wait 15 minutes, or reset your password.';
@@ -20,10 +21,19 @@ export class Login {
     private readonly users: UserDirectory,
     private readonly sessions: Sessions,
     private readonly throttle: Throttle,
+    private readonly twoStep: TwoStep,
   ) {}
 
-  /** Returns the user and a new session with its token, or throws UserError with the same message for every failure. */
-  async login(typedEmail: string, password: string, actor: Actor, options: { remembered?: boolean } = {}): Promise<{ user: User; token: string; session: Session }> {
+  /**
+   * Returns the user and a new session with its token — or, for a user with two-step verification (or required to
+   * set it up), no session yet but the second step to pass. Throws UserError with the same message for every failure.
+   */
+  async login(
+    typedEmail: string,
+    password: string,
+    actor: Actor,
+    options: { remembered?: boolean } = {},
+  ): Promise<{ user: User; token: string; session: Session } | { user: User; secondStep: Exclude<SecondStep, 'none'> }> {
     const email = typedEmail.trim().toLowerCase().slice(0, 254);
     // Counted by address as typed, known or not, so throttling itself does not reveal which accounts exist.
     // Refused attempts are recorded apart (login.throttled) and do not extend the pause.
@@ -45,6 +55,10 @@ export class Login {
       });
       throw new UserError(LOGIN_FAILED, 401);
     }
+
+    // No session before the second step (twostep/), which records the login once it is passed.
+    const secondStep = await this.twoStep.secondStepFor(this.db, user);
+    if (secondStep !== 'none') return { user, secondStep };
 
     const newHash = needsRehash ? await hashPassword(password) : null;
     const now = this.clock.now();

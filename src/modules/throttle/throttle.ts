@@ -19,7 +19,7 @@ export interface ThrottleSettings {
 export type ThrottleStore = { db: Db } | 'memory';
 
 /** The forms limited per IP address; each has its own count, as each route had before. */
-export type LimitedForm = 'login' | 'reset-request' | 'reset-link' | 'current-password' | 'password-check';
+export type LimitedForm = 'login' | 'reset-request' | 'reset-link' | 'current-password' | 'password-check' | 'second-step';
 
 const MINUTE = 60;
 const LOGIN_WINDOW = 15 * MINUTE;
@@ -32,6 +32,11 @@ const LOGIN_FAILURES_PER_ADDRESS_AND_IP = 10;
 const LOGIN_FAILURES_PER_ADDRESS = 100;
 /** Wrong current passwords on /account, per user, before the session ends. */
 const WRONG_CURRENT_PASSWORDS = 5;
+/**
+ * Wrong second steps (codes from an authenticator app or recovery codes) per user before the second step is paused:
+ * with three codes valid at a time, five tries in 15 minutes give a guesser who has the password about one chance in 700 a day.
+ */
+const SECOND_STEP_FAILURES = 5;
 
 type Limiter = RateLimiterAbstract;
 
@@ -44,6 +49,7 @@ export class Throttle {
   private readonly resetFromHere: Limiter | null;
   private readonly resetEverywhere: Limiter | null;
   private readonly wrongCurrent: Limiter;
+  private readonly secondStep: Limiter;
   private readonly forms: Limiter | null;
   private readonly sweeper: NodeJS.Timeout | null = null;
 
@@ -57,6 +63,7 @@ export class Throttle {
     this.resetFromHere = perHour > 0 ? this.limiter('reset-ip', perHour, 60 * MINUTE) : null;
     this.resetEverywhere = perHour > 0 ? this.limiter('reset', perHour * 4, 60 * MINUTE) : null;
     this.wrongCurrent = this.limiter('current-password', WRONG_CURRENT_PASSWORDS, LOGIN_WINDOW);
+    this.secondStep = this.limiter('second-step', SECOND_STEP_FAILURES, LOGIN_WINDOW);
     this.forms = settings.formPostsPerMinute > 0 ? this.limiter('form', settings.formPostsPerMinute, MINUTE) : null;
     if (store !== 'memory') {
       // Expired counts are only dead rows; one instance at a time sweeps them now and then.
@@ -112,6 +119,16 @@ export class Throttle {
   /** Counts a wrong current password on /account; true once there have been too many in 15 minutes. */
   async wrongCurrentPassword(userId: string): Promise<boolean> {
     return (await this.add(this.wrongCurrent, userId)) >= WRONG_CURRENT_PASSWORDS;
+  }
+
+  /** Whether the user's second step is paused after too many wrong codes, wherever they came from. */
+  async secondStepPaused(userId: string): Promise<boolean> {
+    return (await this.count(this.secondStep, userId)) >= SECOND_STEP_FAILURES;
+  }
+
+  /** Counts a wrong code at the second step. */
+  async secondStepFailed(userId: string): Promise<void> {
+    await this.add(this.secondStep, userId);
   }
 
   /** Takes one post to a limited form from this IP address; the seconds to wait when over the limit, else 0. */

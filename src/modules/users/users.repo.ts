@@ -2,6 +2,7 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { dialectOf, forUpdate, type Executor, type UsersTable } from '../../infra/db.ts';
 import { openLinksOf } from '../recovery/reset-links.repo.ts';
+import { usersWithTwoStep } from '../twostep/twostep.repo.ts';
 
 export type User = UsersTable;
 
@@ -92,7 +93,7 @@ export async function countUsers(db: Executor): Promise<number> {
   return Number(row.n);
 }
 
-export const USER_FILTERS = ['active', 'archived', 'admins', 'reset-pending', 'never-logged-in'] as const;
+export const USER_FILTERS = ['active', 'archived', 'admins', 'reset-pending', 'never-logged-in', 'two-step-on', 'two-step-off'] as const;
 export type UserFilter = (typeof USER_FILTERS)[number];
 export const USER_SORTS = ['name', 'email', 'role', 'status', 'last_login', 'password_changed'] as const;
 export type UserSort = (typeof USER_SORTS)[number];
@@ -179,6 +180,9 @@ function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, search: Search 
     if (filter === 'never-logged-in') q = q.where(sql<SqlBool>`${column('users.last_login_at')} is null`);
     // Users with a usable link: a set built once from the partial index of open links, not a probe per user.
     if (filter === 'reset-pending') q = q.where(sql<SqlBool>`${column('users.id')} in (${openLinksOf(db, now)})`);
+    // Two-step verification: the set of user ids from its table's primary key, built once, as for reset-pending.
+    if (filter === 'two-step-on') q = q.where(sql<SqlBool>`${column('users.id')} in (${usersWithTwoStep(db)})`);
+    if (filter === 'two-step-off') q = q.where(sql<SqlBool>`${column('users.id')} not in (${usersWithTwoStep(db)})`);
   }
   return q;
 }
