@@ -4,6 +4,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,7 +21,7 @@ import { codeAt } from '../src/modules/twostep/totp.ts';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
 import { textOf, WebClient } from './support/client.ts';
 import { freshDatabaseUrl } from './support/database.ts';
-import { freePort } from './support/net.ts';
+import { cleanEnv, freePort } from './support/net.ts';
 import { APP_ORIGIN, Browser } from './support/oidc-browser.ts';
 
 const STEP = 30_000;
@@ -395,6 +398,48 @@ describe('the server log during two-step verification', () => {
     } finally {
       await app.close();
       await services.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('latchkey users remove-two-step', () => {
+  it('removes the app and the codes of a locked-out administrator, ends the sessions and mails the user; refuses one without', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-two-step-cli-'));
+    const env = { LATCHKEY_DATABASE_URL: await freshDatabaseUrl(dir), LATCHKEY_DATA_DIR: dir, NODE_ENV: 'test' };
+    const open = () => createServices(loadConfig(env, dir), new ManualClock(), createLogger('silent'));
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'users', ...args], { cwd: fileURLToPath(new URL('..', import.meta.url)), env: cleanEnv(env) }).then(
+        (done) => ({ code: 0, ...done }),
+        (failed: { code: number; stdout: string; stderr: string }) => failed,
+      );
+    try {
+      let services = await open();
+      const admin = await services.users.create({ email: 'last.admin@example.com', name: 'Last Admin', password: GOOD_PASSWORD, role: 'admin' }, COMMAND_LINE);
+      const setup = await services.twoStep.newSetup(admin);
+      await services.twoStep.enable(admin, setup.secret, codeAt(setup.secret, services.clock.now()), COMMAND_LINE);
+      await services.sessions.start(services.db, admin.id, COMMAND_LINE);
+      await services.close();
+
+      const removed = await cli('remove-two-step', 'Last.Admin@example.com');
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.equal(removed.stdout, 'Two-step verification removed from last.admin@example.com; every session of the user ended.\n');
+      const again = await cli('remove-two-step', 'last.admin@example.com');
+      assert.equal(again.code, 1);
+      assert.equal(again.stderr, 'latchkey: last.admin@example.com has no two-step verification to remove.\n');
+
+      services = await open();
+      try {
+        assert.equal((await services.twoStep.methodsOf(admin.id)).authenticator, null);
+        assert.equal((await services.sessions.list(admin.id)).length, 0);
+        const event = await services.db.selectFrom('audit_events').select('detail').where('type', '=', 'two_step.removed').executeTakeFirstOrThrow();
+        assert.match(event.detail!, /"by":"command line"/);
+        const mail = await services.db.selectFrom('mail_messages').select('template').where('user_id', '=', admin.id).where('template', '=', 'two_step_removed').execute();
+        assert.equal(mail.length, 1);
+      } finally {
+        await services.close();
+      }
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -29,6 +29,9 @@ Commands:
   users list [--search Q]                            list users
   users send-reset EMAIL                             queue password reset instructions
   users reset-link EMAIL                             print a fresh reset link, for delivery by hand
+  users remove-two-step EMAIL                        remove two-step verification (app and recovery codes),
+                                                     end the user's sessions and mail the user: for a
+                                                     person (or the last administrator) who lost both
   users import FILE [--format csv|jsonl] [--all-or-nothing]
                                                      create users from a CSV or JSON lines file (- reads
                                                      standard input); bad rows are reported by line and
@@ -298,6 +301,16 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
       });
       return;
     }
+    if (sub === 'remove-two-step') {
+      const { positionals } = parse(rest, {}, 1);
+      await withServices(loadConfig(), async (services) => {
+        const user = await findUser(services, positionals[0]!);
+        await services.twoStep.removeByAdministrator(user, COMMAND_LINE, 'command line');
+        out(`Two-step verification removed from ${user.email}; every session of the user ended.`);
+        await services.worker.drain();
+      });
+      return;
+    }
     if (sub === 'import') {
       const { values, positionals } = parse(rest, { format: { type: 'string' }, 'all-or-nothing': { type: 'boolean' } }, 1, 'file');
       const file = positionals[0]!;
@@ -312,7 +325,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
       await withServices(loadConfig(), (services) => exportUsers(services, { output, format, withHashes: values['with-hashes'] === true }, out));
       return;
     }
-    throw new UsageError(`unknown users command "${sub ?? ''}" (add, list, send-reset, reset-link, import, export)`);
+    throw new UsageError(`unknown users command "${sub ?? ''}" (add, list, send-reset, reset-link, remove-two-step, import, export)`);
   }
   if (command === 'apps') {
     await runApps(sub, rest, out);

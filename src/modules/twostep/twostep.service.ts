@@ -165,12 +165,12 @@ export class TwoStep {
    * An administrator's "Remove Two-Step Verification": the app and the recovery codes go, every session of the
    * user ends (applications' sign-ins too), and the user is told by mail — in one transaction.
    */
-  async removeByAdministrator(user: User, actor: Actor): Promise<void> {
+  async removeByAdministrator(user: User, actor: Actor, by: 'administrator' | 'command line' = 'administrator'): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       if (!(await removeTwoStep(trx, user.id))) throw new UserError(`${user.email} has no two-step verification to remove.`, 409);
       const now = this.clock.now();
       const ended = await this.sessions.endAll(trx, user.id, undefined, actor);
-      await recordAudit(trx, now, actor, { type: 'two_step.removed', userId: user.id, email: user.email, detail: { by: 'administrator', sessionsEnded: ended } });
+      await recordAudit(trx, now, actor, { type: 'two_step.removed', userId: user.id, email: user.email, detail: { by, sessionsEnded: ended } });
       await this.outbox.enqueue(trx, actor, { to: user.email, userId: user.id, mail: { template: 'two_step_removed', params: { name: user.name, removedAt: now } } });
     });
   }
