@@ -13,6 +13,7 @@ import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession } from '../support/browser.ts';
 import { cleanEnv, freePort } from '../support/net.ts';
 import { COMMAND_LINE } from '../../src/modules/audit/audit.ts';
+import { codeAt } from '../../src/modules/twostep/totp.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sign-in-app/server.mjs', import.meta.url));
 const RESET_PASSWORD = 'Quiet-Lantern-77';
@@ -164,6 +165,49 @@ describe('Sign in with Latchkey, in a browser, through the example application',
     await page.waitForURL(`${latchkey}/oidc/interaction/**`);
     await page.getByLabel('Password', { exact: true }).waitFor();
     assert.equal(example.process.exitCode, null, `the example application is still running: ${example.output()}`);
+  });
+
+  it('with an authenticator app: a reset while signing in still asks for the code, and so does the password; both go on to the application', { timeout: 60_000 }, async (t) => {
+    const latchkey = lk.services.config.baseUrl.origin;
+    const email = 'noor.two@example.com';
+    const user = await lk.createUser({ email, name: 'Noor Two' });
+    // Set up with the code of the step before (the window allows it): the codes of now and later stay unused.
+    const { secret } = await lk.services.twoStep.newSetup(user);
+    await lk.services.twoStep.enable(user, secret, codeAt(secret, Date.now() - 30_000), COMMAND_LINE);
+
+    const { page } = await openSession(browser, t);
+    await page.goto(exampleUrl);
+    await page.getByRole('link', { name: 'Sign in with Latchkey', exact: true }).click();
+    await page.waitForURL(`${latchkey}/oidc/interaction/**`);
+    await page.getByRole('link', { name: 'Reset Password', exact: true }).click();
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByRole('button', { name: 'Reset Password', exact: true }).click();
+    await page.getByRole('heading', { name: 'Check your email', exact: true }).waitFor();
+    const mail = await smtp.waitForMail((m) => m.to.includes(email) && m.subject.startsWith('Password reset'), 10_000);
+    await page.goto(resetLinkIn(mail));
+    await page.getByLabel('New Password', { exact: true }).fill(RESET_PASSWORD);
+    await page.getByLabel('Confirm New Password', { exact: true }).fill(RESET_PASSWORD);
+    await page.getByRole('button', { name: 'Change Password', exact: true }).click();
+
+    // The mailbox alone is not enough: the second step, on Latchkey's page, then back to the application.
+    await page.waitForURL(`${latchkey}/login/two-step`);
+    await assertAccessible(page, 'the second step during an application\'s sign-in');
+    await page.getByLabel('Verification code', { exact: true }).fill(codeAt(secret, Date.now()));
+    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+    await page.waitForURL(`${exampleUrl}/`);
+    await page.getByText('Signed in as Noor Two (noor.two@example.com)', { exact: true }).waitFor();
+
+    // Another browser signs in with the new password: the second step again, then the application.
+    const { page: other } = await openSession(browser, t);
+    await other.goto(exampleUrl);
+    await other.getByRole('link', { name: 'Sign in with Latchkey', exact: true }).click();
+    await other.waitForURL(`${latchkey}/oidc/interaction/**`);
+    await logIn(other, email, RESET_PASSWORD);
+    await other.waitForURL(`${latchkey}/login/two-step`);
+    await other.getByLabel('Verification code', { exact: true }).fill(codeAt(secret, Date.now() + 30_000));
+    await other.getByRole('button', { name: 'Verify', exact: true }).click();
+    await other.waitForURL(`${exampleUrl}/`);
+    await other.getByText('Signed in as Noor Two (noor.two@example.com)', { exact: true }).waitFor();
   });
 
   it('a third-party application: Latchkey\'s consent screen names what it asks for, "Allow" signs in, and "Sign out" confirms; both pages pass axe', { timeout: 60_000 }, async (t) => {
