@@ -5,11 +5,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /**
  * `return`: where a reset begun from an application's sign-in goes back to once the password is changed.
- * `new-secret`: an application's new client secret, sealed, on its way to the one page that shows it.
+ * `new-secret`: a new secret (a client secret, an API key, a webhook's signing secret), sealed, on its way to the
+ *   one page that shows it (infra/handoff.ts).
  * `second-step`: a sign-in whose password (or reset link) was accepted, sealed, waiting for its second step.
  * `recovery-codes`: new recovery codes, sealed, on their way to the one page that shows them.
  */
-export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret' | 'new-key' | 'second-step' | 'recovery-codes';
+export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret' | 'second-step' | 'recovery-codes';
 
 export interface CookieAttributes {
   path: '/';

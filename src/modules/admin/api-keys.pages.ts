@@ -1,11 +1,11 @@
 // The API Keys pages: list, create (the key shown once, by Post/Redirect/Get), a key's page, revoke.
-// A new key travels sealed in a short-lived cookie to the page that shows it once and clears it, so reloading
-// that page neither creates another key nor shows this one again.
+// A new key is shown once (infra/handoff.ts): reloading its page neither creates another key nor shows it again.
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { adminOf, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { SecretBox } from '../../infra/crypto.ts';
+import { SecretHandoff } from '../../infra/handoff.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import { formBody, IdParams, NoticeQuery, text, texts } from '../../infra/page-schemas.ts';
 import { loadSecret } from '../../infra/secret.ts';
@@ -16,21 +16,11 @@ import type { ApiKey } from '../apikeys/apikeys.service.ts';
 import { consolePage } from './console.views.ts';
 import { apiKeyForm, apiKeyPage, apiKeysList, keyShownOnce, NOTICES } from './api-keys.views.ts';
 
-/** How long a new key waits for its page; the redirect follows at once. */
-const HANDOFF_SECONDS = 300;
-
-interface KeyHandoff {
-  keyId: string;
-  adminId: string;
-  secret: string;
-  expiresAt: number;
-}
-
 const NewKeyBody = formBody({ name: text(300), scopes: texts(40, 20), expires: text(20) });
 
 export function apiKeyPages(services: Services): FastifyPluginAsync {
   const { apiKeys, cookies, clock, config } = services;
-  const box = new SecretBox(loadSecret(config.secret, config.dataDir), 'api-key-handoff');
+  const handoff = new SecretHandoff('api-key', cookies, new SecretBox(loadSecret(config.secret, config.dataDir), 'api-key-handoff'), clock);
 
   const render = (reply: FastifyReply, auth: Auth, title: string, body: SafeHtml, status = 200, notice: string | null = null) =>
     sendHtml(reply, consolePage({ title, viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/api-keys', body, notice }), status);
@@ -63,8 +53,7 @@ export function apiKeyPages(services: Services): FastifyPluginAsync {
           if (Number.isNaN(expiresAt)) throw new UserError('The expiry is not a date.', 400, { expires: 'Give a date such as 2027-01-31, or leave it empty.' });
         }
         const { key, secret } = await apiKeys.create({ name: values.name, scopes: values.scopes, expiresAt }, actorOf(request, auth.user.id));
-        const handoff: KeyHandoff = { keyId: key.id, adminId: auth.user.id, secret, expiresAt: clock.now() + HANDOFF_SECONDS * 1000 };
-        cookies.set(reply, 'new-key', box.seal(JSON.stringify(handoff)), HANDOFF_SECONDS);
+        handoff.give(reply, key.id, auth.user.id, secret, null);
         return reply.redirect(`/admin/api-keys/${key.id}/created`, 303);
       } catch (error) {
         if (!(error instanceof UserError) || error.status !== 400) throw error;
@@ -76,14 +65,9 @@ export function apiKeyPages(services: Services): FastifyPluginAsync {
     app.get('/admin/api-keys/:id/created', { schema: { params: IdParams } }, async (request, reply) => {
       const auth = adminOf(request);
       const key = await find(request.params.id);
-      const sealed = cookies.read(request, 'new-key');
-      if (sealed !== undefined) cookies.clear(reply, 'new-key');
-      const opened = sealed === undefined ? null : box.open(sealed);
-      const handoff = opened === null ? null : (JSON.parse(opened) as KeyHandoff);
-      if (!handoff || handoff.keyId !== key.id || handoff.adminId !== auth.user.id || handoff.expiresAt <= clock.now()) {
-        return reply.redirect(`/admin/api-keys/${key.id}?notice=key-shown`, 303);
-      }
-      return render(reply, auth, 'API Key Created', keyShownOnce(key, handoff.secret));
+      const shown = handoff.take(request, reply, key.id, auth.user.id);
+      if (!shown) return reply.redirect(`/admin/api-keys/${key.id}?notice=key-shown`, 303);
+      return render(reply, auth, 'API Key Created', keyShownOnce(key, shown.secret));
     });
 
     app.get('/admin/api-keys/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {

@@ -8,6 +8,7 @@ import type { Static } from 'typebox';
 import { adminOf, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { SecretBox } from '../../infra/crypto.ts';
+import { SecretHandoff } from '../../infra/handoff.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import { loadSecret } from '../../infra/secret.ts';
 import { actorOf, sendHtml } from '../../infra/web.ts';
@@ -51,21 +52,10 @@ function readForm(body: Static<typeof ApplicationFields>): { values: Application
   return { values, input };
 }
 
-/** How long a new client secret waits for its page; the redirect follows at once. */
-const SECRET_HANDOFF_SECONDS = 300;
 
 /** Why the secret is shown: the page's heading. */
 const SECRET_HEADINGS = { created: 'Application Registered', rotated: 'New Client Secret' } as const;
 type SecretReason = keyof typeof SECRET_HEADINGS;
-
-/** What the sealed cookie holds: the secret, for which application and administrator, until when. */
-interface SecretHandoff {
-  clientId: string;
-  adminId: string;
-  secret: string;
-  reason: SecretReason;
-  expiresAt: number;
-}
 
 function valuesOf(application: Application | null): ApplicationFormView['values'] {
   if (!application) return { name: '', kind: 'confidential', firstParty: false, redirectUris: '', postLogoutRedirectUris: '', scopes: ['profile', 'email'] };
@@ -81,24 +71,12 @@ function valuesOf(application: Application | null): ApplicationFormView['values'
 
 export function applicationPages(services: Services): FastifyPluginAsync {
   const { applications, cookies, clock, config } = services;
-  const box = new SecretBox(loadSecret(config.secret, config.dataDir), 'client-secret-handoff');
+  const handoff = new SecretHandoff<SecretReason>('application', cookies, new SecretBox(loadSecret(config.secret, config.dataDir), 'client-secret-handoff'), clock);
 
   /** After the write: the secret goes into a sealed cookie, and the browser to the page that shows it. */
   function showSecretOnce(reply: FastifyReply, auth: Auth, application: Application, secret: string, reason: SecretReason) {
-    const handoff: SecretHandoff = { clientId: application.id, adminId: auth.user.id, secret, reason, expiresAt: clock.now() + SECRET_HANDOFF_SECONDS * 1000 };
-    cookies.set(reply, 'new-secret', box.seal(JSON.stringify(handoff)), SECRET_HANDOFF_SECONDS);
+    handoff.give(reply, application.id, auth.user.id, secret, reason);
     return reply.redirect(`/admin/applications/${application.id}/secret`, 303);
-  }
-
-  /** The secret waiting for this application and administrator, if any; the cookie is cleared either way. */
-  function takeSecret(request: FastifyRequest, reply: FastifyReply, auth: Auth, application: Application): SecretHandoff | null {
-    const sealed = cookies.read(request, 'new-secret');
-    if (sealed === undefined) return null;
-    cookies.clear(reply, 'new-secret');
-    const opened = box.open(sealed);
-    const handoff = opened === null ? null : (JSON.parse(opened) as SecretHandoff);
-    if (!handoff || handoff.clientId !== application.id || handoff.adminId !== auth.user.id || handoff.expiresAt <= clock.now()) return null;
-    return handoff;
   }
 
   const render = (reply: FastifyReply, auth: Auth, title: string, body: SafeHtml, status = 200, notice: string | null = null) =>
@@ -182,9 +160,9 @@ export function applicationPages(services: Services): FastifyPluginAsync {
     app.get('/admin/applications/:id/secret', { schema: { params: IdParams } }, async (request, reply) => {
       const auth = adminOf(request);
       const application = await find(request.params.id);
-      const handoff = takeSecret(request, reply, auth, application);
-      if (!handoff) return reply.redirect(`/admin/applications/${application.id}?notice=secret-shown`, 303);
-      return render(reply, auth, application.name, secretShownOnce(application, handoff.secret, SECRET_HEADINGS[handoff.reason]));
+      const shown = handoff.take(request, reply, application.id, auth.user.id);
+      if (!shown) return reply.redirect(`/admin/applications/${application.id}?notice=secret-shown`, 303);
+      return render(reply, auth, application.name, secretShownOnce(application, shown.secret, SECRET_HEADINGS[shown.extra]));
     });
   };
 }

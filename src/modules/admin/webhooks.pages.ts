@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { adminOf, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { SecretBox } from '../../infra/crypto.ts';
+import { SecretHandoff } from '../../infra/handoff.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import { formBody, IdParams, NoticeQuery, text, texts } from '../../infra/page-schemas.ts';
 import { loadSecret } from '../../infra/secret.ts';
@@ -31,38 +32,16 @@ function valuesOf(subscription: Subscription | null): WebhookFormView['values'] 
   return { url: subscription.url, description: subscription.description, events: subscription.events, enabled: subscription.enabled };
 }
 
-/** How long a new signing secret waits for its page; the redirect follows at once. */
-const SECRET_HANDOFF_SECONDS = 300;
 const SECRET_HEADINGS = { created: 'Webhook Added', rotated: 'New Signing Secret' } as const;
 type SecretReason = keyof typeof SECRET_HEADINGS;
 
-interface SecretHandoff {
-  webhookId: string;
-  adminId: string;
-  secret: string;
-  reason: SecretReason;
-  expiresAt: number;
-}
-
 export function webhookPages(services: Services): FastifyPluginAsync {
   const { webhooks, cookies, clock, config } = services;
-  const box = new SecretBox(loadSecret(config.secret, config.dataDir), 'webhook-secret-handoff');
+  const handoff = new SecretHandoff<SecretReason>('webhook', cookies, new SecretBox(loadSecret(config.secret, config.dataDir), 'webhook-secret-handoff'), clock);
 
   function showSecretOnce(reply: FastifyReply, auth: Auth, subscription: Subscription, secret: string, reason: SecretReason) {
-    const handoff: SecretHandoff = { webhookId: subscription.id, adminId: auth.user.id, secret, reason, expiresAt: clock.now() + SECRET_HANDOFF_SECONDS * 1000 };
-    cookies.set(reply, 'new-secret', box.seal(JSON.stringify(handoff)), SECRET_HANDOFF_SECONDS);
+    handoff.give(reply, subscription.id, auth.user.id, secret, reason);
     return reply.redirect(`/admin/webhooks/${subscription.id}/secret`, 303);
-  }
-
-  /** The secret waiting for this webhook and administrator, if any; the cookie is cleared either way. */
-  function takeSecret(request: FastifyRequest, reply: FastifyReply, auth: Auth, subscription: Subscription): SecretHandoff | null {
-    const sealed = cookies.read(request, 'new-secret');
-    if (sealed === undefined) return null;
-    cookies.clear(reply, 'new-secret');
-    const opened = box.open(sealed);
-    const handoff = opened === null ? null : (JSON.parse(opened) as SecretHandoff);
-    if (!handoff || handoff.webhookId !== subscription.id || handoff.adminId !== auth.user.id || handoff.expiresAt <= clock.now()) return null;
-    return handoff;
   }
 
   const render = (reply: FastifyReply, auth: Auth, title: string, body: SafeHtml, status = 200, notice: string | null = null) =>
@@ -143,9 +122,9 @@ export function webhookPages(services: Services): FastifyPluginAsync {
     app.get('/admin/webhooks/:id/secret', { schema: { params: IdParams } }, async (request, reply) => {
       const auth = adminOf(request);
       const subscription = await find(request.params.id);
-      const handoff = takeSecret(request, reply, auth, subscription);
-      if (!handoff) return reply.redirect(`/admin/webhooks/${subscription.id}?notice=secret-shown`, 303);
-      return render(reply, auth, 'Webhook', secretShownOnce(subscription, handoff.secret, SECRET_HEADINGS[handoff.reason]));
+      const shown = handoff.take(request, reply, subscription.id, auth.user.id);
+      if (!shown) return reply.redirect(`/admin/webhooks/${subscription.id}?notice=secret-shown`, 303);
+      return render(reply, auth, 'Webhook', secretShownOnce(subscription, shown.secret, SECRET_HEADINGS[shown.extra]));
     });
   };
 }
