@@ -226,8 +226,9 @@ export class Recovery {
       if (!user || user.status !== 'active') throw new LinkUnusable('invalid');
       await recordAudit(trx, now, actor, { type: 'reset.link_used', userId: user.id, email: user.email, detail: { link: found.link.id } });
       await this.passwords.apply(trx, user, passwordHash, 'reset', actor);
+      // As stored: a pending second step is bound to this very password change (apply reads the clock itself).
+      const changed = (await findUserById(trx, user.id)) ?? { ...user, password_hash: passwordHash, password_changed_at: now };
       // Through the API, the application that built the page signs the person in (or sends them to log in).
-      const changed = { ...user, password_hash: passwordHash, password_changed_at: now };
       if (!options.signIn) return { user: changed, sessionToken: null };
       // A mailbox is one factor: a user with two-step verification passes it before any session starts. The new
       // password stands either way (the link is used and the notification is queued above).
