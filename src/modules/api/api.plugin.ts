@@ -1,75 +1,19 @@
 // The JSON API under /api: keys and scopes, JSON problems, schemas that validate and document, the OpenAPI document.
-import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Services } from '../../services.ts';
-import { actorOf } from '../../infra/web.ts';
-import type { Actor } from '../audit/audit.ts';
-import { SCOPE_DESCRIPTIONS, type ApiKey, type ApiScope } from '../apikeys/apikeys.service.ts';
+import { SCOPE_DESCRIPTIONS } from '../apikeys/apikeys.service.ts';
 import { ApiProblem, problemHandlers } from './problems.ts';
+import { apiActor } from './route-parts.ts';
 import { ProblemSchema, UserSchema } from './schemas.ts';
 import { userRoutes } from './users.api.ts';
 import { resetRoutes } from './resets.api.ts';
 import { recordRoutes } from './records.api.ts';
 import { docsPage } from './docs.ts';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The API key the request was made with (routes that need one). */
-    apiKey: ApiKey | null;
-  }
-  interface FastifyContextConfig {
-    /** The scope an API route needs; absent: the route needs no key (self-service, documentation). */
-    scope?: ApiScope;
-    /** Other modules mark their routes with symbols (the OpenID Connect provider's). */
-    [mark: symbol]: unknown;
-  }
-}
-
-export type Api = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** The actor an API call is recorded as: the key (by its prefix and name) from the caller's address. */
-export function apiActor(request: FastifyRequest): Actor {
-  const key = request.apiKey;
-  const actor = actorOf(request);
-  return key ? { ...actor, userAgent: `API key ${key.prefix}… (${key.name})` } : actor;
-}
-
-/**
- * Runs a POST that sends mail or makes a link at most once per Idempotency-Key (header, optional): a retry with
- * the same key and the same body gets the first answer again, marked Idempotent-Replayed.
- */
-export async function once(request: FastifyRequest, reply: FastifyReply, services: Services, work: () => Promise<{ status: number; body: unknown }>): Promise<FastifyReply> {
-  const header = request.headers['idempotency-key'];
-  const key = request.apiKey;
-  if (header === undefined || !key) {
-    const { status, body } = await work();
-    return reply.code(status).send(body);
-  }
-  const idempotencyKey = Array.isArray(header) ? header[0]! : header;
-  if (!/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) throw new ApiProblem('bad-request', 'The Idempotency-Key header must be 1 to 255 visible ASCII characters.');
-  const requestHash = createHash('sha256').update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`).digest('base64url');
-  const reservation = await services.apiKeys.reserve(key.id, idempotencyKey, requestHash);
-  if (reservation.kind === 'replay') return reply.code(reservation.status).header('idempotent-replayed', 'true').type('application/json; charset=utf-8').send(reservation.body);
-  if (reservation.kind === 'mismatch') throw new ApiProblem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request. Use a new key for a new request.');
-  if (reservation.kind === 'under-way') {
-    reply.header('retry-after', '1');
-    throw new ApiProblem('idempotency-key-in-use', 'A request with this Idempotency-Key is still under way. Retry in a moment to get its answer.');
-  }
-  try {
-    const { status, body } = await work();
-    const text = JSON.stringify(body);
-    await services.apiKeys.finish(key.id, idempotencyKey, status, text);
-    return reply.code(status).type('application/json; charset=utf-8').send(text);
-  } catch (error) {
-    // Nothing was done (the work is one transaction): a retry may try again.
-    await services.apiKeys.release(key.id, idempotencyKey);
-    throw error;
-  }
-}
 
 /** Strict for bodies (no coercion, unknown fields refused); query strings and paths are text, so numbers are coerced there. */
 function validators() {

@@ -3,9 +3,9 @@ import { Type } from 'typebox';
 import type { Services } from '../../services.ts';
 import type { MailStatus } from '../../infra/db.ts';
 import { AUDIT_LABELS, AUDIT_TYPES, type AuditType } from '../audit/audit.ts';
-import type { Api } from './api.plugin.ts';
+import type { Api } from './route-parts.ts';
 import { Limit, Cursor } from './schemas.ts';
-import { cursorCodec, KEYED_ERRORS, security } from './users.api.ts';
+import { cursorCodec, KEYED_ERRORS, security } from './route-parts.ts';
 
 const MAIL_STATUSES: MailStatus[] = ['queued', 'sending', 'sent', 'retrying', 'failed', 'cancelled'];
 const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);

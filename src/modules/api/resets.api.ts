@@ -3,10 +3,10 @@ import { Type } from 'typebox';
 import { formLimit } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { LinkUnusable } from '../recovery/recovery.service.ts';
-import { apiActor, type Api } from './api.plugin.ts';
+import { apiActor, type Api } from './route-parts.ts';
 import { ApiProblem } from './problems.ts';
 import { Email, NoQuery, Password } from './schemas.ts';
-import { ProblemRef, UserRef } from './users.api.ts';
+import { ProblemRef, UserRef } from './route-parts.ts';
 import { userJson } from './schemas.ts';
 
 /** The page's own words: the same answer for every address. */

@@ -1,38 +1,10 @@
 // /api/v1/users: the console's user directory over HTTP — list and search, read, create, change, archive, restore.
-import { createHash } from 'node:crypto';
 import { Type } from 'typebox';
 import type { Services } from '../../services.ts';
 import type { UserFilter, UserSort } from '../users/users.repo.ts';
-import { apiActor, once, type Api } from './api.plugin.ts';
+import { apiActor, cursorCodec, KEYED_ERRORS, once, ProblemRef, security, UserRef, type Api } from './route-parts.ts';
 import { ApiProblem } from './problems.ts';
 import { Email, IdParams, Name, NoQuery, Page, Password, Role, UserListQuery, userJson } from './schemas.ts';
-
-const UserRef = Type.Unsafe<ReturnType<typeof userJson>>(Type.Ref('User'));
-const ProblemRef = Type.Ref('Problem');
-/** The answers every keyed route may give besides its own. */
-export const KEYED_ERRORS = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef } as const;
-const security = [{ apiKey: [] }];
-
-/**
- * A cursor is the position in the list, bound to the query it came from: a cursor from another search is refused
- * rather than silently showing a page of something else.
- */
-export function cursorCodec(name: string) {
-  const fingerprint = (query: unknown) => createHash('sha256').update(name + JSON.stringify(query)).digest('base64url').slice(0, 10);
-  return {
-    encode: (offset: number, query: unknown) => Buffer.from(JSON.stringify({ o: offset, q: fingerprint(query) })).toString('base64url'),
-    decode(cursor: string | undefined, query: unknown): number {
-      if (cursor === undefined) return 0;
-      try {
-        const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { o?: unknown; q?: unknown };
-        if (Number.isSafeInteger(parsed.o) && (parsed.o as number) >= 0 && parsed.q === fingerprint(query)) return parsed.o as number;
-      } catch {
-        // Refused below.
-      }
-      throw new ApiProblem('validation-failed', 'cursor is not a cursor of this list with these filters: start again without it.', { errors: [{ field: 'cursor', message: 'is not a cursor of this list' }] });
-    },
-  };
-}
 
 const userCursor = cursorCodec('users');
 
@@ -279,4 +251,3 @@ export function userRoutes(v1: Api, services: Services): void {
   );
 }
 
-export { UserRef, ProblemRef, security };

@@ -41,13 +41,18 @@ export interface SourceCount {
   unknown: number;
 }
 
-/** The IP addresses that sent the most of these events (ties by address). */
-export async function topAddresses(db: Executor, types: readonly string[], from: number, to: number, limit: number): Promise<SourceCount[]> {
-  const { rows } = await sql<SourceCount>`
+/** These events in the range, counted per source address (SourceCount); the callers add having, order and limit. */
+function perSource(types: readonly string[], from: number, to: number) {
+  return sql`
     select ip, count(*) as requests, count(distinct email) as accounts, sum(case when user_id is null then 1 else 0 end) as unknown
     from audit_events
     where type in (${sql.join(types)}) and at >= ${from} and at < ${to} and ip is not null
-    group by ip
+    group by ip`;
+}
+
+/** The IP addresses that sent the most of these events (ties by address). */
+export async function topAddresses(db: Executor, types: readonly string[], from: number, to: number, limit: number): Promise<SourceCount[]> {
+  const { rows } = await sql<SourceCount>`${perSource(types, from, to)}
     order by count(*) desc, ip
     limit ${limit}`.execute(db);
   return rows.map(numbers);
@@ -55,11 +60,7 @@ export async function topAddresses(db: Executor, types: readonly string[], from:
 
 /** Addresses that asked for at least `minAccounts` different addresses in the range (spraying). */
 export async function sprayingAddresses(db: Executor, types: readonly string[], from: number, to: number, minAccounts: number): Promise<SourceCount[]> {
-  const { rows } = await sql<SourceCount>`
-    select ip, count(*) as requests, count(distinct email) as accounts, sum(case when user_id is null then 1 else 0 end) as unknown
-    from audit_events
-    where type in (${sql.join(types)}) and at >= ${from} and at < ${to} and ip is not null
-    group by ip
+  const { rows } = await sql<SourceCount>`${perSource(types, from, to)}
     having count(distinct email) >= ${minAccounts}
     order by count(distinct email) desc, ip
     limit 100`.execute(db);

@@ -88,3 +88,21 @@ export async function deleteAnonymousEventsBefore(db: Executor, types: readonly 
   const result = await db.deleteFrom('audit_events').where('id', 'in', oldest).executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/** The newest event's id (0 for an empty log): a reader that starts now hears only of what comes after it. */
+export async function lastAuditEventId(db: Executor): Promise<number> {
+  const row = await db.selectFrom('audit_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+  return Number(row?.id ?? 0);
+}
+
+/** Events of the given types with ids above `after`, oldest first (the webhooks' dispatcher tails the log so). */
+export function auditEventsAfter(db: Executor, after: number, types: readonly string[], limit: number): Promise<Array<Pick<AuditEvent, 'id' | 'at' | 'type' | 'user_id' | 'email' | 'detail'>>> {
+  return db
+    .selectFrom('audit_events')
+    .select(['id', 'at', 'type', 'user_id', 'email', 'detail'])
+    .where('id', '>', after)
+    .where('type', 'in', types)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}

@@ -9,7 +9,8 @@ import { actorOf, sendHtml } from '../../infra/web.ts';
 import { formBody, text } from '../../infra/page-schemas.ts';
 import { continueSignInPage } from '../recovery/recovery.views.ts';
 import type { User } from '../users/users.repo.ts';
-import { PENDING_SECONDS, SealedCookie, stillPending, type PendingSignIn } from './pending.ts';
+import { SealedCookie } from '../../infra/sealed-cookie.ts';
+import { PENDING_SECONDS, stillPending, type PendingSignIn } from './pending.ts';
 import type { SignedIn } from './twostep.service.ts';
 import { continueToApplicationPage, recoveryCodePage, recoveryCodesPage, setupPage, verifyPage } from './twostep.views.ts';
 

@@ -47,6 +47,13 @@ export async function emailsByIds(db: Executor, ids: string[]): Promise<Map<stri
   return emails;
 }
 
+/** Who several users are (no hash): for messages about them, such as webhook bodies. */
+export async function profilesByIds(db: Executor, ids: string[]): Promise<Map<string, Pick<User, 'id' | 'email' | 'name' | 'role' | 'status'>>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('users').select(['id', 'email', 'name', 'role', 'status']).where('id', 'in', ids).execute();
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
 export async function insertUser(db: Executor, user: User): Promise<void> {
   await db.insertInto('users').values(user).execute();
 }

@@ -3,7 +3,9 @@ import type { Db } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newOrderedId } from '../../infra/crypto.ts';
 import { payloadOf, SOURCE_TYPES, type WebhookUser } from './events.ts';
-import { advanceCursor, insertDeliveries, listSubscriptionRows, readCursor, sourceEventsAfter, usersByIds, type DeliveryRow } from './webhooks.repo.ts';
+import { auditEventsAfter } from '../audit/audit.repo.ts';
+import { profilesByIds } from '../users/users.repo.ts';
+import { advanceCursor, insertDeliveries, listSubscriptionRows, readCursor, type DeliveryRow } from './webhooks.repo.ts';
 
 /**
  * How far back each pass reads again. On PostgreSQL an audit event's id is drawn when it is inserted and becomes
@@ -38,10 +40,10 @@ export class Dispatcher {
     const subscriptions = (await listSubscriptionRows(this.db)).filter((row) => row.enabled === 1).map((row) => ({ ...row, wants: new Set(JSON.parse(row.events) as string[]) }));
     let dispatched = 0;
     for (;;) {
-      const events = await sourceEventsAfter(this.db, from, SOURCE_TYPES, BATCH);
+      const events = await auditEventsAfter(this.db, from, SOURCE_TYPES, BATCH);
       if (events.length === 0) break;
       const fresh = events.filter((event) => !this.done.has(event.id));
-      const users = await usersByIds(this.db, [...new Set(fresh.flatMap((event) => (event.user_id ? [event.user_id] : [])))]);
+      const users = await profilesByIds(this.db, [...new Set(fresh.flatMap((event) => (event.user_id ? [event.user_id] : [])))]);
       const deliveries: DeliveryRow[] = [];
       for (const event of fresh) {
         const user: WebhookUser | null = (event.user_id && users.get(event.user_id)) || null;

@@ -1,7 +1,6 @@
 // SQL for webhooks: subscriptions, the deliveries queue with its attempts, and the dispatcher's place in the audit log.
 import { sql, type ExpressionBuilder } from 'kysely';
 import { forUpdateSkipLocked, type Database, type Db, type Executor, type WebhookAttemptsTable, type WebhookDeliveriesTable, type WebhookSubscriptionsTable } from '../../infra/db.ts';
-import type { SourceEvent, WebhookUser } from './events.ts';
 
 export type SubscriptionRow = WebhookSubscriptionsTable;
 export type DeliveryRow = WebhookDeliveriesTable;
@@ -33,12 +32,6 @@ export async function deleteSubscriptionRow(db: Executor, id: string): Promise<b
   return result.numDeletedRows > 0n;
 }
 
-/** The newest audit event's id: a new subscription hears only of what comes after it. */
-export async function lastAuditEventId(db: Executor): Promise<number> {
-  const row = await db.selectFrom('audit_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
-  return Number(row?.id ?? 0);
-}
-
 export async function readCursor(db: Executor): Promise<number> {
   const row = await db.selectFrom('webhook_cursor').select('last_event_id').where('name', '=', 'audit').executeTakeFirst();
   return Number(row?.last_event_id ?? 0);
@@ -47,18 +40,6 @@ export async function readCursor(db: Executor): Promise<number> {
 /** Moves the cursor forward only: instances that read the log side by side never move it back. */
 export async function advanceCursor(db: Executor, to: number): Promise<void> {
   await db.updateTable('webhook_cursor').set({ last_event_id: to }).where('name', '=', 'audit').where('last_event_id', '<', to).execute();
-}
-
-/** Events of the given types with ids above `after`, oldest first. */
-export async function sourceEventsAfter(db: Executor, after: number, types: readonly string[], limit: number): Promise<SourceEvent[]> {
-  return db
-    .selectFrom('audit_events')
-    .select(['id', 'at', 'type', 'user_id', 'email', 'detail'])
-    .where('id', '>', after)
-    .where('type', 'in', types)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
 }
 
 /** Queues deliveries; one that already exists for its event and subscription (another instance's) stays as it is. */
@@ -164,13 +145,6 @@ export async function countDeliveriesByStatus(db: Executor): Promise<Array<{ sub
     .groupBy(['subscription_id', 'status'])
     .execute();
   return rows.map((row) => ({ ...row, count: Number(row.count) }));
-}
-
-/** The accounts events are about, as the webhook bodies show them (no hash, no secret). */
-export async function usersByIds(db: Executor, ids: string[]): Promise<Map<string, WebhookUser>> {
-  if (ids.length === 0) return new Map();
-  const rows = await db.selectFrom('users').select(['id', 'email', 'name', 'role', 'status']).where('id', 'in', ids).execute();
-  return new Map(rows.map((row) => [row.id, row]));
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Clock } from '../../infra/clock.ts';
 import { randomToken, type SecretBox } from '../../infra/crypto.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
+import { lastAuditEventId } from '../audit/audit.repo.ts';
 import { literalAddress, privateAddressKind } from './addresses.ts';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './events.ts';
 import {
@@ -12,7 +13,6 @@ import {
   deleteSubscriptionRow,
   findSubscriptionRow,
   insertSubscriptionRow,
-  lastAuditEventId,
   listSubscriptionRows,
   recentDeliveries,
   updateSubscriptionRow,
