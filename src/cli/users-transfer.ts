@@ -3,7 +3,8 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
 import { UserError } from '../infra/errors.ts';
 import { visibleLine } from '../infra/text.ts';
 import { COMMAND_LINE } from '../modules/audit/audit.ts';
@@ -31,6 +32,8 @@ export function pickFormat(given: unknown, file: string | null, fallback: Transf
  */
 function progressReporter(what: string): { update(done: number, total: number): void; stop(): void } {
   if (process.stderr.isTTY) {
+    // Loaded here: `latchkey serve` shares this module's importer and never draws a bar.
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
     const bar = new cliProgress.SingleBar(
       { stream: process.stderr, format: `${what} [{bar}] {percentage}% | {value}/{total} | {rate}/s | {eta_formatted} left`, hideCursor: true, etaBuffer: 20 },
       cliProgress.Presets.shades_classic,

@@ -1,6 +1,5 @@
 // Authenticator app codes (TOTP, RFC 6238: SHA-1, 6 digits, 30-second steps) through otpauth; pure rules, time passed in.
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
 
 const PERIOD_SECONDS = 30;
 const DIGITS = 6;
@@ -40,6 +39,8 @@ export function authenticatorUri(secret: string, accountName: string, issuer: st
 }
 
 /** The QR code of that address as an SVG drawn here: no external service, no script. */
-export function qrCodeSvg(uri: string): Promise<string> {
+export async function qrCodeSvg(uri: string): Promise<string> {
+  // Loaded on the first set-up, not at start: most processes never draw one.
+  const { default: QRCode } = await import('qrcode');
   return QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
 }

@@ -1,7 +1,8 @@
 // One attempt at one delivery: the body signed per Standard Webhooks, posted over HTTP to checked addresses only.
 import { performance } from 'node:perf_hooks';
-import { Webhook } from 'standardwebhooks';
-import { Agent, request } from 'undici';
+import { createRequire } from 'node:module';
+import type { Webhook as WebhookSigner } from 'standardwebhooks';
+import type { Agent } from 'undici';
 import { checkedLookup, literalAddress, privateAddressKind, RefusedAddress } from './addresses.ts';
 
 export interface AttemptResult {
@@ -18,6 +19,7 @@ export interface SenderOptions {
 
 /** The Standard Webhooks headers for a body: its message id, the time of sending and the signature over both. */
 export function signedHeaders(secret: string, messageId: string, at: number, body: string): Record<string, string> {
+  const { Webhook } = lazy('standardwebhooks') as { Webhook: typeof WebhookSigner };
   return {
     'webhook-id': messageId,
     'webhook-timestamp': String(Math.floor(at / 1000)),
@@ -25,17 +27,24 @@ export function signedHeaders(secret: string, messageId: string, at: number, bod
   };
 }
 
-export class WebhookSender {
-  private readonly agent: Agent;
+// The HTTP client and the signer load with the first delivery: an installation without webhooks never pays for them.
+const lazy = createRequire(import.meta.url);
+type Undici = typeof import('undici');
 
-  constructor(private readonly options: SenderOptions) {
+export class WebhookSender {
+  private agentOrNull: Agent | null = null;
+
+  constructor(private readonly options: SenderOptions) {}
+
+  private get agent(): Agent {
     // Every connection resolves its host through the check, and connects to the addresses that passed it.
-    this.agent = new Agent({
-      connect: { lookup: checkedLookup(options.allowPrivate), timeout: options.timeoutMs },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+    this.agentOrNull ??= new (lazy('undici') as Undici).Agent({
+      connect: { lookup: checkedLookup(this.options.allowPrivate), timeout: this.options.timeoutMs },
+      headersTimeout: this.options.timeoutMs,
+      bodyTimeout: this.options.timeoutMs,
       keepAliveTimeout: 4_000,
     });
+    return this.agentOrNull;
   }
 
   /** Posts once; redirects are not followed (a 3xx is a failed attempt like any non-2xx answer). */
@@ -53,7 +62,7 @@ export class WebhookSender {
     const kind = literal === null || this.options.allowPrivate ? null : privateAddressKind(literal);
     if (kind) return { ok: false, statusCode: null, error: `Refused: ${literal} is ${kind} (LATCHKEY_WEBHOOK_ALLOW_PRIVATE is off).`, durationMs: 0 };
     try {
-      const response = await request(target, {
+      const response = await (lazy('undici') as Undici).request(target, {
         method: 'POST',
         dispatcher: this.agent,
         headers: { 'content-type': 'application/json', 'user-agent': 'Latchkey-Webhooks/1', ...headers },
@@ -70,8 +79,8 @@ export class WebhookSender {
     }
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    await this.agentOrNull?.close();
   }
 }
 
