@@ -68,6 +68,17 @@ describe('the administrator console guard', () => {
     }
   });
 
+  it('answers input the console would refuse as it answers any other: the visitor goes to log in, the member is not allowed', async () => {
+    const bad = '/admin/users?sort=' + 'x'.repeat(5000) + '&page=-1';
+    const anonymousAnswer = await lk.app.inject({ method: 'GET', url: bad, headers: { cookie: cookieOf(anonymous) } });
+    assert.equal(anonymousAnswer.statusCode, 303);
+    assert.match(String(anonymousAnswer.headers.location), /^\/login\?next=/);
+    const memberAnswer = await lk.app.inject({ method: 'GET', url: bad, headers: { cookie: cookieOf(member) } });
+    assert.equal(memberAnswer.statusCode, 403);
+    const adminAnswer = await lk.app.inject({ method: 'GET', url: bad, headers: { cookie: cookieOf(admin) } });
+    assert.equal(adminAnswer.statusCode, 400, 'an administrator is told the input is wrong');
+  });
+
   it('refuses a signed-in user who is not an administrator on every /admin route, with the "Not allowed" page', async () => {
     await member.get('/account');
     for (const route of consoleRoutes) {

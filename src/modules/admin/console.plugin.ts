@@ -1,6 +1,7 @@
-// The administrator console: every /admin page, registered inside this one encapsulated plugin, whose preHandler hook
-// is the guard — a page added here cannot forget it. It runs after the app's CSRF check (a parent's hooks run first),
-// so a form forged on another site is still refused as "Form expired", and before every handler.
+// The administrator console: every /admin page, registered inside this one encapsulated plugin, whose preValidation
+// hook is the guard — a page added here cannot forget it. It runs before the input is checked, so a visitor who is not
+// an administrator learns nothing from the console's validation messages, and before the CSRF check and every
+// handler (a form forged on another site for an administrator is still refused as "Form expired").
 import type { FastifyPluginAsync } from 'fastify';
 import { adminGuard } from '../../guards.ts';
 import type { Services } from '../../services.ts';
@@ -15,7 +16,7 @@ import { webhookPages } from './webhooks.pages.ts';
 
 export function adminConsole(services: Services): FastifyPluginAsync {
   return async (app) => {
-    app.addHook('preHandler', adminGuard);
+    app.addHook('preValidation', adminGuard);
     app.get('/admin', async (_request, reply) => reply.redirect('/admin/users', 303));
     await app.register(adminUserPages(services));
     await app.register(mailQueuePages(services));
