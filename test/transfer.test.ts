@@ -15,7 +15,9 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Db } from '../src/infra/db.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { readImportedHash } from '../src/modules/passwords/imported-hashes.ts';
+import { codeAt } from '../src/modules/twostep/totp.ts';
 import { verifyPassword } from '../src/modules/passwords/hashing.ts';
+import { upgradeHash } from '../src/modules/users/users.repo.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { WebClient } from './support/client.ts';
 import { freshDatabaseUrl } from './support/database.ts';
@@ -310,6 +312,33 @@ describe('password hashes from other systems', () => {
       assert.notEqual(rehashed, kept, 'the imported hash is gone');
       assert.match(await logIn(email, password), /\/account$/, 'and the same password goes on working');
     });
+  });
+
+  it('a moved account with two-step verification: the right password upgrades the hash already, before the second step', async () => {
+    const email = 'moved-two-step@example.com';
+    const password = 'Bcrypt-Two-Step-9';
+    await importOne(email, await bcrypt.hash(password, 8));
+    const kept = await storedHash(email);
+    const user = (await lk.services.users.findByEmail(email))!;
+    const setup = await lk.services.twoStep.newSetup(user);
+    await lk.services.twoStep.enable(user, setup.secret, codeAt(setup.secret, lk.services.clock.now()), COMMAND_LINE);
+
+    assert.match(await logIn(email, `${password}x`), /\/login$/, 'a wrong password goes nowhere');
+    assert.equal(await storedHash(email), kept, 'and changes nothing');
+    assert.match(await logIn(email, password), /\/login\/two-step$/, 'the right password leads to the second step');
+    const upgraded = await storedHash(email);
+    assert.match(upgraded ?? '', LATCHKEY_ARGON2ID, 'the hash is upgraded at the first step');
+    assert.ok((await verifyPassword(upgraded, password)).ok, 'and still takes the same password');
+  });
+
+  it('an upgrade never overwrites a password changed meanwhile', async () => {
+    const email = 'moved-race@example.com';
+    await importOne(email, await bcrypt.hash('Bcrypt-Race-Pass-10', 8));
+    const imported = (await storedHash(email))!;
+    const user = (await lk.services.users.findByEmail(email))!;
+    await lk.services.db.updateTable('users').set({ password_hash: 'changed-meanwhile' }).where('id', '=', user.id).execute();
+    assert.equal(await upgradeHash(lk.services.db, user.id, imported, 'stronger-hash-of-the-old-password'), false);
+    assert.equal(await storedHash(email), 'changed-meanwhile');
   });
 
   it('a hash in no known format, or asking for too much work, refuses the row with a reason', () => {

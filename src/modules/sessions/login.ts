@@ -6,7 +6,7 @@ import { recordAudit, type Actor } from '../audit/audit.ts';
 import { hashPassword, verifyPassword } from '../passwords/hashing.ts';
 import type { Throttle } from '../throttle/throttle.ts';
 import type { UserDirectory } from '../users/users.service.ts';
-import { recordLogin, type User } from '../users/users.repo.ts';
+import { recordLogin, upgradeHash, type User } from '../users/users.repo.ts';
 import type { Session } from './sessions.repo.ts';
 import type { Sessions } from './sessions.ts';
 import type { SecondStep, TwoStep } from '../twostep/twostep.service.ts';
@@ -56,16 +56,24 @@ export class Login {
       throw new UserError(LOGIN_FAILED, 401);
     }
 
+    // The password was right: an old or imported hash is upgraded now, whether or not a second step follows (the
+    // password is never at hand again). The same password under a stronger hash grants nothing new.
+    const newHash = needsRehash && user.password_hash ? await hashPassword(password) : null;
+    const verifiedHash = user.password_hash!;
+
     // No session before the second step (twostep/), which records the login once it is passed.
     const secondStep = await this.twoStep.secondStepFor(this.db, user);
-    if (secondStep !== 'none') return { user, secondStep };
+    if (secondStep !== 'none') {
+      if (newHash) await upgradeHash(this.db, user.id, verifiedHash, newHash);
+      return { user, secondStep };
+    }
 
-    const newHash = needsRehash ? await hashPassword(password) : null;
     const now = this.clock.now();
     const started = await this.db.transaction().execute(async (trx) => {
-      await recordLogin(trx, user.id, now, newHash);
+      const rehashed = newHash !== null && (await upgradeHash(trx, user.id, verifiedHash, newHash));
+      await recordLogin(trx, user.id, now);
       const session = await this.sessions.start(trx, user.id, actor, options);
-      await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: newHash ? { rehashed: true } : undefined });
+      await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: rehashed ? { rehashed: true } : undefined });
       return session;
     });
     return { user: { ...user, last_login_at: now }, ...started };

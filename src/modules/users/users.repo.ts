@@ -87,12 +87,17 @@ export async function setPasswordHash(db: Executor, id: string, passwordHash: st
 }
 
 /** A successful login; a new hash replaces the stored one when the hashing parameters changed. */
-export async function recordLogin(db: Executor, id: string, now: number, newHash: string | null = null): Promise<void> {
-  await db
-    .updateTable('users')
-    .set(newHash ? { last_login_at: now, password_hash: newHash } : { last_login_at: now })
-    .where('id', '=', id)
-    .execute();
+export async function recordLogin(db: Executor, id: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute();
+}
+
+/**
+ * A stronger hash of the password that was just verified replaces the stored one — only if that is still the hash
+ * it was verified against: a password changed meanwhile (a reset finishing at the same moment) is never overwritten.
+ */
+export async function upgradeHash(db: Executor, id: string, verifiedHash: string, newHash: string): Promise<boolean> {
+  const result = await db.updateTable('users').set({ password_hash: newHash }).where('id', '=', id).where('password_hash', '=', verifiedHash).executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 export async function countUsers(db: Executor): Promise<number> {
