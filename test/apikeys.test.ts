@@ -1,13 +1,10 @@
 // API keys as administrators make them: the API Keys pages (shown once, revoked) and `latchkey apikeys` from a script.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { startTestApp, GOOD_PASSWORD, type TestApp } from './support/app.ts';
 import { textOf, WebClient } from './support/client.ts';
-import { cleanEnv } from './support/net.ts';
+import { latchkey as runLatchkey } from './support/cli.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 let lk: TestApp;
 let admin: WebClient;
@@ -67,17 +64,8 @@ describe('the API Keys pages', () => {
   });
 });
 
-function latchkey(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = cleanEnv({ LATCHKEY_DATABASE_URL: lk.services.config.database.kind === 'sqlite' ? `sqlite:${lk.services.config.database.path}` : lk.services.config.database.url, LATCHKEY_DATA_DIR: lk.dir });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function latchkey(args: string[]) {
+  return runLatchkey(args, { env: { LATCHKEY_DATABASE_URL: lk.services.config.database.kind === 'sqlite' ? `sqlite:${lk.services.config.database.path}` : lk.services.config.database.url, LATCHKEY_DATA_DIR: lk.dir } });
 }
 
 describe('latchkey apikeys', () => {

@@ -1,15 +1,13 @@
 // Applications (OpenID Connect relying parties): registering, changing, removing them and their client secrets.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
 import { textOf, WebClient } from './support/client.ts';
+import { latchkey as runLatchkey, type Run } from './support/cli.ts';
 import { freshDatabaseUrl } from './support/database.ts';
-import { cleanEnv } from './support/net.ts';
 import { loadConfig } from '../src/config.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { createLogger } from '../src/infra/logger.ts';
@@ -18,7 +16,6 @@ import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { UserError } from '../src/infra/errors.ts';
 import type { ApplicationInput } from '../src/modules/applications/applications.service.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const WIKI: ApplicationInput = {
   name: 'Team Wiki',
@@ -364,12 +361,6 @@ describe('the Applications pages', () => {
   });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 describe('latchkey apps', () => {
   let dir: string;
   let env: Record<string, string>;
@@ -381,12 +372,7 @@ describe('latchkey apps', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   /** `latchkey …` from the sources, as `npx latchkey` runs it during development. */
-  const latchkey = (args: string[]) =>
-    new Promise<Run>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: cleanEnv(env) }, (error, stdout, stderr) => {
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      });
-    });
+  const latchkey = (args: string[]) => runLatchkey(args, { env });
 
   /** What the server would hand oidc-provider for this client, read in another process as the server would. */
   async function metadata(id: string) {

@@ -1,7 +1,6 @@
 // Moving up: an installation that started on the embedded SQLite is copied to PostgreSQL with `latchkey db copy` (the built command), then used there.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,8 +12,8 @@ import { migrations } from '../src/infra/migrations.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
 import { textOf, WebClient } from './support/client.ts';
+import { latchkey as runLatchkey, type Run } from './support/cli.ts';
 import { TEST_POSTGRES_URL } from './support/database.ts';
-import { cleanEnv } from './support/net.ts';
 import { createDatabase, startPostgresCluster, type PostgresCluster } from './support/postgres.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
 
@@ -25,28 +24,8 @@ const RELAY_PASSWORD = 'relay-Pass-0451';
 /** Put in the target's URL: trust authentication ignores it, and no output may show it. */
 const URL_PASSWORD = 'Never-Print-Me-93';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `latchkey …` as a user runs it after `npm run build`, in a shell without Latchkey settings of its own. */
-function latchkey(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/latchkey.js', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const latchkey = (args: string[], env: Record<string, string>) => runLatchkey(args, { env, from: 'build' });
 
 /** Exit code 1 and exactly one line on stderr, without a stack trace. */
 function oneLineError(result: Run, what: string): string {

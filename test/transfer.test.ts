@@ -2,12 +2,10 @@
 // other systems' own code logging in through the login form and coming out as Latchkey's argon2id.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Algorithm, hash as argon2Hash } from '@node-rs/argon2';
 import { hashPassword as betterAuthHash } from '@better-auth/utils/password';
 import bcrypt from 'bcryptjs';
@@ -19,11 +17,10 @@ import { codeAt } from '../src/modules/twostep/totp.ts';
 import { verifyPassword } from '../src/modules/passwords/hashing.ts';
 import { upgradeHash } from '../src/modules/users/users.repo.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
+import { latchkey as runLatchkey } from './support/cli.ts';
 import { WebClient } from './support/client.ts';
 import { freshDatabaseUrl } from './support/database.ts';
-import { cleanEnv } from './support/net.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LATCHKEY_ARGON2ID = /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/;
 
 /** Passlib's pbkdf2_sha512 with its adapted base64, computed with node:crypto. */
@@ -35,29 +32,8 @@ function passlibPbkdf2Sha512(password: string, salt: Buffer, rounds: number): st
 // passlib's own test vector for pbkdf2_sha512 (passlib/tests/test_handlers.py): the password "password".
 const PASSLIB_PUBLISHED = '$pbkdf2-sha512$1212$RHY0Fr3IDMSVO/RSZyb5ow$eNLfBK.eVozomMr.1gYa17k9B7KIK25NOEshvhrSX.esqY3s.FvWZViXz4KoLlQI.BzY/YTNJOiKc5gBYFYGww';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `latchkey …` from the sources, as a user runs it; stdout and stderr are pipes (not a terminal). */
-function latchkey(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    if (input !== undefined) child.stdin!.end(input);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const latchkey = (args: string[], env: Record<string, string>, input?: string) => runLatchkey(args, { env, input });
 
 const dirs: string[] = [];
 after(() => {
