@@ -159,6 +159,10 @@ describe('passkeys', () => {
     assert.doesNotMatch(textOf(page.html), /Verification code/, 'no code form without an app');
     assert.equal((await lk.services.sessions.list(user.id)).length, 1, 'only the session that added the passkey');
 
+    // Without JavaScript the button posts nothing: that is said, and not counted as a failure.
+    const bare = await client.post('/login/two-step/passkey', { response: '' });
+    assert.equal(bare.status, 400);
+    assert.match(textOf(bare.html), /Your browser sent no passkey\. Passkeys need JavaScript/);
     const stranger = await secondStep(client, new SoftwarePasskey(origin));
     assert.equal(stranger.status, 401);
     assert.match(textOf(stranger.html), /That passkey could not be verified/);

@@ -14,7 +14,7 @@ import { loginPage } from '../sessions/auth.views.ts';
 import { safeNext } from '../sessions/auth.pages.ts';
 import { goOn, secondStepParts } from './twostep.pages.ts';
 import { stillPending } from './pending.ts';
-import type { PasskeyChallenge } from './twostep.service.ts';
+import { PASSKEY_NO_ANSWER, type PasskeyChallenge } from './twostep.service.ts';
 import { addPasskeyPage } from './twostep.views.ts';
 import { passkeysScript, webauthnBundle } from './passkeys.script.ts';
 import { CEREMONY_SECONDS, parseCeremonyResponse } from './webauthn.ts';
@@ -138,7 +138,9 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
       if (pending.step !== 'verify') return reply.redirect('/login/two-step', 303);
       const challenge = take(request, reply, 'second-step', user.id) ?? { value: '', expiresAt: 0 };
       try {
+        // Nothing posted (no JavaScript) is no try at a passkey: it is not counted as a failure.
         const response = parseCeremonyResponse<AuthenticationResponseJSON>(request.body.response);
+        if (!response) throw new UserError(PASSKEY_NO_ANSWER, 400);
         const started = await twoStep.signInWithPasskey(user, response, challenge, actorOf(request), { remembered: pending.remembered, via: pending.via });
         return signedIn(reply, pending, started);
       } catch (error) {
@@ -153,6 +155,7 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
       const challenge = take(request, reply, 'sign-in', null) ?? { value: '', expiresAt: 0 };
       try {
         const response = parseCeremonyResponse<AuthenticationResponseJSON>(request.body.response);
+        if (!response) throw new UserError(PASSKEY_NO_ANSWER, 400);
         const started = await twoStep.signInWithPasskeyAlone(response, challenge, actorOf(request), { remembered: false });
         cookies.sessionChanged(reply);
         cookies.set(reply, 'session', started.token, sessions.cookieLifetime(started.session));

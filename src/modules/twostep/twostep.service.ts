@@ -48,6 +48,7 @@ export const SECOND_STEP_PAUSED = 'Too many wrong codes. Wait 15 minutes, then l
 export const SETUP_CODE_WRONG = 'That code does not match. Check that the app was set up with this key, and enter the code it shows now.';
 export const PASSKEY_NOT_VERIFIED = 'That passkey could not be verified. Try again, or use another way to sign in.';
 export const PASSKEY_NOT_CREATED = 'The passkey was not added: your browser did not create it, or the page waited too long. Try again.';
+export const PASSKEY_NO_ANSWER = 'Your browser sent no passkey. Passkeys need JavaScript: turn it on, or use another way to sign in.';
 export const PASSKEY_NAME_NEEDED = 'Give the passkey a name of up to 60 characters, such as "Work laptop", so you can tell it apart later.';
 export const PASSKEY_ALREADY_ADDED = 'This passkey is already added to your account.';
 export const PASSKEY_SIGN_IN_FAILED = 'That passkey could not log you in. Log in with your email and password, or use a passkey you set up for logging in without a password.';
@@ -272,10 +273,10 @@ export class TwoStep {
   }
 
   /** The second step with one of the user's passkeys; the session starts only when the browser's answer holds. */
-  async signInWithPasskey(user: User, response: AuthenticationResponseJSON | null, challenge: PasskeyChallenge, actor: Actor, options: SignInOptions): Promise<SignedIn> {
+  async signInWithPasskey(user: User, response: AuthenticationResponseJSON, challenge: PasskeyChallenge, actor: Actor, options: SignInOptions): Promise<SignedIn> {
     await this.refuseWhilePaused(user, actor);
-    const passkey = response ? await findPasskeyByCredential(this.db, response.id) : undefined;
-    if (!response || !passkey || passkey.user_id !== user.id) return this.failed(user, actor, 'passkey', 'unknown passkey', PASSKEY_NOT_VERIFIED);
+    const passkey = await findPasskeyByCredential(this.db, response.id);
+    if (!passkey || passkey.user_id !== user.id) return this.failed(user, actor, 'passkey', 'unknown passkey', PASSKEY_NOT_VERIFIED);
     const used = challenge.expiresAt > this.clock.now() ? await verifiedAuthentication(this.settings.relyingParty, response, challenge.value, passkey, false) : null;
     if (!used) return this.failed(user, actor, 'passkey', 'not verified', PASSKEY_NOT_VERIFIED);
     const started = await this.db.transaction().execute(async (trx) => {
@@ -291,7 +292,7 @@ export class TwoStep {
    * with no password. Failures are counted per network address, like wrong passwords.
    */
   async signInWithPasskeyAlone(
-    response: AuthenticationResponseJSON | null,
+    response: AuthenticationResponseJSON,
     challenge: PasskeyChallenge,
     actor: Actor,
     options: { remembered: boolean },
@@ -301,14 +302,14 @@ export class TwoStep {
       await recordAudit(this.db, this.clock.now(), actor, { type: 'login.throttled', detail: { via: 'passkey' } });
       throw new UserError(PASSKEY_SIGN_IN_PAUSED, 429);
     }
-    const passkey = response ? await findPasskeyByCredential(this.db, response.id) : undefined;
+    const passkey = await findPasskeyByCredential(this.db, response.id);
     const owner = passkey ? await findUserById(this.db, passkey.user_id) : undefined;
     const refuse = async (reason: string): Promise<never> => {
       await this.throttle.passkeySignInFailed(ip);
       await recordAudit(this.db, this.clock.now(), actor, { type: 'login.failed', userId: owner?.id ?? null, email: owner?.email ?? null, detail: { via: 'passkey', reason } });
       throw new UserError(PASSKEY_SIGN_IN_FAILED, 401);
     };
-    if (!response || !passkey || !owner) return refuse('unknown passkey');
+    if (!passkey || !owner) return refuse('unknown passkey');
     if (owner.status !== 'active') return refuse('archived');
     if (passkey.passwordless !== 1) return refuse('passkey not set up for logging in without a password');
     // The user handle, when the browser sends one, names the same account as the passkey does.
