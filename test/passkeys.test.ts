@@ -163,6 +163,8 @@ describe('passkeys', () => {
     const bare = await client.post('/login/two-step/passkey', { response: '' });
     assert.equal(bare.status, 400);
     assert.match(textOf(bare.html), /Your browser sent no passkey\. Passkeys need JavaScript/);
+    const odd = await client.post('/login/two-step/passkey', { response: JSON.stringify({ id: 'a\u0000b', response: {} }) });
+    assert.equal(odd.status, 400, 'an answer that is not one gets the same page, never a 500');
     const stranger = await secondStep(client, new SoftwarePasskey(origin));
     assert.equal(stranger.status, 401);
     assert.match(textOf(stranger.html), /That passkey could not be verified/);

@@ -140,7 +140,8 @@ export function parseCeremonyResponse<T extends RegistrationResponseJSON | Authe
   if (!field) return null;
   try {
     const value = JSON.parse(field) as Partial<T> | null;
-    const ok = typeof value === 'object' && value !== null && typeof value.id === 'string' && typeof value.response === 'object' && value.response !== null;
+    // A credential id is base64url (at most 1,023 bytes, so 1,364 characters): anything else is not one.
+    const ok = typeof value === 'object' && value !== null && typeof value.id === 'string' && /^[A-Za-z0-9_-]{1,1364}$/.test(value.id) && typeof value.response === 'object' && value.response !== null;
     return ok ? (value as T) : null;
   } catch {
     return null;
