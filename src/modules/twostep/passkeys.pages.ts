@@ -99,7 +99,7 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
       return sendHtml(reply, addPasskeyPage({ csrfToken: reply.generateCsrf(), viewer: auth.user }));
     });
 
-    app.post('/account/two-step/passkey', { schema: { body: AddForm } }, async (request, reply) => {
+    app.post('/account/two-step/passkey', { onRequest: formLimit(services, 'second-step'), schema: { body: AddForm } }, async (request, reply) => {
       const auth = await requireUser(request, reply);
       if (!auth) return reply;
       const name = request.body.name ?? '';
