@@ -18,6 +18,7 @@ import { alertBannerHook } from './modules/security/security.pages.ts';
 import { handledByProvider, registerOidc } from './modules/oidc/oidc.routes.ts';
 import { registerApi } from './modules/api/api.plugin.ts';
 import { twoStepPages } from './modules/twostep/twostep.pages.ts';
+import { passkeyPages } from './modules/twostep/passkeys.pages.ts';
 
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
   return hops === 0 ? false : (_address, hop) => hop < hops;
@@ -92,6 +93,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(accountPages(services));
   // The second step of a sign-in, and two-step verification set up from /account.
   await app.register(twoStepPages(services));
+  // Passkeys: added on /account, used at the second step or alone on the login pages.
+  await app.register(passkeyPages(services));
   // Every /admin page, behind the console's guard (modules/admin/console.plugin.ts).
   await app.register(adminConsole(services));
   // "Sign in with Latchkey": the OpenID Connect provider and its login, consent and logout pages.

@@ -26,6 +26,7 @@ import { AuditLog } from './modules/audit/audit.service.ts';
 import { Security } from './modules/security/security.service.ts';
 import { Throttle } from './modules/throttle/throttle.ts';
 import { TwoStep } from './modules/twostep/twostep.service.ts';
+import { relyingPartyOf } from './modules/twostep/webauthn.ts';
 import { Applications } from './modules/applications/applications.service.ts';
 import { Webhooks } from './modules/webhooks/webhooks.service.ts';
 import { WebhookWorker } from './modules/webhooks/worker.ts';
@@ -61,9 +62,9 @@ export interface Services {
   /** The relying parties of the OpenID Connect provider. */
   applications: Applications;
   apiKeys: ApiKeys;
-  /** Two-step verification: authenticator apps, recovery codes, and the second step of every sign-in. */
+  /** Two-step verification: authenticator apps, passkeys, recovery codes, the second step of every sign-in, and passkey logins. */
   twoStep: TwoStep;
-  /** Seals what waits in the browser between the two steps of a sign-in, and recovery codes on their way to their page. */
+  /** Seals what waits in the browser between the two steps of a sign-in, passkey challenges, and recovery codes on their way to their page. */
   twoStepCookies: SecretBox;
   close(): Promise<void>;
 }
@@ -104,6 +105,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const twoStep = new TwoStep(db, clock, sessions, throttle, outbox, new SecretBox(secret, 'two-step-authenticator-secret'), {
     required: config.twoStepRequired,
     issuer: 'Latchkey',
+    relyingParty: relyingPartyOf(config.baseUrl, 'Latchkey'),
   });
   const passwords = new Passwords(db, clock, policy, sessions, outbox, throttle);
   const recovery = new Recovery(db, clock, passwords, sessions, outbox, throttle, {

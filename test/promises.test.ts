@@ -416,7 +416,17 @@ function assertBrowserHeaders(response: LightMyRequestResponse, what: string): v
   const policy = directivesOf(String(response.headers['content-security-policy'] ?? ''));
   assert.deepEqual(
     Object.fromEntries(policy),
-    { 'default-src': "'none'", 'style-src': "'self'", 'img-src': "'self'", 'form-action': "'self'", 'frame-ancestors': "'none'", 'base-uri': "'none'" },
+    {
+      'default-src': "'none'",
+      // Same-origin scripts only (the passkey ceremony, /assets/passkeys.js), and their calls back to Latchkey.
+      'script-src': "'self'",
+      'connect-src': "'self'",
+      'style-src': "'self'",
+      'img-src': "'self'",
+      'form-action': "'self'",
+      'frame-ancestors': "'none'",
+      'base-uri': "'none'",
+    },
     `${what}: Content-Security-Policy`,
   );
   assert.equal(response.headers['cross-origin-opener-policy'], 'same-origin', `${what}: Cross-Origin-Opener-Policy`);

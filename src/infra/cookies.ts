@@ -9,8 +9,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  *   one page that shows it (infra/handoff.ts).
  * `second-step`: a sign-in whose password (or reset link) was accepted, sealed, waiting for its second step.
  * `recovery-codes`: new recovery codes, sealed, on their way to the one page that shows them.
+ * `passkey-challenge`: the challenge of a passkey ceremony under way in this browser, sealed.
  */
-export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret' | 'second-step' | 'recovery-codes';
+export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret' | 'second-step' | 'recovery-codes' | 'passkey-challenge';
 
 export interface CookieAttributes {
   path: '/';

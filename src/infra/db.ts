@@ -48,6 +48,8 @@ export interface SessionsTable {
   user_agent: string;
   /** 1 when the user asked to be remembered: the cookie outlives the browser (up to the absolute limit). */
   remembered: number;
+  /** How the session began (RFC 8176 amr values, space-separated, e.g. "pwd otp mfa"); null for sessions from before. */
+  amr: string | null;
 }
 
 export interface ResetLinksTable {
@@ -264,6 +266,32 @@ export interface TwoStepRecoveryCodesTable {
   used_at: number | null;
 }
 
+/** A user's passkey (WebAuthn credential): only its public key is kept. */
+export interface PasskeysTable {
+  id: string;
+  user_id: string;
+  /** base64url, as the browser sends it back. */
+  credential_id: string;
+  /** The COSE public key, base64url. */
+  public_key: string;
+  counter: number;
+  /** The authenticator's transports ("internal", "usb", …), comma-separated. */
+  transports: string;
+  name: string;
+  /** 1 when the user chose to log in with this passkey alone. */
+  passwordless: number;
+  /** 1 when the passkey is synced between devices. */
+  backed_up: number;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** A passkey challenge that was answered, kept until its expiry so it cannot be answered again. */
+export interface PasskeyChallengesUsedTable {
+  challenge_hash: string;
+  expires_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -285,6 +313,8 @@ export interface Database {
   api_idempotency: ApiIdempotencyTable;
   two_step_authenticators: TwoStepAuthenticatorsTable;
   two_step_recovery_codes: TwoStepRecoveryCodesTable;
+  passkeys: PasskeysTable;
+  passkey_challenges_used: PasskeyChallengesUsedTable;
 }
 
 export type Db = Kysely<Database>;

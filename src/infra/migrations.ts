@@ -543,6 +543,42 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('two_step_authenticators').execute();
     },
   },
+  '0021_passkeys': {
+    async up(db: AnyDb) {
+      // Passkeys (WebAuthn credentials), several per user; credential_id is base64url, as browsers send it back.
+      // passwordless: the user chose, at registration, to log in with this passkey alone (it is discoverable and
+      // verifies the user). backed_up: synced between devices (a software key) rather than bound to one.
+      await db.schema
+        .createTable('passkeys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('credential_id', 'text', (c) => c.notNull().unique())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('counter', 'bigint', (c) => c.notNull())
+        .addColumn('transports', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('passwordless', 'integer', (c) => c.notNull())
+        .addColumn('backed_up', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('passkeys_user').on('passkeys').columns(['user_id']).execute();
+      // Challenges answered: a SHA-256 of each, kept until it would have expired anyway, so none is answered twice.
+      await db.schema
+        .createTable('passkey_challenges_used')
+        .addColumn('challenge_hash', 'text', (c) => c.primaryKey())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('passkey_challenges_used_expiry').on('passkey_challenges_used').columns(['expires_at']).execute();
+      // How each session began (RFC 8176 values, space-separated), for the ID token's amr; earlier ones read as 'pwd'.
+      await db.schema.alterTable('sessions').addColumn('amr', 'text').execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable('sessions').dropColumn('amr').execute();
+      await db.schema.dropTable('passkey_challenges_used').execute();
+      await db.schema.dropTable('passkeys').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

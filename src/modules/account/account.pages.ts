@@ -14,6 +14,8 @@ import { noticeFor } from '../../views/components.ts';
 const NOTICES: Record<string, string> = {
   'password-changed': 'Your password was changed. Every other session has been logged out.',
   'sessions-ended': 'Every other session has been logged out.',
+  'passkey-added': 'Your passkey was added.',
+  'passkey-removed': 'The passkey was removed.',
 };
 
 /** After "Revoke": the application is named from the registry, never from the address. */

@@ -7,7 +7,7 @@ import type { AuditRow } from '../audit/audit.service.ts';
 import { COUNT_CAP, type ListedUser, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { pager } from './console.views.ts';
 import { csrfField, newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
-import type { TwoStepMethods } from '../twostep/twostep.service.ts';
+import { twoStepOn, type TwoStepMethods } from '../twostep/twostep.service.ts';
 
 export const FILTER_LABELS: Record<UserFilter, string> = {
   active: 'Active',
@@ -192,13 +192,21 @@ export interface UserPageView {
   passwordError?: string | null;
 }
 
+/** The user's methods in a line: the app, the passkeys, the recovery codes left. */
+function twoStepSummary(methods: TwoStepMethods): string {
+  const parts = [];
+  if (methods.authenticator) parts.push(`Authenticator app (set up ${when(methods.authenticator.createdAt)}, last used ${when(methods.authenticator.lastUsedAt)})`);
+  if (methods.passkeys.length > 0) parts.push(`${methods.passkeys.length} ${methods.passkeys.length === 1 ? 'passkey' : 'passkeys'} (${methods.passkeys.map((passkey) => passkey.name).join(', ')})`);
+  return `${parts.join('; ')}; ${methods.recoveryCodesLeft} recovery codes left`;
+}
+
 export function userPage(view: UserPageView): SafeHtml {
   const { user, csrfToken } = view;
   const hidden = csrfField(csrfToken);
   return html`<div class="card">
 <div class="title-row"><h1>${user.name}</h1>
 <details class="menu"><summary class="button">Action</summary>
-<ul><li><a href="/admin/users/${user.id}/send-reset">Send Password Reset Instructions</a></li>${view.twoStep.authenticator
+<ul><li><a href="/admin/users/${user.id}/send-reset">Send Password Reset Instructions</a></li>${twoStepOn(view.twoStep)
     ? html`<li><a href="/admin/users/${user.id}/remove-two-step">Remove Two-Step Verification</a></li>`
     : ''}</ul>
 </details></div>
@@ -206,9 +214,7 @@ export function userPage(view: UserPageView): SafeHtml {
 <dt>Email</dt><dd>${user.email}</dd><dt>Role</dt><dd>${roleLabel(user.role)}</dd><dt>Status</dt><dd>${statusLabel(user.status)}</dd>
 <dt>Created</dt><dd>${when(user.created_at)}</dd><dt>Last Login</dt><dd>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</dd>
 <dt>Password Changed</dt><dd>${when(user.password_changed_at)}</dd><dt>Reset Pending</dt><dd>${view.resetPending ? 'Yes' : 'No'}</dd>
-<dt>Two-Step Verification</dt><dd data-testid="two-step-methods">${view.twoStep.authenticator
-    ? `Authenticator app (set up ${when(view.twoStep.authenticator.createdAt)}, last used ${when(view.twoStep.authenticator.lastUsedAt)}); ${view.twoStep.recoveryCodesLeft} recovery codes left`
-    : 'Off'}</dd>
+<dt>Two-Step Verification</dt><dd data-testid="two-step-methods">${twoStepOn(view.twoStep) ? twoStepSummary(view.twoStep) : 'Off'}</dd>
 </dl>
 <form method="post" action="/admin/users/${user.id}/${user.status === 'active' ? 'archive' : 'restore'}">${hidden}<button type="submit" class="secondary">${user.status === 'active' ? 'Archive' : 'Restore'}</button></form>
 </div>
@@ -280,7 +286,7 @@ ${csrfField(csrfToken)}
 export function removeTwoStepConfirm(user: User, csrfToken: string): SafeHtml {
   return html`<div class="card narrow">
 <h1>Remove Two-Step Verification</h1>
-<p>Remove two-step verification from ${user.name} &lt;${user.email}&gt;? The authenticator app and the recovery codes stop working, every session of the user ends, and the user is told by email. Their password alone will then let them in.</p>
+<p>Remove two-step verification from ${user.name} &lt;${user.email}&gt;? The authenticator app, the passkeys and the recovery codes stop working, every session of the user ends, and the user is told by email. Their password alone will then let them in.</p>
 <form method="post" action="/admin/users/${user.id}/remove-two-step">
 ${csrfField(csrfToken)}
 <button type="submit">Confirm</button> <a class="button secondary" href="/admin/users/${user.id}">Cancel</a>

@@ -56,6 +56,7 @@ export type AuditType =
   | 'two_step.used'
   | 'two_step.failed'
   | 'two_step.removed'
+  | 'two_step.passkey_removed'
   | 'two_step.recovery_code_used'
   | 'two_step.recovery_codes_created';
 
@@ -156,6 +157,7 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'two_step.used': 'Second step passed',
   'two_step.failed': 'Second step failed',
   'two_step.removed': 'Two-step verification removed',
+  'two_step.passkey_removed': 'Passkey removed',
   'two_step.recovery_code_used': 'Recovery code used',
   'two_step.recovery_codes_created': 'Recovery codes made',
 };

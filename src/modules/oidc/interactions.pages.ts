@@ -15,6 +15,7 @@ import { LoginForm } from '../sessions/auth.pages.ts';
 import { passwordNeededAfterRevoke, signedInAgainAfterRevoke } from './grants.service.ts';
 import { consentView } from './interactions.views.ts';
 import { startSecondStep } from '../twostep/twostep.pages.ts';
+import { amrOf } from '../sessions/sessions.ts';
 import { INTERACTION_PATH, type OidcProvider, type Provider } from './provider.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -72,11 +73,11 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
     request: FastifyRequest,
     reply: FastifyReply,
     details: Details,
-    auth: { userId: string; loginAt: number; remembered: boolean; passwordEntered: boolean },
+    auth: { userId: string; loginAt: number; remembered: boolean; passwordEntered: boolean; amr: string[] },
   ) {
     if (auth.passwordEntered) await signedInAgainAfterRevoke(db, auth.userId, String(details.params.client_id));
     const returnTo = await oidc.provider.interactionResult(request.raw, reply.raw, {
-      login: { accountId: auth.userId, ts: Math.floor(auth.loginAt / 1000), amr: ['pwd'], remember: auth.remembered },
+      login: { accountId: auth.userId, ts: Math.floor(auth.loginAt / 1000), amr: auth.amr, remember: auth.remembered },
     });
     return reply.redirect(returnTo, 303);
   }
@@ -91,6 +92,8 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
         // After a reset by mail, the browser comes back here and the sign-in continues.
         resetHref: `/reset-password?next=${encodeURIComponent(action)}`,
         intro: `Log in to continue to ${application}.`,
+        // A passkey login comes back here too, with its session begun during this sign-in.
+        passkeyNext: action,
         ...extra,
       }),
     );
@@ -144,7 +147,13 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
       if (details.prompt.name === 'login') {
         const passwordEntered = auth !== null && begunDuringSignIn(details, auth);
         if (auth && (passwordEntered || (await sessionSuffices(details, auth)))) {
-          return finishLogin(request, reply, details, { userId: auth.user.id, loginAt: auth.session.created_at, remembered: auth.session.remembered === 1, passwordEntered });
+          return finishLogin(request, reply, details, {
+            userId: auth.user.id,
+            loginAt: auth.session.created_at,
+            remembered: auth.session.remembered === 1,
+            passwordEntered,
+            amr: amrOf(auth.session),
+          });
         }
         return loginForm(reply, details.uid, application.name);
       }
@@ -177,7 +186,7 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
         const { token, session, user } = result;
         cookies.sessionChanged(reply);
         cookies.set(reply, 'session', token, sessions.cookieLifetime(session));
-        return await finishLogin(request, reply, details, { userId: user.id, loginAt: session.created_at, remembered, passwordEntered: true });
+        return await finishLogin(request, reply, details, { userId: user.id, loginAt: session.created_at, remembered, passwordEntered: true, amr: amrOf(session) });
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         const application = await applicationName(details);

@@ -41,10 +41,13 @@ export function cookieKeysOf(secret: string): string[] {
   return [Buffer.from(hkdfSync('sha256', secret, 'latchkey', 'oidc-cookies', 32)).toString('base64url')];
 }
 
-/** Scopes Latchkey knows, and the claims each one releases. `sub` is the user's id: stable, never the email. */
+/**
+ * Scopes Latchkey knows, and the claims each one releases. `sub` is the user's id: stable, never the email. `amr`
+ * (RFC 8176): how the person signed in — a password, a second step, a passkey (interactions.pages.ts).
+ */
 export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'latchkey_admin'];
 const CLAIMS = {
-  openid: ['sub'],
+  openid: ['sub', 'amr'],
   profile: ['name'],
   email: ['email', 'email_verified'],
   latchkey_admin: ['latchkey_admin'],

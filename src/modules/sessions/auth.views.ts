@@ -1,5 +1,6 @@
 // The login page.
 import { html } from '../../views/html.ts';
+import { passkeySignInForm } from '../twostep/twostep.views.ts';
 import { csrfField } from '../../views/components.ts';
 import { page } from '../../views/layout.ts';
 
@@ -16,6 +17,8 @@ export function loginPage(options: {
   resetHref?: string;
   /** Who the person is signing in to, above the form. */
   intro?: string;
+  /** Where "Log in with a passkey" goes on to, when not `next` (an application's sign-in). */
+  passkeyNext?: string;
 }): string {
   return page({
     title: 'Log in',
@@ -33,6 +36,7 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
   <p><label class="check"><input name="remember" type="checkbox" value="yes"${options.remembered ? html` checked` : ''}> Remember me on this device</label></p>
   <button type="submit">Log in</button>
 </form>
+${passkeySignInForm(options.csrfToken, options.passkeyNext ?? options.next)}
 <p><a href="${options.resetHref ?? '/reset-password'}">Reset Password</a></p>
 </div>`,
   });

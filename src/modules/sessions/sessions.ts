@@ -15,6 +15,11 @@ export interface SessionSettings {
 // Writing last_seen on every request would turn each page view into a write; once a minute is enough.
 const TOUCH_AFTER_MS = 60_000;
 
+/** How a session began, as the ID token's amr claim says it: sessions from before it was recorded began with a password. */
+export function amrOf(session: Pick<Session, 'amr'>): string[] {
+  return session.amr ? session.amr.split(' ') : ['pwd'];
+}
+
 export class Sessions {
   constructor(
     private readonly db: Db,
@@ -27,8 +32,11 @@ export class Sessions {
     return session.remembered ? this.settings.maxSeconds : undefined;
   }
 
-  /** Starts a session; returns the token for the cookie (never stored) and the stored row. */
-  async start(db: Executor, userId: string, actor: Actor, options: { remembered?: boolean } = {}): Promise<{ token: string; session: Session }> {
+  /**
+   * Starts a session; returns the token for the cookie (never stored) and the stored row. `amr`: how the person
+   * signed in (RFC 8176 values), a password unless said otherwise.
+   */
+  async start(db: Executor, userId: string, actor: Actor, options: { remembered?: boolean; amr?: string[] } = {}): Promise<{ token: string; session: Session }> {
     const token = randomToken(32);
     const now = this.clock.now();
     const session: Session = {
@@ -41,6 +49,7 @@ export class Sessions {
       ip: actor.ip ?? '',
       user_agent: (actor.userAgent ?? '').slice(0, 300),
       remembered: options.remembered ? 1 : 0,
+      amr: (options.amr ?? ['pwd']).join(' '),
     };
     await insertSession(db, session);
     return { token, session };

@@ -37,6 +37,8 @@ const WRONG_CURRENT_PASSWORDS = 5;
  * with three codes valid at a time, five tries in 15 minutes give a guesser who has the password about one chance in 700 a day.
  */
 const SECOND_STEP_FAILURES = 5;
+/** Failed logins with a passkey alone from one IP address before it is paused (no account is known beforehand). */
+const PASSKEY_FAILURES_PER_IP = 10;
 
 type Limiter = RateLimiterAbstract;
 
@@ -50,6 +52,7 @@ export class Throttle {
   private readonly resetEverywhere: Limiter | null;
   private readonly wrongCurrent: Limiter;
   private readonly secondStep: Limiter;
+  private readonly passkeyFromIp: Limiter;
   private readonly forms: Limiter | null;
   private readonly sweeper: NodeJS.Timeout | null = null;
 
@@ -64,6 +67,7 @@ export class Throttle {
     this.resetEverywhere = perHour > 0 ? this.limiter('reset', perHour * 4, 60 * MINUTE) : null;
     this.wrongCurrent = this.limiter('current-password', WRONG_CURRENT_PASSWORDS, LOGIN_WINDOW);
     this.secondStep = this.limiter('second-step', SECOND_STEP_FAILURES, LOGIN_WINDOW);
+    this.passkeyFromIp = this.limiter('passkey-ip', PASSKEY_FAILURES_PER_IP, LOGIN_WINDOW);
     this.forms = settings.formPostsPerMinute > 0 ? this.limiter('form', settings.formPostsPerMinute, MINUTE) : null;
     if (store !== 'memory') {
       // Expired counts are only dead rows; one instance at a time sweeps them now and then.
@@ -129,6 +133,16 @@ export class Throttle {
   /** Counts a wrong code at the second step. */
   async secondStepFailed(userId: string): Promise<void> {
     await this.add(this.secondStep, userId);
+  }
+
+  /** Whether logging in with a passkey alone is paused for this IP address after too many failures. */
+  async passkeySignInPaused(ip: string): Promise<boolean> {
+    return (await this.count(this.passkeyFromIp, ip)) >= PASSKEY_FAILURES_PER_IP;
+  }
+
+  /** Counts a failed login with a passkey alone from this IP address. */
+  async passkeySignInFailed(ip: string): Promise<void> {
+    await this.add(this.passkeyFromIp, ip);
   }
 
   /** Takes one post to a limited form from this IP address; the seconds to wait when over the limit, else 0. */

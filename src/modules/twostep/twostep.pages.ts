@@ -1,5 +1,5 @@
 // The second step of a sign-in (/login/two-step, and its recovery code page), and setting up two-step verification
-// from /account (an authenticator app, recovery codes shown once).
+// from /account (an authenticator app, recovery codes shown once); passkeys have their pages in passkeys.pages.ts.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { formLimit, requireUser } from '../../guards.ts';
@@ -32,35 +32,11 @@ function pendingCookie(services: Services) {
   return new SealedCookie<PendingSignIn>('second-step', services.cookies, services.twoStepCookies, services.clock, PENDING_SECONDS);
 }
 
-/**
- * The first step was passed (a password, or a reset link whose change already stands) by a user with two-step
- * verification, or required to set it up: this browser gets the pending sign-in and goes to the second step.
- */
-export function startSecondStep(
-  services: Services,
-  reply: FastifyReply,
-  user: User,
-  pending: Pick<PendingSignIn, 'via' | 'step' | 'remembered' | 'next'>,
-): FastifyReply {
-  pendingCookie(services).put(reply, { ...pending, userId: user.id, passwordChangedAt: user.password_changed_at });
-  // A session this browser had before (another user's) must not be mistaken for this sign-in meanwhile.
-  services.cookies.clear(reply, 'session');
-  return reply.redirect('/login/two-step', 303);
-}
-
-export function twoStepPages(services: Services): FastifyPluginAsync {
-  const { twoStep, users, sessions, cookies, clock } = services;
+/** What the second step's pages share, with passkeys.pages.ts too: the pending sign-in, and how a passed second step goes on. */
+export function secondStepParts(services: Services) {
+  const { users, sessions, cookies, clock } = services;
   const pendingSignIns = pendingCookie(services);
   const newCodes = new SealedCookie<NewCodes>('recovery-codes', cookies, services.twoStepCookies, clock, 300);
-
-  /** The secret of an app being set up travels with its form, sealed, bound to the user and to a time limit. */
-  const sealSetup = (userId: string, secret: string) => services.twoStepCookies.seal(JSON.stringify({ purpose: 'setup', userId, secret, expiresAt: clock.now() + SETUP_SECONDS * 1000 }));
-  function openSetup(sealed: string | undefined, userId: string): string | null {
-    const opened = sealed ? services.twoStepCookies.open(sealed) : null;
-    if (opened === null) return null;
-    const setup = JSON.parse(opened) as { purpose?: string; userId?: string; secret?: string; expiresAt?: number };
-    return setup.purpose === 'setup' && setup.userId === userId && (setup.expiresAt ?? 0) > clock.now() && typeof setup.secret === 'string' ? setup.secret : null;
-  }
 
   /** This browser's pending sign-in and its user, or a way back to the login page. */
   async function pendingOf(request: FastifyRequest, reply: FastifyReply): Promise<{ pending: PendingSignIn; user: User } | null> {
@@ -81,14 +57,54 @@ export function twoStepPages(services: Services): FastifyPluginAsync {
     return goOn(reply, pending);
   }
 
-  function goOn(reply: FastifyReply, pending: Pick<PendingSignIn, 'next' | 'via'>) {
-    const next = pending.next;
-    // An application's sign-in ends in a redirect to the application, which the browser would check against this
-    // form's CSP form-action: it goes on from a page of its own (as after a reset).
-    if (next?.startsWith(INTERACTION_PREFIX)) {
-      return sendHtml(reply.header('refresh', `0; url=${next}`), pending.via === 'reset link' ? continueSignInPage(next) : continueToApplicationPage(next));
-    }
-    return reply.redirect(next ?? (pending.via === 'reset link' ? '/account?notice=password-changed' : '/account'), 303);
+  /** The second step's page: the code form and/or "Use a passkey", as the user has them. */
+  async function showVerify(reply: FastifyReply, pending: PendingSignIn, user: User, error: string | null = null, status = 200) {
+    const methods = await services.twoStep.methodsOf(user.id);
+    const view = { csrfToken: reply.generateCsrf(), error, viaReset: pending.via === 'reset link', app: methods.authenticator !== null, passkeys: methods.passkeys.length > 0 };
+    return sendHtml(reply, verifyPage(view), status);
+  }
+
+  return { pendingSignIns, newCodes, pendingOf, signedIn, showVerify };
+}
+
+/** Where a sign-in goes once its session has started: `next`, the account page, or on to an application. */
+export function goOn(reply: FastifyReply, pending: Pick<PendingSignIn, 'next' | 'via'>, status?: string) {
+  const next = pending.next;
+  // An application's sign-in ends in a redirect to the application, which the browser would check against this
+  // form's CSP form-action: it goes on from a page of its own (as after a reset).
+  if (next?.startsWith(INTERACTION_PREFIX)) {
+    return sendHtml(reply.header('refresh', `0; url=${next}`), pending.via === 'reset link' ? continueSignInPage(next) : continueToApplicationPage(next, status));
+  }
+  return reply.redirect(next ?? (pending.via === 'reset link' ? '/account?notice=password-changed' : '/account'), 303);
+}
+
+/**
+ * The first step was passed (a password, or a reset link whose change already stands) by a user with two-step
+ * verification, or required to set it up: this browser gets the pending sign-in and goes to the second step.
+ */
+export function startSecondStep(
+  services: Services,
+  reply: FastifyReply,
+  user: User,
+  pending: Pick<PendingSignIn, 'via' | 'step' | 'remembered' | 'next'>,
+): FastifyReply {
+  pendingCookie(services).put(reply, { ...pending, userId: user.id, passwordChangedAt: user.password_changed_at });
+  // A session this browser had before (another user's) must not be mistaken for this sign-in meanwhile.
+  services.cookies.clear(reply, 'session');
+  return reply.redirect('/login/two-step', 303);
+}
+
+export function twoStepPages(services: Services): FastifyPluginAsync {
+  const { twoStep, clock } = services;
+  const { newCodes, pendingOf, signedIn, showVerify } = secondStepParts(services);
+
+  /** The secret of an app being set up travels with its form, sealed, bound to the user and to a time limit. */
+  const sealSetup = (userId: string, secret: string) => services.twoStepCookies.seal(JSON.stringify({ purpose: 'setup', userId, secret, expiresAt: clock.now() + SETUP_SECONDS * 1000 }));
+  function openSetup(sealed: string | undefined, userId: string): string | null {
+    const opened = sealed ? services.twoStepCookies.open(sealed) : null;
+    if (opened === null) return null;
+    const setup = JSON.parse(opened) as { purpose?: string; userId?: string; secret?: string; expiresAt?: number };
+    return setup.purpose === 'setup' && setup.userId === userId && (setup.expiresAt ?? 0) > clock.now() && typeof setup.secret === 'string' ? setup.secret : null;
   }
 
   async function showSecondStep(reply: FastifyReply, pending: PendingSignIn, user: User, error: string | null = null, status = 200) {
@@ -97,7 +113,7 @@ export function twoStepPages(services: Services): FastifyPluginAsync {
       const view = { csrfToken: reply.generateCsrf(), action: '/login/two-step', sealedSetup: sealSetup(user.id, setup.secret), ...setup, error, required: true };
       return sendHtml(reply, setupPage(view), status);
     }
-    return sendHtml(reply, verifyPage({ csrfToken: reply.generateCsrf(), error, viaReset: pending.via === 'reset link' }), status);
+    return showVerify(reply, pending, user, error, status);
   }
 
   return async (plain) => {
@@ -140,7 +156,8 @@ export function twoStepPages(services: Services): FastifyPluginAsync {
       const found = await pendingOf(request, reply);
       if (!found) return reply;
       if (found.pending.step !== 'verify') return reply.redirect('/login/two-step', 303);
-      return sendHtml(reply, recoveryCodePage({ csrfToken: reply.generateCsrf() }));
+      const app = (await twoStep.methodsOf(found.user.id)).authenticator !== null;
+      return sendHtml(reply, recoveryCodePage({ csrfToken: reply.generateCsrf(), app }));
     });
 
     app.post('/login/two-step/recovery', { onRequest: formLimit(services, 'second-step'), schema: { body: CodeForm } }, async (request, reply) => {
@@ -153,7 +170,8 @@ export function twoStepPages(services: Services): FastifyPluginAsync {
         return signedIn(reply, pending, started);
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
-        return sendHtml(reply, recoveryCodePage({ csrfToken: reply.generateCsrf(), error: error.message }), error.status);
+        const app = (await twoStep.methodsOf(user.id)).authenticator !== null;
+        return sendHtml(reply, recoveryCodePage({ csrfToken: reply.generateCsrf(), error: error.message, app }), error.status);
       }
     });
 

@@ -1,5 +1,6 @@
-// Two-step verification: authenticator apps and recovery codes — set up, used at sign-in (the session starts only
-// then), throttled, audited, and removed by an administrator when a person has lost every way in.
+// Two-step verification: authenticator apps, passkeys and recovery codes — set up, used at sign-in (the session starts
+// only then), throttled, audited, and removed by an administrator when a person has lost every way in; and logging in
+// with a passkey alone, for the passkeys their owner chose that for.
 import { randomBytes } from 'node:crypto';
 import type { Db, Executor } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
@@ -11,22 +12,48 @@ import type { Outbox } from '../mail/outbox.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
 import type { Sessions } from '../sessions/sessions.ts';
 import type { Throttle } from '../throttle/throttle.ts';
-import { recordLogin, type User } from '../users/users.repo.ts';
+import { findUserById, recordLogin, type User } from '../users/users.repo.ts';
+import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
+import { newId } from '../../infra/crypto.ts';
 import { authenticatorUri, matchingStep, newAuthenticatorSecret, qrCodeSvg } from './totp.ts';
 import {
+  claimChallenge,
   claimRecoveryCode,
   claimStep,
+  deletePasskey,
+  deleteRecoveryCodes,
   findAuthenticator,
+  findPasskeyByCredential,
+  insertPasskey,
+  passkeysOf,
+  passkeyUsed,
   removeTwoStep,
   replaceRecoveryCodes,
   saveAuthenticator,
   unusedRecoveryCodes,
+  type Passkey,
 } from './twostep.repo.ts';
+import {
+  amrOfPasskey,
+  authenticationOptions,
+  registrationOptions,
+  verifiedAuthentication,
+  verifiedRegistration,
+  type RelyingParty,
+} from './webauthn.ts';
 
 export const WRONG_CODE = 'That code is not correct. Enter the code your authenticator app shows now.';
 export const WRONG_RECOVERY_CODE = 'That recovery code is not correct, or it was already used.';
 export const SECOND_STEP_PAUSED = 'Too many wrong codes. Wait 15 minutes, then log in again.';
 export const SETUP_CODE_WRONG = 'That code does not match. Check that the app was set up with this key, and enter the code it shows now.';
+export const PASSKEY_NOT_VERIFIED = 'That passkey could not be verified. Try again, or use another way to sign in.';
+export const PASSKEY_NOT_CREATED = 'The passkey was not added: your browser did not create it, or the page waited too long. Try again.';
+export const PASSKEY_NO_ANSWER = 'Your browser sent no passkey. Passkeys need JavaScript: turn it on, or use another way to sign in.';
+export const PASSKEY_NAME_NEEDED = 'Give the passkey a name of up to 60 characters, such as "Work laptop", so you can tell it apart later.';
+export const PASSKEY_ALREADY_ADDED = 'This passkey is already added to your account.';
+export const PASSKEY_SIGN_IN_FAILED = 'That passkey could not log you in. Log in with your email and password, or use a passkey you set up for logging in without a password.';
+export const PASSKEY_SIGN_IN_PAUSED = 'Too many passkey attempts from your network. Wait 15 minutes, or log in with your email and password.';
+const PASSKEY_NAME_MAX = 60;
 
 export const RECOVERY_CODE_COUNT = 10;
 // Base32's letters and digits (no 0, 1, 8 or 9, easily misread): 10 of them carry 50 random bits.
@@ -38,13 +65,30 @@ export type SecondStep = 'none' | 'verify' | 'setup';
 /** A user's methods as /account and the console show them. */
 export interface TwoStepMethods {
   authenticator: { createdAt: number; lastUsedAt: number | null } | null;
+  passkeys: Array<{ id: string; name: string; createdAt: number; lastUsedAt: number | null; passwordless: boolean }>;
   recoveryCodesLeft: number;
 }
+
+/** Whether a user's two-step verification is on: an app or at least one passkey. */
+export function twoStepOn(methods: Pick<TwoStepMethods, 'authenticator' | 'passkeys'>): boolean {
+  return methods.authenticator !== null || methods.passkeys.length > 0;
+}
+
+/** A challenge sent to a browser, as it came back sealed in its cookie. */
+export interface PasskeyChallenge {
+  value: string;
+  expiresAt: number;
+}
+
+/** How the second step was passed, as login.succeeded and two_step.used record it. */
+type SecondStepMethod = 'authenticator' | 'recovery code' | 'passkey';
 
 export interface TwoStepSettings {
   required: TwoStepRequired;
   /** The name authenticator apps show beside the account. */
   issuer: string;
+  /** Where passkeys belong: the site of LATCHKEY_BASE_URL. */
+  relyingParty: RelyingParty;
 }
 
 export interface SignInOptions {
@@ -85,15 +129,17 @@ export class TwoStep {
 
   /** What follows a correct password or a used reset link for this user (inside the caller's transaction if any). */
   async secondStepFor(db: Executor, user: User): Promise<SecondStep> {
-    if (await findAuthenticator(db, user.id)) return 'verify';
+    if (await this.hasMethod(db, user.id)) return 'verify';
     return this.required(user) ? 'setup' : 'none';
   }
 
   async methodsOf(userId: string): Promise<TwoStepMethods> {
     const authenticator = await findAuthenticator(this.db, userId);
+    const passkeys = await passkeysOf(this.db, userId);
     return {
       authenticator: authenticator ? { createdAt: authenticator.created_at, lastUsedAt: authenticator.last_used_at } : null,
-      recoveryCodesLeft: authenticator ? await unusedRecoveryCodes(this.db, userId) : 0,
+      passkeys: passkeys.map((p) => ({ id: p.id, name: p.name, createdAt: p.created_at, lastUsedAt: p.last_used_at, passwordless: p.passwordless === 1 })),
+      recoveryCodesLeft: authenticator || passkeys.length > 0 ? await unusedRecoveryCodes(this.db, userId) : 0,
     };
   }
 
@@ -125,7 +171,7 @@ export class TwoStep {
   /** New recovery codes replace the old ones (used or not). */
   async regenerateRecoveryCodes(user: User, actor: Actor): Promise<string[]> {
     return this.db.transaction().execute(async (trx) => {
-      if (!(await findAuthenticator(trx, user.id))) throw new UserError('Set up two-step verification first.', 409);
+      if (!(await this.hasMethod(trx, user.id))) throw new UserError('Set up two-step verification first.', 409);
       return this.newRecoveryCodes(trx, user, actor);
     });
   }
@@ -161,8 +207,131 @@ export class TwoStep {
     return started ?? this.failed(user, actor, 'recovery code', 'wrong or used recovery code', WRONG_RECOVERY_CODE);
   }
 
+  /** Options for the browser to create a passkey for this user (the pages seal the challenge in its cookie). */
+  async passkeyRegistrationOptions(user: User, passwordless: boolean): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    return registrationOptions(this.settings.relyingParty, user, await passkeysOf(this.db, user.id), passwordless);
+  }
+
+  /** Options for the second step with one of the user's passkeys. */
+  async passkeySecondStepOptions(user: User): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    return authenticationOptions(this.settings.relyingParty, await passkeysOf(this.db, user.id));
+  }
+
+  /** Options for logging in with a passkey alone: any discoverable passkey of this site, chosen in the browser. */
+  passkeySignInOptions(): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    return authenticationOptions(this.settings.relyingParty, 'discoverable');
+  }
+
   /**
-   * An administrator's "Remove Two-Step Verification": the app and the recovery codes go, every session of the
+   * "Add a Passkey": the browser's new passkey, checked and saved under its name. The first method of a user turns
+   * two-step verification on, and brings recovery codes (returned, shown once); otherwise null.
+   */
+  async addPasskey(
+    user: User,
+    typedName: string,
+    response: RegistrationResponseJSON | null,
+    challenge: PasskeyChallenge,
+    passwordless: boolean,
+    actor: Actor,
+  ): Promise<string[] | null> {
+    const name = typedName.trim();
+    if (name.length === 0 || name.length > PASSKEY_NAME_MAX) throw new UserError(PASSKEY_NAME_NEEDED, 400);
+    const created = response && challenge.expiresAt > this.clock.now() ? await verifiedRegistration(this.settings.relyingParty, response, challenge.value, passwordless) : null;
+    if (!created) throw new UserError(PASSKEY_NOT_CREATED, 400);
+    return this.db.transaction().execute(async (trx) => {
+      const now = this.clock.now();
+      if (!(await claimChallenge(trx, hashToken(challenge.value), challenge.expiresAt, now))) throw new UserError(PASSKEY_NOT_CREATED, 400);
+      if (await findPasskeyByCredential(trx, created.credentialId)) throw new UserError(PASSKEY_ALREADY_ADDED, 409);
+      const first = !(await this.hasMethod(trx, user.id));
+      await insertPasskey(trx, {
+        id: newId(),
+        user_id: user.id,
+        credential_id: created.credentialId,
+        public_key: created.publicKey,
+        counter: created.counter,
+        transports: created.transports,
+        name,
+        passwordless: passwordless ? 1 : 0,
+        backed_up: created.backedUp ? 1 : 0,
+        created_at: now,
+        last_used_at: null,
+      });
+      await recordAudit(trx, now, actor, { type: 'two_step.enabled', userId: user.id, email: user.email, detail: { method: 'passkey', name, passwordless } });
+      return first ? this.newRecoveryCodes(trx, user, actor) : null;
+    });
+  }
+
+  /** "Remove" beside a passkey on /account; the last method going turns two-step verification off, recovery codes too. */
+  async removePasskey(user: User, passkeyId: string, actor: Actor): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const removed = await deletePasskey(trx, user.id, passkeyId);
+      if (!removed) throw new UserError('That passkey is not on your account.', 404);
+      const twoStepOff = !(await this.hasMethod(trx, user.id));
+      if (twoStepOff) await deleteRecoveryCodes(trx, user.id);
+      await recordAudit(trx, this.clock.now(), actor, { type: 'two_step.passkey_removed', userId: user.id, email: user.email, detail: { name: removed.name, twoStepOff } });
+    });
+  }
+
+  /** The second step with one of the user's passkeys; the session starts only when the browser's answer holds. */
+  async signInWithPasskey(user: User, response: AuthenticationResponseJSON, challenge: PasskeyChallenge, actor: Actor, options: SignInOptions): Promise<SignedIn> {
+    await this.refuseWhilePaused(user, actor);
+    const passkey = await findPasskeyByCredential(this.db, response.id);
+    if (!passkey || passkey.user_id !== user.id) return this.failed(user, actor, 'passkey', 'unknown passkey', PASSKEY_NOT_VERIFIED);
+    const used = challenge.expiresAt > this.clock.now() ? await verifiedAuthentication(this.settings.relyingParty, response, challenge.value, passkey, false) : null;
+    if (!used) return this.failed(user, actor, 'passkey', 'not verified', PASSKEY_NOT_VERIFIED);
+    const started = await this.db.transaction().execute(async (trx) => {
+      if (!(await claimChallenge(trx, hashToken(challenge.value), challenge.expiresAt, this.clock.now()))) return null;
+      await passkeyUsed(trx, passkey.id, used.counter, this.clock.now());
+      return this.startSession(trx, user, actor, options, 'passkey', passkey);
+    });
+    return started ?? this.failed(user, actor, 'passkey', 'challenge already answered', PASSKEY_NOT_VERIFIED);
+  }
+
+  /**
+   * Logging in with a passkey alone (one its owner set up for that, which verified the person): the session starts
+   * with no password. Failures are counted per network address, like wrong passwords.
+   */
+  async signInWithPasskeyAlone(
+    response: AuthenticationResponseJSON,
+    challenge: PasskeyChallenge,
+    actor: Actor,
+    options: { remembered: boolean },
+  ): Promise<{ user: User } & SignedIn> {
+    const ip = actor.ip ?? '';
+    if (await this.throttle.passkeySignInPaused(ip)) {
+      await recordAudit(this.db, this.clock.now(), actor, { type: 'login.throttled', detail: { via: 'passkey' } });
+      throw new UserError(PASSKEY_SIGN_IN_PAUSED, 429);
+    }
+    const passkey = await findPasskeyByCredential(this.db, response.id);
+    const owner = passkey ? await findUserById(this.db, passkey.user_id) : undefined;
+    const refuse = async (reason: string): Promise<never> => {
+      await this.throttle.passkeySignInFailed(ip);
+      await recordAudit(this.db, this.clock.now(), actor, { type: 'login.failed', userId: owner?.id ?? null, email: owner?.email ?? null, detail: { via: 'passkey', reason } });
+      throw new UserError(PASSKEY_SIGN_IN_FAILED, 401);
+    };
+    if (!passkey || !owner) return refuse('unknown passkey');
+    if (owner.status !== 'active') return refuse('archived');
+    if (passkey.passwordless !== 1) return refuse('passkey not set up for logging in without a password');
+    // The user handle, when the browser sends one, names the same account as the passkey does.
+    const handle = response.response.userHandle;
+    if (handle !== undefined && handle !== Buffer.from(owner.id).toString('base64url')) return refuse('not verified');
+    const used = challenge.expiresAt > this.clock.now() ? await verifiedAuthentication(this.settings.relyingParty, response, challenge.value, passkey, true) : null;
+    if (!used) return refuse('not verified');
+    const started = await this.db.transaction().execute(async (trx) => {
+      const now = this.clock.now();
+      if (!(await claimChallenge(trx, hashToken(challenge.value), challenge.expiresAt, now))) return null;
+      await passkeyUsed(trx, passkey.id, used.counter, now);
+      await recordLogin(trx, owner.id, now);
+      const session = await this.sessions.start(trx, owner.id, actor, { remembered: options.remembered, amr: [amrOfPasskey(passkey)] });
+      await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: owner.id, email: owner.email, detail: { via: 'passkey', passkey: passkey.name } });
+      return session;
+    });
+    if (!started) return refuse('challenge already answered');
+    return { user: owner, ...started };
+  }
+
+  /**
+   * An administrator's "Remove Two-Step Verification": the app, the passkeys and the recovery codes go, every session of the
    * user ends (applications' sign-ins too), and the user is told by mail — in one transaction.
    */
   async removeByAdministrator(user: User, actor: Actor, by: 'administrator' | 'command line' = 'administrator'): Promise<void> {
@@ -192,11 +361,18 @@ export class TwoStep {
     return codes;
   }
 
-  private async startSession(trx: Executor, user: User, actor: Actor, options: SignInOptions, method: 'authenticator' | 'recovery code'): Promise<SignedIn> {
+  private async hasMethod(db: Executor, userId: string): Promise<boolean> {
+    return (await findAuthenticator(db, userId)) !== undefined || (await passkeysOf(db, userId)).length > 0;
+  }
+
+  private async startSession(trx: Executor, user: User, actor: Actor, options: SignInOptions, method: SecondStepMethod, passkey?: Passkey): Promise<SignedIn> {
     const now = this.clock.now();
     await recordLogin(trx, user.id, now);
-    const started = await this.sessions.start(trx, user.id, actor, { remembered: options.remembered });
-    await recordAudit(trx, now, actor, { type: 'two_step.used', userId: user.id, email: user.email, detail: { method } });
+    // RFC 8176: the password (or the new one after a reset link), then a one-time code or a key.
+    const amr = ['pwd', passkey ? amrOfPasskey(passkey) : 'otp', 'mfa'];
+    const started = await this.sessions.start(trx, user.id, actor, { remembered: options.remembered, amr });
+    const detail = passkey ? { method, passkey: passkey.name } : { method };
+    await recordAudit(trx, now, actor, { type: 'two_step.used', userId: user.id, email: user.email, detail });
     await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: { via: options.via, secondStep: method } });
     return started;
   }
