@@ -57,7 +57,14 @@ export type AuditType =
   | 'two_step.failed'
   | 'two_step.removed'
   | 'two_step.recovery_code_used'
-  | 'two_step.recovery_codes_created';
+  | 'two_step.recovery_codes_created'
+  | 'invitation.sent'
+  | 'invitation.accepted'
+  | 'email.confirmation_requested'
+  | 'email.confirmed'
+  | 'email.change_requested'
+  | 'email.change_refused'
+  | 'email.change_undone';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
 export interface Actor {
@@ -158,6 +165,13 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'two_step.removed': 'Two-step verification removed',
   'two_step.recovery_code_used': 'Recovery code used',
   'two_step.recovery_codes_created': 'Recovery codes made',
+  'invitation.sent': 'Invitation sent',
+  'invitation.accepted': 'Invitation accepted',
+  'email.confirmation_requested': 'Email confirmation asked for',
+  'email.confirmed': 'Email address confirmed',
+  'email.change_requested': 'Email change asked for',
+  'email.change_refused': 'Email change refused',
+  'email.change_undone': 'Email change undone',
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];

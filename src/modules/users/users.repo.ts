@@ -82,6 +82,19 @@ export async function setUserStatus(db: Executor, id: string, status: User['stat
   await db.updateTable('users').set({ status }).where('id', '=', id).execute();
 }
 
+/**
+ * The address is proven: its user just used a link mailed to it. The one place that records it, so whatever
+ * else proving an address should do (clearing an undeliverable mark) belongs here.
+ */
+export async function confirmAddress(db: Executor, id: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ email_verified_at: now }).where('id', '=', id).execute();
+}
+
+/** An address nobody has proven yet (an administrator put it there). */
+export async function markAddressUnverified(db: Executor, id: string): Promise<void> {
+  await db.updateTable('users').set({ email_verified_at: null }).where('id', '=', id).execute();
+}
+
 export async function setPasswordHash(db: Executor, id: string, passwordHash: string, now: number): Promise<void> {
   await db.updateTable('users').set({ password_hash: passwordHash, password_changed_at: now }).where('id', '=', id).execute();
 }
