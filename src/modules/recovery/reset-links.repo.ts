@@ -44,17 +44,6 @@ export function openLinksOf(db: Executor, now: number, purposes: LinkPurpose[] =
     .where('reset_links.purpose', 'in', purposes);
 }
 
-/** The ids of users whose newest invitation expired unused, as a subquery (a newer link would have voided it). */
-export function expiredInvitationsOf(db: Executor, now: number) {
-  return db
-    .selectFrom('reset_links')
-    .select('reset_links.user_id')
-    .where('reset_links.used_at', 'is', null)
-    .where('reset_links.revoked_at', 'is', null)
-    .where('reset_links.expires_at', '<=', now)
-    .where('reset_links.purpose', '=', 'invitation');
-}
-
 export async function hasOpenLink(db: Executor, userId: string, now: number): Promise<boolean> {
   const row = await openLinksOf(db, now).where('reset_links.user_id', '=', userId).limit(1).executeTakeFirst();
   return row !== undefined;

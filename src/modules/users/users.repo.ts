@@ -1,7 +1,7 @@
 // SQL for the user directory: the only code that reads or writes the users table.
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { dialectOf, forUpdate, type Executor, type UsersTable } from '../../infra/db.ts';
-import { expiredInvitationsOf, openLinksOf } from '../recovery/reset-links.repo.ts';
+import { openLinksOf, PASSWORD_LINKS } from '../recovery/reset-links.repo.ts';
 import { usersWithTwoStep } from '../twostep/twostep.repo.ts';
 
 export type User = UsersTable;
@@ -224,9 +224,12 @@ function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, search: Search 
     if (filter === 'two-step-on') q = q.where(sql<SqlBool>`${column('users.id')} in (${usersWithTwoStep(db)})`);
     if (filter === 'two-step-off') q = q.where(sql<SqlBool>`${column('users.id')} not in (${usersWithTwoStep(db)})`);
     if (filter === 'invited') q = q.where(sql<SqlBool>`${column('users.status')} = 'active' and ${column('users.password_hash')} is null`);
-    // Invited, and the newest invitation ran out unused: the set from the links table, as for reset-pending.
+    // Invited, and no link to choose a password works any more (the invitation ran out, or was never sent):
+    // read from the open links themselves, so it holds after retention has removed the expired link.
     if (filter === 'invitation-expired') {
-      q = q.where(sql<SqlBool>`${column('users.password_hash')} is null and ${column('users.id')} in (${expiredInvitationsOf(db, now)})`);
+      q = q.where(
+        sql<SqlBool>`${column('users.status')} = 'active' and ${column('users.password_hash')} is null and ${column('users.id')} not in (${openLinksOf(db, now, PASSWORD_LINKS)})`,
+      );
     }
     if (filter === 'unverified') q = q.where(sql<SqlBool>`${column('users.email_verified_at')} is null`);
     if (filter === 'unverified-year') {
