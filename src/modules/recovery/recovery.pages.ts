@@ -11,7 +11,7 @@ import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { describeDuration } from '../mail/templates.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { LinkUnusable } from './recovery.service.ts';
-import type { LinkPurpose } from './reset-links.repo.ts';
+import { PASSWORD_LINKS, type LinkPurpose } from './reset-links.repo.ts';
 import { continueSignInPage, newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from './recovery.views.ts';
 import { safeNext } from '../sessions/auth.pages.ts';
 import { startSecondStep } from '../twostep/twostep.pages.ts';
@@ -63,8 +63,8 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
     // Limited too: every opening is an audit event, and nobody needs to open links by the dozen.
     // An invitation link is a reset link for the first password: it opens the same way, on its own page.
     for (const flow of [
-      { path: '/reset-password', purposes: ['reset', 'invitation'] as LinkPurpose[] },
-      { path: '/invitation', purposes: ['invitation'] as LinkPurpose[] },
+      { path: '/reset-password', purposes: PASSWORD_LINKS },
+      { path: '/invitation', purposes: ['invitation'] satisfies LinkPurpose[] },
     ]) {
       app.get(`${flow.path}/:token`, { onRequest: formLimit(services, 'reset-link'), schema: { params: TokenParams } }, async (request, reply) => {
         const { token } = request.params;
