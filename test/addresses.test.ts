@@ -300,3 +300,25 @@ describe('invitation expiry and long-unverified addresses, with an injected cloc
     assert.ok((await filtered('unverified')).includes('new@example.com'));
   });
 });
+
+describe('an invitation under required two-step verification', () => {
+  let lk: TestApp;
+  before(async () => {
+    lk = await startTestApp({ startWorker: false, env: { LATCHKEY_TWO_STEP_REQUIRED: 'everyone' } });
+  });
+  after(async () => {
+    await lk.close();
+  });
+
+  it('the password is chosen, but no session starts before the second step is set up, exactly as after a reset', async () => {
+    const { user } = await lk.services.addresses.createUser({ email: 'tess@example.com', name: 'Tess Twostep', role: 'user' }, COMMAND_LINE, 'cli');
+    const message = await lk.services.db.selectFrom('mail_messages').selectAll().where('user_id', '=', user.id).executeTakeFirstOrThrow();
+    const link = new URL(/https?:\/\/\S+\/invitation\/\S+/.exec(lk.services.outbox.render(message, true).text)![0]).pathname;
+    const browser = new WebClient(lk.url);
+    await browser.get(link);
+    const page = await browser.post('/invitation/new', { password: CHOSEN, confirmation: CHOSEN });
+    assert.ok(new URL(page.url).pathname.startsWith('/login/two-step'), `sent to the second step (${page.url})`);
+    assert.ok((await lk.services.users.get(user.id))?.password_hash, 'the password stands');
+    assert.ok((await browser.get('/account')).url.includes('/login'), 'no session yet');
+  });
+});
