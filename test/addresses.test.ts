@@ -8,6 +8,7 @@ import { textOf, WebClient } from './support/client.ts';
 import { ManualClock } from '../src/infra/clock.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { API_SCOPES } from '../src/modules/apikeys/apikeys.service.ts';
+import { payloadOf } from '../src/modules/webhooks/events.ts';
 
 const CHOSEN = 'Copper-Meadow-58';
 const DAY = 86_400_000;
@@ -320,5 +321,15 @@ describe('an invitation under required two-step verification', () => {
     assert.ok(new URL(page.url).pathname.startsWith('/login/two-step'), `sent to the second step (${page.url})`);
     assert.ok((await lk.services.users.get(user.id))?.password_hash, 'the password stands');
     assert.ok((await browser.get('/account')).url.includes('/login'), 'no session yet');
+  });
+});
+
+describe('webhooks for invitations and addresses', () => {
+  it('an invitation sent or accepted and an address confirmed become webhook events that name the account and nothing secret', () => {
+    const user = { id: 'u1', email: 'ivy@example.com', name: 'Ivy', role: 'user' as const, status: 'active' as const };
+    for (const type of ['invitation.sent', 'invitation.accepted', 'email.confirmed']) {
+      const payload = payloadOf({ id: 1, at: Date.UTC(2026, 0, 1), type, user_id: 'u1', email: user.email, detail: JSON.stringify({ link: 'link-id' }) }, user);
+      assert.deepEqual(payload, { type, timestamp: '2026-01-01T00:00:00.000Z', data: { user } });
+    }
   });
 });
