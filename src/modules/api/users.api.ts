@@ -76,7 +76,7 @@ export function userRoutes(v1: Api, services: Services): void {
       schema: {
         tags: ['Users'],
         summary: 'Change a user',
-        description: 'Send only what changes. A changed email voids the user\'s open reset links.',
+        description: "Send only what changes. A changed email voids the user's open reset, invitation and confirmation links and is unverified (email_verified_at null) until the user proves it.",
         security,
         params: IdParams,
         querystring: NoQuery,
