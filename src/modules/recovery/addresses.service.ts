@@ -102,7 +102,8 @@ export class Addresses {
     if (checked !== 'ok') return { outcome: checked };
     if (await findUserByEmail(this.db, email)) throw new UserError(`${EMAIL_TAKEN}.`, 409, { email: `${EMAIL_TAKEN}.` });
     await this.db.transaction().execute(async (trx) => {
-      const locked = await this.mailableUser(trx, user.id);
+      const locked = await lockUserById(trx, user.id);
+      if (!locked || locked.status !== 'active') throw new UserError('This account cannot be changed.', 409);
       const params = { name: locked.name, newEmail: email };
       const change = await this.recovery.issueLinkWithMail(
         trx,
@@ -110,20 +111,23 @@ export class Addresses {
         { purpose: 'email-change', by: 'self', ttlSeconds: this.settings.confirmTtlSeconds, to: email, email, mail: { template: 'email_change', params: { ...params, ttlSeconds: this.settings.confirmTtlSeconds } } },
         actor,
       );
-      const undo = await this.recovery.issueLinkWithMail(
-        trx,
-        locked,
-        {
-          purpose: 'email-undo',
-          by: 'self',
-          ttlSeconds: this.settings.invitationTtlSeconds,
-          to: locked.email,
-          email: locked.email,
-          mail: { template: 'email_change_notice', params: { ...params, ttlSeconds: this.settings.invitationTtlSeconds } },
-        },
-        actor,
-      );
-      await recordAudit(trx, this.clock.now(), actor, { type: 'email.change_requested', userId: locked.id, email: locked.email, detail: { to: email, link: change.id, undo: undo.id } });
+      // The old address is told, with the way back; a placeholder address (.invalid) has nobody to tell.
+      const undo = cannotReceiveMail(locked.email)
+        ? null
+        : await this.recovery.issueLinkWithMail(
+            trx,
+            locked,
+            {
+              purpose: 'email-undo',
+              by: 'self',
+              ttlSeconds: this.settings.invitationTtlSeconds,
+              to: locked.email,
+              email: locked.email,
+              mail: { template: 'email_change_notice', params: { ...params, ttlSeconds: this.settings.invitationTtlSeconds } },
+            },
+            actor,
+          );
+      await recordAudit(trx, this.clock.now(), actor, { type: 'email.change_requested', userId: locked.id, email: locked.email, detail: { to: email, link: change.id, undo: undo?.id ?? null } });
     });
     return { outcome: 'sent', to: email };
   }
