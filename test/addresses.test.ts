@@ -116,6 +116,21 @@ describe('invitations and confirmed addresses', () => {
     assert.match(textOf(page.html), /has already chosen a password/);
   });
 
+  it('an invitation obeys the reset link rules: a password set another way voids it, and a reset link replaces it', async () => {
+    const { user } = await lk.services.addresses.createUser({ email: 'vera@example.com', name: 'Vera Voided', role: 'user' }, COMMAND_LINE, 'cli');
+    const invitation = linkIn(await mailTo('vera@example.com', /invited/), 'invitation');
+    const count = smtp.mails.length;
+    await lk.services.recovery.sendInstructions(user.id, COMMAND_LINE, 'admin');
+    const reset = linkIn(await mailTo('vera@example.com', 'Password reset for Vera Voided', count), 'reset-password');
+    let page = await new WebClient(lk.url).get(invitation);
+    assert.equal(page.status, 410);
+    assert.match(textOf(page.html), /This link was replaced by a newer one/);
+    await lk.services.passwords.setByAdministrator(user, CHOSEN, CHOSEN, COMMAND_LINE);
+    page = await new WebClient(lk.url).get(reset);
+    assert.equal(page.status, 404, 'a password change voids the newest link too');
+    assert.equal((await lk.services.users.list({ search: 'vera@', filters: ['invited'], limit: 5 })).rows.length, 0, 'no longer Invited');
+  });
+
   it('a user changes their own address: nothing changes until the new address confirms; the old address is told and can undo it', async () => {
     const user = await lk.createUser({ email: 'cam@example.com', name: 'Cam Changer' });
     const cam = await loggedIn(lk, 'cam@example.com');
