@@ -11,6 +11,7 @@ import { favicon, stylesheet } from './views/layout.ts';
 import type { Auth } from './guards.ts';
 import { authPages } from './modules/sessions/auth.pages.ts';
 import { recoveryPages } from './modules/recovery/recovery.pages.ts';
+import { addressPages } from './modules/recovery/addresses.pages.ts';
 import { accountPages } from './modules/account/account.pages.ts';
 import { adminConsole } from './modules/admin/console.plugin.ts';
 import { registerOps } from './modules/ops/ops.routes.ts';
@@ -36,7 +37,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     // A URL the router cannot even parse (too long, broken encoding) still gets a page, with the usual headers.
     frameworkErrors: (error, request, reply) => {
       setSecurityHeaders(reply as FastifyReply, config.secureCookies);
-      if (request.url.startsWith('/reset-password/')) {
+      if (/^\/(reset-password|invitation|confirm-email|undo-email-change)\//.test(request.url)) {
         return sendHtml(reply as FastifyReply, unusableLinkPage('invalid'), 404);
       }
       return errorPage(reply as FastifyReply, 400, 'Bad request', 'Latchkey could not understand this address.');
@@ -90,6 +91,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
 
   await app.register(authPages(services));
   await app.register(recoveryPages(services));
+  await app.register(addressPages(services));
   await app.register(accountPages(services));
   // The second step of a sign-in, and two-step verification set up from /account.
   await app.register(twoStepPages(services));

@@ -25,6 +25,8 @@ export interface Config {
   /** How long a claimed message stays claimed before another worker may take it (a crash mid-send). */
   mailLeaseSeconds: number;
   resetTtlSeconds: number;
+  /** Lifetime of an invitation link, and of the undo link sent to the old address when a user changes it. */
+  invitationTtlSeconds: number;
   admin: { email: string; password: string } | null;
   secret: string | null;
   sessionIdleSeconds: number;
@@ -338,6 +340,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     dkim: parseDkim(env, cwd),
     mailLeaseSeconds: integer(env, 'LATCHKEY_MAIL_LEASE', 120, 5, 3600),
     resetTtlSeconds: integer(env, 'LATCHKEY_RESET_TTL', 86400, 1, 7 * 86400),
+    invitationTtlSeconds: integer(env, 'LATCHKEY_INVITATION_TTL', 7 * 86400, 60, 30 * 86400),
     admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : null,
     secret: env.LATCHKEY_SECRET?.trim() || null,
     sessionIdleSeconds,

@@ -15,6 +15,7 @@ import { Passwords } from './modules/passwords/passwords.service.ts';
 import { PasswordPolicy } from './modules/passwords/policy.ts';
 import { ApiKeys } from './modules/apikeys/apikeys.service.ts';
 import { Recovery, REQUEST_BATCH } from './modules/recovery/recovery.service.ts';
+import { Addresses } from './modules/recovery/addresses.service.ts';
 import { Retention } from './modules/retention/retention.service.ts';
 import { Login } from './modules/sessions/login.ts';
 import { Sessions } from './modules/sessions/sessions.ts';
@@ -49,6 +50,8 @@ export interface Services {
   login: Login;
   passwords: Passwords;
   recovery: Recovery;
+  /** Invitations, confirmed addresses and the user's own address change. */
+  addresses: Addresses;
   throttle: Throttle;
   audit: AuditLog;
   /** The Security view and its alert checks; built, not started. */
@@ -142,6 +145,10 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     login,
     passwords,
     recovery,
+    addresses: new Addresses(db, clock, recovery, users, passwords, sessions, {
+      invitationTtlSeconds: config.invitationTtlSeconds,
+      confirmTtlSeconds: config.resetTtlSeconds,
+    }),
     throttle,
     audit: new AuditLog(reports),
     security,

@@ -173,7 +173,7 @@ describe('latchkey command line', { concurrency: true }, () => {
     assert.equal(admin.stdout, 'Created administrator Ada Admin <ada.admin@example.com>.\n');
     const user = await latchkey(['users', 'add', '--email', 'bo.user@example.com', '--name', 'Bo Builder'], env);
     succeeded(user, 'users add without a password');
-    assert.match(user.stdout, /^Created user Bo Builder <bo\.user@example\.com> without a password/);
+    assert.match(user.stdout, /^Created user Bo Builder <bo\.user@example\.com> without a password: an invitation to choose one was sent \(its link is valid for 7 days\)\.$/m);
 
     const [list, byName, byEmail] = await Promise.all([
       latchkey(['users', 'list'], env),
@@ -184,7 +184,7 @@ describe('latchkey command line', { concurrency: true }, () => {
     const rows = list.stdout.trimEnd().split('\n').map((line) => line.split('\t'));
     assert.deepEqual(rows, [
       ['ada.admin@example.com', 'Ada Admin', 'Administrator', 'Active', 'never logged in'],
-      ['bo.user@example.com', 'Bo Builder', 'User', 'Active', 'never logged in'],
+      ['bo.user@example.com', 'Bo Builder', 'User', 'Invited', 'never logged in'],
     ]);
     succeeded(byName, 'users list --search builder');
     assert.equal(byName.stdout.trimEnd().split('\n').length, 1, byName.stdout);

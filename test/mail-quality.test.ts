@@ -9,6 +9,7 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
 import { resetLinkIn, startSmtpServer, type CapturedMail, type TestSmtpServer } from './support/smtp.ts';
 import { WebClient } from './support/client.ts';
+import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 
 /** SpamAssassin with local rules only (no network tests), as a receiving server would score the mail. */
 function spamScore(raw: string): { score: number; report: string } {
@@ -25,6 +26,8 @@ describe('mail quality', () => {
   let publicKey: string;
   let resetMail: CapturedMail;
   let noticeMail: CapturedMail;
+  /** Part 9's mails: the invitation, the request to confirm, the confirmation of a new address and the notice to the old one. */
+  let addressMails: CapturedMail[];
 
   before(async () => {
     smtp = await startSmtpServer();
@@ -52,6 +55,20 @@ describe('mail quality', () => {
     await browser.post('/reset-password/new', { password: 'Silver-Maple-7788', confirmation: 'Silver-Maple-7788' });
     noticeMail = await smtp.waitForMail((m) => m.subject === 'Your password was changed');
     assert.notEqual(GOOD_PASSWORD, 'Silver-Maple-7788');
+
+    await lk.services.addresses.createUser({ email: 'invitee@example.net', name: 'Ivo Invitee', role: 'user' }, COMMAND_LINE, 'admin');
+    const reader = (await lk.services.users.findByEmail('reader@example.net'))!;
+    await lk.services.addresses.askToConfirm(reader.id, COMMAND_LINE, 'admin');
+    const account = new WebClient(lk.url);
+    await account.get('/login');
+    await account.post('/login', { email: 'reader@example.net', password: 'Silver-Maple-7788' });
+    await account.get('/account');
+    await account.post('/account/email', { email: 'rita.reader@example.org', current: 'Silver-Maple-7788' });
+    addressMails = await Promise.all(
+      ["You're invited to Latchkey, Ivo Invitee", 'Please confirm your email address', 'Confirm your new email address', 'Your email address is being changed'].map((subject) =>
+        smtp.waitForMail((m) => m.subject === subject),
+      ),
+    );
   });
   after(async () => {
     await lk.close();
@@ -59,7 +76,7 @@ describe('mail quality', () => {
   });
 
   it('each mail has a Message-ID, a Date, a proper From and text + HTML alternatives, without tracking or rewritten links', () => {
-    for (const mail of [resetMail, noticeMail]) {
+    for (const mail of [resetMail, noticeMail, ...addressMails]) {
       const headers = mail.parsed.headers;
       assert.match(String(headers.get('message-id')), /^<[^@\s]+@[^>\s]+>$/);
       assert.ok(headers.get('date') instanceof Date);
@@ -74,7 +91,7 @@ describe('mail quality', () => {
   });
 
   it('the DKIM signature verifies against the public key', async () => {
-    for (const mail of [resetMail, noticeMail]) {
+    for (const mail of [resetMail, noticeMail, ...addressMails]) {
       const result = await dkimVerify(Buffer.from(mail.raw), {
         resolver: async (name: string, type: string) => {
           assert.equal(type, 'TXT');
@@ -89,8 +106,8 @@ describe('mail quality', () => {
     }
   });
 
-  it('SpamAssassin scores the reset email and the notification below 1.0', () => {
-    for (const mail of [resetMail, noticeMail]) {
+  it('SpamAssassin scores the reset email, the notification, the invitation and the address mails below 1.0', () => {
+    for (const mail of [resetMail, noticeMail, ...addressMails]) {
       const { score, report } = spamScore(mail.raw);
       assert.ok(score < 1.0, `"${mail.subject}" scored ${score}:\n${report}`);
     }

@@ -8,7 +8,8 @@ import { createLogger } from '../infra/logger.ts';
 import { migrateToLatest, openDatabase } from '../infra/db.ts';
 import { COMMAND_LINE } from '../modules/audit/audit.ts';
 import { describeEndpoint, sendTestEmail } from '../modules/mail/transport.ts';
-import { renderMail } from '../modules/mail/templates.ts';
+import { describeDuration, renderMail } from '../modules/mail/templates.ts';
+import { isInvited } from '../modules/users/users.repo.ts';
 import { normalizeEmail } from '../modules/users/identity.ts';
 import { createServices, type Services } from '../services.ts';
 import { serve } from '../server.ts';
@@ -25,8 +26,12 @@ Commands:
   serve                                              start the server
   users add --email E --name N [--password-stdin] [--admin]
                                                      create a user; --password-stdin reads the password
-                                                     from a pipe, or asks for it at a terminal
+                                                     from a pipe, or asks for it at a terminal; without
+                                                     a password the user is invited by email
   users list [--search Q]                            list users
+  users resend-invitation EMAIL                      send a new invitation (the earlier link stops working)
+  users confirm-email EMAIL                          ask the user to confirm the address (a mail with a
+                                                     link that only confirms it)
   users send-reset EMAIL                             queue password reset instructions
   users reset-link EMAIL                             print a fresh reset link, for delivery by hand
   users remove-two-step EMAIL                        remove two-step verification (app and recovery codes),
@@ -267,8 +272,13 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
       }
       const password = values['password-stdin'] ? await readPassword() : typeof values.password === 'string' ? values.password : null;
       await withServices(loadConfig(), async (services) => {
-        const user = await services.users.create({ email: values.email as string, name: values.name as string, password, role: values.admin ? 'admin' : 'user' }, COMMAND_LINE);
-        out(`Created ${user.role === 'admin' ? 'administrator' : 'user'} ${visibleLine(user.name)} <${visibleLine(user.email)}>${password ? '' : ' without a password: send reset instructions so they can choose one'}.`);
+        const input = { email: values.email as string, name: values.name as string, password, role: values.admin ? ('admin' as const) : ('user' as const) };
+        const { user, invited } = await services.addresses.createUser(input, COMMAND_LINE, 'cli');
+        const validity = describeDuration(services.config.invitationTtlSeconds);
+        const how = password ? '' : invited ? `: an invitation to choose one was sent (its link is valid for ${validity})` : ': its address cannot receive mail, so set one first';
+        out(`Created ${user.role === 'admin' ? 'administrator' : 'user'} ${visibleLine(user.name)} <${visibleLine(user.email)}>${password ? '' : ' without a password'}${how}.`);
+        // Deliver now when the server is not running; a running server's worker would do it too.
+        if (invited) await services.worker.drain();
       });
       return;
     }
@@ -280,8 +290,23 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
         for (const user of list) {
           const lastLogin = user.last_login_at ? new Date(user.last_login_at).toISOString() : 'never logged in';
           // Names are typed by people: written out so that none can move the terminal's cursor or colour its text.
-          out([visibleLine(user.email), visibleLine(user.name), user.role === 'admin' ? 'Administrator' : 'User', user.status === 'active' ? 'Active' : 'Archived', lastLogin].join('\t'));
+          out([visibleLine(user.email), visibleLine(user.name), user.role === 'admin' ? 'Administrator' : 'User', isInvited(user) ? 'Invited' : user.status === 'active' ? 'Active' : 'Archived', lastLogin].join('\t'));
         }
+      });
+      return;
+    }
+    if (sub === 'resend-invitation' || sub === 'confirm-email') {
+      const { positionals } = parse(rest, {}, 1);
+      await withServices(loadConfig(), async (services) => {
+        const user = await findUser(services, positionals[0]!);
+        if (sub === 'resend-invitation') {
+          await services.addresses.resendInvitation(user.id, COMMAND_LINE, 'cli');
+          out(`Invitation sent to ${user.email}.`);
+        } else {
+          await services.addresses.askToConfirm(user.id, COMMAND_LINE, 'cli');
+          out(`A request to confirm the address was sent to ${user.email}.`);
+        }
+        await services.worker.drain();
       });
       return;
     }

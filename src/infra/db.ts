@@ -35,6 +35,8 @@ export interface UsersTable {
   password_changed_at: number | null;
   /** "name email" in lower case, for case-insensitive search on any part of either. */
   search_key: string;
+  /** When the address was last proven by using an emailed link; null: never (or changed since by an administrator). */
+  email_verified_at: number | null;
 }
 
 export interface SessionsTable {
@@ -62,6 +64,12 @@ export interface ResetLinksTable {
   revoked_at: number | null;
   revoked_reason: 'replaced' | 'password_changed' | 'email_changed' | 'archived' | null;
   requested_by: 'self' | 'admin' | 'cli';
+  /**
+   * What using the link does: choose a password (reset, invitation), prove the address (confirm), move to the
+   * address in `email` (email-change), or put back the address in `email` (email-undo).
+   */
+  purpose: 'reset' | 'invitation' | 'confirm' | 'email-change' | 'email-undo';
+  email: string | null;
 }
 
 export type MailStatus = 'queued' | 'sending' | 'sent' | 'retrying' | 'failed' | 'cancelled';

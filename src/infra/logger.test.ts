@@ -11,4 +11,12 @@ describe('log masking', () => {
     assert.equal(maskTokens('/reset-password/new'), '/reset-password/new');
     assert.equal(maskTokens('/callback?token=secret&next=/'), '/callback?token=[token]&next=/');
   });
+
+  it('masks the token of invitation and address links too, and keeps their clean page paths', () => {
+    const token = 'confirm-AbCdEfGhIjKlMnOpQrStUvWxYz012345678';
+    for (const page of ['invitation', 'confirm-email', 'undo-email-change']) assert.equal(maskTokens(`/${page}/${token}`), `/${page}/[token]`);
+    assert.equal(maskTokens('/invitation/new'), '/invitation/new');
+    assert.equal(maskTokens('/confirm-email/confirm'), '/confirm-email/confirm');
+    assert.equal(maskTokens('/undo-email-change/confirm'), '/undo-email-change/confirm');
+  });
 });

@@ -3,9 +3,11 @@ import { pino, type Logger as PinoLogger } from 'pino';
 
 export type Logger = PinoLogger;
 
-/** Reset tokens travel in the path of the link; the log keeps the path with the token masked. */
+/** Link tokens (reset, invitation, address links) travel in the path of the link; the log keeps the path with the token masked. */
 export function maskTokens(url: string): string {
-  return url.replace(/(\/reset-password\/)(?!new(?:[/?#]|$))[^/?#]+/g, '$1[token]').replace(/([?&]token=)[^&#]*/g, '$1[token]');
+  return url
+    .replace(/(\/(?:reset-password|invitation|confirm-email|undo-email-change)\/)(?!(?:new|confirm)(?:[/?#]|$))[^/?#]+/g, '$1[token]')
+    .replace(/([?&]token=)[^&#]*/g, '$1[token]');
 }
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

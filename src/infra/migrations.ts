@@ -579,6 +579,23 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('passkeys').execute();
     },
   },
+  '0022_addresses': {
+    async up(db: AnyDb) {
+      // When the user last proved the address by using an emailed link; null = unverified. Users who exist at
+      // migration time start unverified: nothing so far tells which of their addresses were ever proven.
+      await db.schema.alterTable('users').addColumn('email_verified_at', 'bigint').execute();
+      // One table for every emailed link, so each shares the link rules (single use, newest only, voided by
+      // changes, hashed token): what the link is for, and the address it is about (the pending new address of
+      // an address change; the old address an undo link restores; the address a confirmation proves).
+      await db.schema.alterTable('reset_links').addColumn('purpose', 'text', (c) => c.notNull().defaultTo('reset')).execute();
+      await db.schema.alterTable('reset_links').addColumn('email', 'text').execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable('reset_links').dropColumn('email').execute();
+      await db.schema.alterTable('reset_links').dropColumn('purpose').execute();
+      await db.schema.alterTable('users').dropColumn('email_verified_at').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

@@ -335,6 +335,8 @@ describe('administration console in the browser', () => {
     await assertAccessible(page, 'the New User form with an error');
 
     await page.getByLabel('Email', { exact: true }).fill('hana.sato@example.jp');
+    // With a password: no invitation (the invitation journey has its own test).
+    await page.getByLabel('Password (optional)', { exact: true }).fill(GOOD_PASSWORD);
     await page.getByRole('button', { name: 'Create User', exact: true }).click();
     await page.waitForURL('**/admin/users/*?notice=created');
     assert.equal(await notice(page), 'The user was created.');

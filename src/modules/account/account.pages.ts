@@ -16,6 +16,8 @@ const NOTICES: Record<string, string> = {
   'sessions-ended': 'Every other session has been logged out.',
   'passkey-added': 'Your passkey was added.',
   'passkey-removed': 'The passkey was removed.',
+  'password-chosen': 'Welcome! Your password is set and you are logged in.',
+  'email-change-sent': 'A confirmation link was sent to your new address: your account changes to it once you use the link. Your current address was told about the change.',
 };
 
 /** After "Revoke": the application is named from the registry, never from the address. */
@@ -24,11 +26,16 @@ const revokedNotice = (application: string) => `${application} can no longer use
 const AccountQuery = query({ notice: text(64), application: text(100) });
 const PasswordForm = formBody({ current: text(1024), password: text(1024), confirmation: text(1024) });
 const RevokeForm = formBody({ application: text(100) });
+const EmailForm = formBody({ email: text(320), current: text(1024) });
 
 export function accountPages(services: Services): FastifyPluginAsync {
   const { sessions, passwords, policy, cookies, applications } = services;
 
-  async function render(reply: FastifyReply, auth: Auth, extra: { notice?: string | null; broken?: string[]; error?: string | null; status?: number }) {
+  async function render(
+    reply: FastifyReply,
+    auth: Auth,
+    extra: { notice?: string | null; broken?: string[]; error?: string | null; emailForm?: { email: string; error: string }; status?: number },
+  ) {
     const list = await sessions.list(auth.user.id);
     const signedIn = await applications.signedInFor(auth.user.id);
     const twoStep = await services.twoStep.methodsOf(auth.user.id);
@@ -36,6 +43,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
       reply,
       accountPage({
         viewer: { name: auth.user.name, email: auth.user.email, role: auth.user.role },
+        emailVerifiedAt: auth.user.email_verified_at,
         csrfToken: reply.generateCsrf(),
         sessions: list,
         applications: signedIn,
@@ -85,6 +93,28 @@ export function accountPages(services: Services): FastifyPluginAsync {
       cookies.sessionChanged(reply);
       cookies.set(reply, 'session', change.sessionToken, sessions.cookieLifetime(change.session));
       return reply.redirect('/account?notice=password-changed', 303);
+    });
+
+    // "Change Email": nothing changes until the new address is confirmed; the current password is asked again and
+    // limited like the password form's.
+    app.post('/account/email', { onRequest: formLimit(services, 'current-password'), schema: { body: EmailForm } }, async (request, reply) => {
+      const auth = await requireUser(request, reply);
+      if (!auth) return reply;
+      const { email = '', current = '' } = request.body;
+      let change;
+      try {
+        change = await services.addresses.requestEmailChange(auth.user, auth.session, { email, current }, actorOf(request, auth.user.id));
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        return render(reply, auth, { emailForm: { email, error: error.message }, status: error.status });
+      }
+      if (change.outcome === 'wrong current') return render(reply, auth, { emailForm: { email, error: 'The current password is not correct.' }, status: 400 });
+      if (change.outcome === 'session ended') {
+        cookies.clear(reply, 'session');
+        cookies.sessionChanged(reply);
+        return reply.redirect('/login?notice=password-attempts', 303);
+      }
+      return reply.redirect('/account?notice=email-change-sent', 303);
     });
 
     app.post('/account/sessions/end-others', { schema: { body: formBody({}) } }, async (request, reply) => {

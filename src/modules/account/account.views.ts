@@ -11,6 +11,10 @@ import { twoStepCard } from '../twostep/twostep.views.ts';
 
 export interface AccountView {
   viewer: Viewer & { email: string };
+  /** When the address was last proven; null: not yet. */
+  emailVerifiedAt: number | null;
+  /** The "Change Email" form sent back with what was wrong. */
+  emailForm?: { email: string; error: string };
   csrfToken: string;
   sessions: Session[];
   applications: SignedInApplication[];
@@ -31,6 +35,20 @@ export function accountPage(view: AccountView): string {
     body: html`<div class="card">
 <h1>Your account</h1>
 <p><strong>${view.viewer.name}</strong><br><span data-testid="account-email">${view.viewer.email}</span></p>
+<p>Email Verified: ${view.emailVerifiedAt === null ? 'not yet' : when(view.emailVerifiedAt)}</p>
+</div>
+<div class="card">
+<h2>Change Email</h2>
+<p>A confirmation link goes to the new address; your account changes to it once you use the link. Your current address is told, with a way to undo the change.</p>
+${view.emailForm ? html`<p class="error" role="alert">${view.emailForm.error}</p>` : ''}
+<form method="post" action="/account/email">
+  ${csrfField(view.csrfToken)}
+  <label for="new-email">New Email</label>
+  <input id="new-email" name="email" type="email" autocomplete="email" required maxlength="254" value="${view.emailForm?.email ?? ''}">
+  <label for="email-current">Your Password</label>
+  <input id="email-current" name="current" type="password" autocomplete="current-password" required maxlength="1024">
+  <button type="submit">Change Email</button>
+</form>
 </div>
 <div class="card">
 <h2>Change Password</h2>

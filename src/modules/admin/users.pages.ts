@@ -1,5 +1,6 @@
 // The console's users pages: list, search, filters, sort, pages; create, edit, archive; a user's page and actions.
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Static } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { adminOf, type Auth } from '../../guards.ts';
 import type { Services } from '../../services.ts';
@@ -10,7 +11,22 @@ import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { USER_FILTERS, USER_SORTS, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { consolePage } from './console.views.ts';
 import { noticeFor } from '../../views/components.ts';
-import { actionRefused, bulkConfirm, bulkSummary, newUserForm, removeTwoStepConfirm, sendResetConfirm, userPage, usersList, type UserForm } from './users.views.ts';
+import {
+  actionRefused,
+  BULK_ACTIONS,
+  bulkConfirm,
+  bulkSummary,
+  MAIL_ACTIONS,
+  mailActionConfirm,
+  newUserForm,
+  removeTwoStepConfirm,
+  sendResetConfirm,
+  userPage,
+  usersList,
+  type BulkAction,
+  type MailAction,
+  type UserForm,
+} from './users.views.ts';
 
 const PER_PAGE = 50;
 const BULK_CAP = 5000;
@@ -18,6 +34,9 @@ const BULK_CAP = 5000;
 const NOTICES: Record<string, (user: User) => string> = {
   'reset-sent': (user) => `Password reset instructions sent to ${user.email}`,
   created: () => 'The user was created.',
+  invited: (user) => `The user was created and an invitation was sent to ${user.email}.`,
+  'invitation-sent': (user) => `Invitation sent to ${user.email}`,
+  'confirm-email-sent': (user) => `A request to confirm the address was sent to ${user.email}`,
   saved: () => 'The changes were saved.',
   archived: () => 'The user was archived: sessions ended and reset links voided.',
   restored: () => 'The user was restored.',
@@ -29,7 +48,7 @@ const NOTICES: Record<string, (user: User) => string> = {
 /** The list's search and filters, as the list's address and the bulk form carry them. */
 const LIST_FIELDS = { q: text(200), filter: texts(40, 20) };
 const ListQuery = query({ ...LIST_FIELDS, sort: text(40), dir: text(10), page: pageNumber });
-const BulkResetForm = formBody({ ...LIST_FIELDS, scope: text(20), ids: texts(64, BULK_CAP), confirmed: text(10) });
+const BulkForm = formBody({ ...LIST_FIELDS, scope: text(20), ids: texts(64, BULK_CAP), confirmed: text(10) });
 /** The user form; the service says what is wrong with a value, beside its field. */
 const UserFields = formBody({ email: text(320), name: text(300), role: text(20), password: text(1024) });
 const PasswordForm = formBody({ password: text(1024), confirmation: text(1024) });
@@ -106,17 +125,17 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       const auth = adminOf(request);
       const form = readForm(request.body);
       try {
-        const user = await users.create({ ...form, password: request.body.password || null }, actorOf(request, auth.user.id));
-        return reply.redirect(`/admin/users/${user.id}?notice=created`, 303);
+        const { user, invited } = await services.addresses.createUser({ ...form, password: request.body.password || null }, actorOf(request, auth.user.id), 'admin');
+        return reply.redirect(`/admin/users/${user.id}?notice=${invited ? 'invited' : 'created'}`, 303);
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         return send(reply, auth, 'New User', newUserForm(reply.generateCsrf(), { ...form, errors: error.fields, error: error.message }, policy.rules()), null, error.status);
       }
     });
 
-    app.post('/admin/users/bulk-reset', { schema: { body: BulkResetForm } }, async (request, reply) => {
+    // Bulk actions on the selected users or on every user that matches: reset instructions, requests to confirm the address.
+    const bulk = (action: BulkAction, act: (id: string, actor: ReturnType<typeof actorOf>) => Promise<User>) => async (request: FastifyRequest, body: Static<typeof BulkForm>, reply: FastifyReply) => {
       const auth = adminOf(request);
-      const { body } = request;
       const scope = body.scope === 'matching' ? 'matching' : 'selected';
       let ids: string[];
       let tooMany = false;
@@ -132,22 +151,26 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       }
       if (body.confirmed !== '1' || tooMany || ids.length === 0) {
         const status = ids.length === 0 || tooMany ? 400 : 200;
-        return send(reply, auth, 'Send Password Reset Instructions', bulkConfirm({ csrfToken: reply.generateCsrf(), count: ids.length, hidden, tooMany, cap: BULK_CAP }), null, status);
+        return send(reply, auth, BULK_ACTIONS[action].title, bulkConfirm({ action, csrfToken: reply.generateCsrf(), count: ids.length, hidden, tooMany, cap: BULK_CAP }), null, status);
       }
       const queued: User[] = [];
       const refused: Array<{ user: User; reason: string }> = [];
       const actor = actorOf(request, auth.user.id);
       for (const id of ids) {
         try {
-          queued.push(await recovery.sendInstructions(id, actor, 'admin'));
+          queued.push(await act(id, actor));
         } catch (error) {
           if (!(error instanceof UserError)) throw error;
           const user = await users.get(id);
           if (user) refused.push({ user, reason: error.message });
         }
       }
-      return send(reply, auth, 'Reset instructions: summary', bulkSummary(queued, refused));
-    });
+      return send(reply, auth, BULK_ACTIONS[action].summary, bulkSummary(action, queued, refused));
+    };
+    const bulkReset = bulk('reset', (id, actor) => recovery.sendInstructions(id, actor, 'admin'));
+    const bulkConfirmEmail = bulk('confirm-email', (id, actor) => services.addresses.askToConfirm(id, actor, 'admin'));
+    app.post('/admin/users/bulk-reset', { schema: { body: BulkForm } }, (request, reply) => bulkReset(request, request.body, reply));
+    app.post('/admin/users/bulk-confirm-email', { schema: { body: BulkForm } }, (request, reply) => bulkConfirmEmail(request, request.body, reply));
 
     app.get('/admin/users/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {
       const user = await loadUser(request.params.id);
@@ -184,6 +207,28 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       }
       return reply.redirect(`/admin/users/${user.id}?notice=reset-sent`, 303);
     });
+
+    // "Resend Invitation" and "Ask to Confirm Email": each asks first, then mails the user a new link.
+    for (const [action, notice, act] of [
+      ['resend-invitation', 'invitation-sent', (id: string, actor: ReturnType<typeof actorOf>) => services.addresses.resendInvitation(id, actor, 'admin')],
+      ['confirm-email', 'confirm-email-sent', (id: string, actor: ReturnType<typeof actorOf>) => services.addresses.askToConfirm(id, actor, 'admin')],
+    ] as const satisfies ReadonlyArray<readonly [MailAction, string, unknown]>) {
+      app.get(`/admin/users/:id/${action}`, { schema: { params: IdParams } }, async (request, reply) => {
+        const user = await loadUser(request.params.id);
+        return send(reply, adminOf(request), MAIL_ACTIONS[action].title, mailActionConfirm(action, user, reply.generateCsrf()));
+      });
+      app.post(`/admin/users/:id/${action}`, { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
+        const auth = adminOf(request);
+        const user = await loadUser(request.params.id);
+        try {
+          await act(user.id, actorOf(request, auth.user.id));
+        } catch (error) {
+          if (!(error instanceof UserError)) throw error;
+          return send(reply, auth, MAIL_ACTIONS[action].title, actionRefused(user, error.message, MAIL_ACTIONS[action].title), null, error.status);
+        }
+        return reply.redirect(`/admin/users/${user.id}?notice=${notice}`, 303);
+      });
+    }
 
     // "Remove Two-Step Verification": for a person who lost the app and the recovery codes; asks first.
     app.get('/admin/users/:id/remove-two-step', { schema: { params: IdParams } }, async (request, reply) => {

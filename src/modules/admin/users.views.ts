@@ -4,7 +4,7 @@ import { userAgentCell } from '../../views/user-agent.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
 import { AUDIT_LABELS } from '../audit/audit.ts';
 import type { AuditRow } from '../audit/audit.service.ts';
-import { COUNT_CAP, type ListedUser, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
+import { COUNT_CAP, isInvited, type ListedUser, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { pager } from './console.views.ts';
 import { csrfField, newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
 import { twoStepOn, type TwoStepMethods } from '../twostep/twostep.service.ts';
@@ -17,6 +17,10 @@ export const FILTER_LABELS: Record<UserFilter, string> = {
   'never-logged-in': 'Never logged in',
   'two-step-on': 'Two-step on',
   'two-step-off': 'Two-step off',
+  invited: 'Invited',
+  'invitation-expired': 'Invitation expired',
+  unverified: 'Unverified',
+  'unverified-year': 'Unverified for over a year',
 };
 
 const COLUMNS: Array<{ sort: UserSort; label: string }> = [
@@ -29,7 +33,9 @@ const COLUMNS: Array<{ sort: UserSort; label: string }> = [
 ];
 
 export const roleLabel = (role: User['role']) => (role === 'admin' ? 'Administrator' : 'User');
-export const statusLabel = (status: User['status']) => (status === 'active' ? 'Active' : 'Archived');
+/** "Invited" until the password is chosen, then "Active"; or "Archived". */
+export const statusLabel = (user: Pick<User, 'status' | 'password_hash'>) => (isInvited(user) ? 'Invited' : user.status === 'active' ? 'Active' : 'Archived');
+const verifiedLabel = (user: User) => (user.email_verified_at === null ? 'No' : when(user.email_verified_at));
 
 export interface UsersListView {
   rows: ListedUser[];
@@ -78,12 +84,12 @@ ${view.filters.map((filter) => html`<input type="hidden" name="filter" value="${
 <table>
 <thead><tr><th><span class="visually-hidden">Select</span></th>${COLUMNS.map(
     (column) => html`<th><a href="${sortLink(column.sort)}">${column.label}${arrow(column.sort)}</a></th>`,
-  )}<th>Reset Pending</th></tr></thead>
+  )}<th>Email Verified</th><th>Reset Pending</th></tr></thead>
 <tbody>${view.rows.map(
     (user) => html`<tr>
 <td><input type="checkbox" name="ids" value="${user.id}" aria-label="Select ${user.name}"></td>
-<td><a href="/admin/users/${user.id}">${user.name}</a></td><td>${user.email}</td><td>${roleLabel(user.role)}</td><td>${statusLabel(user.status)}</td>
-<td>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</td><td>${when(user.password_changed_at)}</td><td>${user.reset_pending ? 'Yes' : 'No'}</td></tr>`,
+<td><a href="/admin/users/${user.id}">${user.name}</a></td><td>${user.email}</td><td>${roleLabel(user.role)}</td><td>${statusLabel(user)}</td>
+<td>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</td><td>${when(user.password_changed_at)}</td><td>${verifiedLabel(user)}</td><td>${user.reset_pending ? 'Yes' : 'No'}</td></tr>`,
   )}</tbody>
 </table>
 ${view.rows.length === 0 ? html`<p class="muted">No user matches.</p>` : ''}
@@ -91,6 +97,10 @@ ${countCapped ? cappedPager(view) : pager('/admin/users', view.params, view.page
 <p>
 <button type="submit" name="scope" value="selected">Send Password Reset Instructions</button>
 <button type="submit" name="scope" value="matching" class="secondary">Send to all ${countCapped ? `more than ${COUNT_CAP.toLocaleString('en-US')}` : view.total.toLocaleString('en-US')} matching users</button>
+</p>
+<p>
+<button type="submit" name="scope" value="selected" formaction="/admin/users/bulk-confirm-email">Ask to Confirm Email</button>
+<button type="submit" name="scope" value="matching" formaction="/admin/users/bulk-confirm-email" class="secondary">Ask all ${countCapped ? `more than ${COUNT_CAP.toLocaleString('en-US')}` : view.total.toLocaleString('en-US')} matching users to confirm</button>
 </p>
 </form>
 </div>`;
@@ -110,17 +120,35 @@ ${view.rows.length === view.perPage ? html`<a href="${link(view.page + 1)}" rel=
 </nav>`;
 }
 
-export function bulkConfirm(options: { csrfToken: string; count: number; hidden: Array<[string, string]>; tooMany: boolean; cap: number }): SafeHtml {
+/** The bulk actions of the users list: their titles, questions and summaries. */
+export const BULK_ACTIONS = {
+  reset: {
+    path: '/admin/users/bulk-reset',
+    title: 'Send Password Reset Instructions',
+    question: (count: string) => `Send password reset instructions to ${count}? Each gets a new link; earlier links stop working.`,
+    summary: 'Reset instructions: summary',
+  },
+  'confirm-email': {
+    path: '/admin/users/bulk-confirm-email',
+    title: 'Ask to Confirm Email',
+    question: (count: string) => `Ask ${count} to confirm their email address? Each gets a mail with a link that only confirms the address; earlier such links stop working.`,
+    summary: 'Requests to confirm: summary',
+  },
+} as const;
+export type BulkAction = keyof typeof BULK_ACTIONS;
+
+export function bulkConfirm(options: { action: BulkAction; csrfToken: string; count: number; hidden: Array<[string, string]>; tooMany: boolean; cap: number }): SafeHtml {
+  const action = BULK_ACTIONS[options.action];
   if (options.count === 0) {
-    return html`<div class="card narrow"><h1>Send Password Reset Instructions</h1><p class="error" role="alert">Select at least one user first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
+    return html`<div class="card narrow"><h1>${action.title}</h1><p class="error" role="alert">Select at least one user first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
   }
   if (options.tooMany) {
-    return html`<div class="card narrow"><h1>Send Password Reset Instructions</h1><p class="error" role="alert">More than ${options.cap.toLocaleString('en-US')} users match: a bulk action reaches at most ${options.cap.toLocaleString('en-US')}. Narrow the search or the filters first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
+    return html`<div class="card narrow"><h1>${action.title}</h1><p class="error" role="alert">More than ${options.cap.toLocaleString('en-US')} users match: a bulk action reaches at most ${options.cap.toLocaleString('en-US')}. Narrow the search or the filters first.</p><p><a href="/admin/users">Back to Users</a></p></div>`;
   }
   return html`<div class="card narrow">
-<h1>Send Password Reset Instructions</h1>
-<p>Send password reset instructions to ${options.count.toLocaleString('en-US')} ${options.count === 1 ? 'user' : 'users'}? Each gets a new link; earlier links stop working.</p>
-<form method="post" action="/admin/users/bulk-reset">
+<h1>${action.title}</h1>
+<p>${action.question(`${options.count.toLocaleString('en-US')} ${options.count === 1 ? 'user' : 'users'}`)}</p>
+<form method="post" action="${action.path}">
 ${csrfField(options.csrfToken)}
 ${options.hidden.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
 <input type="hidden" name="confirmed" value="1">
@@ -135,9 +163,9 @@ function backToList(hidden: Array<[string, string]>): string {
   return params.size > 0 ? `/admin/users?${params.toString()}` : '/admin/users';
 }
 
-export function bulkSummary(queued: User[], refused: Array<{ user: User; reason: string }>): SafeHtml {
+export function bulkSummary(action: BulkAction, queued: User[], refused: Array<{ user: User; reason: string }>): SafeHtml {
   return html`<div class="card">
-<h1>Reset instructions: summary</h1>
+<h1>${BULK_ACTIONS[action].summary}</h1>
 <p role="status">Queued for ${queued.length} ${queued.length === 1 ? 'user' : 'users'}; refused for ${refused.length}.</p>
 ${queued.length > 0 ? html`<h2>Queued</h2><ul>${queued.map((user) => html`<li>${user.name} &lt;${user.email}&gt;</li>`)}</ul>` : ''}
 ${refused.length > 0 ? html`<h2>Refused</h2><ul>${refused.map(({ user, reason }) => html`<li>${user.name} &lt;${user.email}&gt;: ${reason}</li>`)}</ul>` : ''}
@@ -173,7 +201,7 @@ ${csrfField(csrfToken)}
 ${userFields(form)}
 <label for="password">Password (optional)</label>
 <input id="password" name="password" type="password" autocomplete="new-password" maxlength="1024" aria-describedby="rules">
-<p id="rules" class="rules">Leave empty and send reset instructions so the user chooses one. Otherwise: ${rules.join('; ')}.</p>
+<p id="rules" class="rules">Leave empty to send the user an invitation by email, with a link to choose a password. Otherwise: ${rules.join('; ')}.</p>
 <button type="submit">Create User</button> <a class="button secondary" href="/admin/users">Cancel</a>
 </form>
 </div>`;
@@ -206,12 +234,14 @@ export function userPage(view: UserPageView): SafeHtml {
   return html`<div class="card">
 <div class="title-row"><h1>${user.name}</h1>
 <details class="menu"><summary class="button">Action</summary>
-<ul><li><a href="/admin/users/${user.id}/send-reset">Send Password Reset Instructions</a></li>${twoStepOn(view.twoStep)
+<ul>${isInvited(user) ? html`<li><a href="/admin/users/${user.id}/resend-invitation">Resend Invitation</a></li>` : ''}<li><a href="/admin/users/${user.id}/send-reset">Send Password Reset Instructions</a></li>${isInvited(user)
+    ? ''
+    : html`<li><a href="/admin/users/${user.id}/confirm-email">Ask to Confirm Email</a></li>`}${twoStepOn(view.twoStep)
     ? html`<li><a href="/admin/users/${user.id}/remove-two-step">Remove Two-Step Verification</a></li>`
     : ''}</ul>
 </details></div>
 <dl class="details">
-<dt>Email</dt><dd>${user.email}</dd><dt>Role</dt><dd>${roleLabel(user.role)}</dd><dt>Status</dt><dd>${statusLabel(user.status)}</dd>
+<dt>Email</dt><dd>${user.email}</dd><dt>Email Verified</dt><dd>${verifiedLabel(user)}</dd><dt>Role</dt><dd>${roleLabel(user.role)}</dd><dt>Status</dt><dd>${statusLabel(user)}</dd>
 <dt>Created</dt><dd>${when(user.created_at)}</dd><dt>Last Login</dt><dd>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</dd>
 <dt>Password Changed</dt><dd>${when(user.password_changed_at)}</dd><dt>Reset Pending</dt><dd>${view.resetPending ? 'Yes' : 'No'}</dd>
 <dt>Two-Step Verification</dt><dd data-testid="two-step-methods">${twoStepOn(view.twoStep) ? twoStepSummary(view.twoStep) : 'Off'}</dd>
@@ -277,6 +307,30 @@ export function sendResetConfirm(user: User, csrfToken: string): SafeHtml {
 <h1>Send Password Reset Instructions</h1>
 <p>Send password reset instructions to ${user.name} &lt;${user.email}&gt;? A new link is emailed; any earlier link stops working.</p>
 <form method="post" action="/admin/users/${user.id}/send-reset">
+${csrfField(csrfToken)}
+<button type="submit">Confirm</button> <a class="button secondary" href="/admin/users/${user.id}">Cancel</a>
+</form>
+</div>`;
+}
+
+/** The confirmation step of a per-user Action that mails the user: Resend Invitation, Ask to Confirm Email. */
+export const MAIL_ACTIONS = {
+  'resend-invitation': {
+    title: 'Resend Invitation',
+    question: (user: User) => `Send a new invitation to ${user.name} <${user.email}>? The earlier invitation link stops working.`,
+  },
+  'confirm-email': {
+    title: 'Ask to Confirm Email',
+    question: (user: User) => `Ask ${user.name} <${user.email}> to confirm this email address? A mail with a link that only confirms the address is sent; nothing else changes.`,
+  },
+} as const;
+export type MailAction = keyof typeof MAIL_ACTIONS;
+
+export function mailActionConfirm(action: MailAction, user: User, csrfToken: string): SafeHtml {
+  return html`<div class="card narrow">
+<h1>${MAIL_ACTIONS[action].title}</h1>
+<p>${MAIL_ACTIONS[action].question(user)}</p>
+<form method="post" action="/admin/users/${user.id}/${action}">
 ${csrfField(csrfToken)}
 <button type="submit">Confirm</button> <a class="button secondary" href="/admin/users/${user.id}">Cancel</a>
 </form>

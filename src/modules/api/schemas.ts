@@ -1,6 +1,6 @@
 // The JSON API's shapes, as TypeBox schemas: they validate requests, type the handlers and write the OpenAPI document.
 import { Type, type Static } from 'typebox';
-import { USER_FILTERS, USER_SORTS, type User } from '../users/users.repo.ts';
+import { isInvited, USER_FILTERS, USER_SORTS, type User } from '../users/users.repo.ts';
 import { API_SCOPES } from '../apikeys/apikeys.service.ts';
 
 const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
@@ -16,6 +16,8 @@ export const UserSchema = Type.Object(
     last_login_at: Time,
     password_changed_at: Time,
     has_password: Type.Boolean(),
+    invited: Type.Boolean({ description: 'Created without a password and not yet chosen one: the console shows the status "Invited"' }),
+    email_verified_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the user last proved the address by using an emailed link; null: unverified' }),
   },
   { $id: 'User', additionalProperties: false },
 );
@@ -34,6 +36,8 @@ export function userJson(user: User): ApiUser {
     last_login_at: iso(user.last_login_at),
     password_changed_at: iso(user.password_changed_at),
     has_password: user.password_hash !== null,
+    invited: isInvited(user),
+    email_verified_at: iso(user.email_verified_at),
   };
 }
 

@@ -54,7 +54,8 @@ export function userRoutes(v1: Api, services: Services): void {
       schema: {
         tags: ['Users'],
         summary: 'Create a user',
-        description: 'Without a password the user cannot log in until a reset (or, later, an invitation) sets one. A password must pass the policy.',
+        description:
+          'Without a password the user is invited: an invitation mail with a link to choose a password (valid LATCHKEY_INVITATION_TTL, 7 days by default) is sent in the same transaction, and the user reads `invited: true` until the password is chosen. A password must pass the policy.',
         security,
         querystring: NoQuery,
         body: Type.Object({ email: Email, name: Name, role: Type.Optional(Role), password: Type.Optional(Password) }, { additionalProperties: false }),
@@ -63,7 +64,7 @@ export function userRoutes(v1: Api, services: Services): void {
     },
     async (request, reply) => {
       const { email, name, role = 'user', password } = request.body;
-      const user = await users.create({ email, name, role, password: password ?? null }, apiActor(request));
+      const { user } = await services.addresses.createUser({ email, name, role, password: password ?? null }, apiActor(request), 'admin');
       return reply.code(201).send(userJson(user));
     },
   );
@@ -75,7 +76,7 @@ export function userRoutes(v1: Api, services: Services): void {
       schema: {
         tags: ['Users'],
         summary: 'Change a user',
-        description: 'Send only what changes. A changed email voids the user\'s open reset links.',
+        description: "Send only what changes. A changed email voids the user's open reset, invitation and confirmation links and is unverified (email_verified_at null) until the user proves it.",
         security,
         params: IdParams,
         querystring: NoQuery,
@@ -222,6 +223,43 @@ export function userRoutes(v1: Api, services: Services): void {
         return { status: 202, body: { user: userJson(user), sent_to: user.email } };
       }),
   );
+
+  for (const [path, summary, description, act] of [
+    [
+      'invitation',
+      'Resend the invitation',
+      "The console's Action → Resend Invitation, for a user created without a password who has not chosen one yet: a new invitation link (the earlier one stops working) mailed to the user. Send an Idempotency-Key header so that a retry does not send twice.",
+      (id: string, actor: ReturnType<typeof apiActor>) => services.addresses.resendInvitation(id, actor, 'admin'),
+    ],
+    [
+      'confirmation-request',
+      'Ask the user to confirm the email address',
+      "The console's Action → Ask to Confirm Email: a mail with a link that only confirms the address (no password); using it sets email_verified_at. The earlier such link stops working. Send an Idempotency-Key header so that a retry does not send twice.",
+      (id: string, actor: ReturnType<typeof apiActor>) => services.addresses.askToConfirm(id, actor, 'admin'),
+    ],
+  ] as const) {
+    v1.post(
+      `/users/:id/${path}`,
+      {
+        config: { scope: 'resets:send' },
+        schema: {
+          tags: ['Users'],
+          summary,
+          description,
+          security,
+          params: IdParams,
+          querystring: NoQuery,
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
+          response: { 202: Type.Object({ user: UserRef, sent_to: Type.String() }, { additionalProperties: false }), 404: ProblemRef, 409: ProblemRef, ...KEYED_ERRORS },
+        },
+      },
+      async (request, reply) =>
+        once(request, reply, services, async () => {
+          const user = await act((await existing(request.params.id)).id, apiActor(request));
+          return { status: 202, body: { user: userJson(user), sent_to: user.email } };
+        }),
+    );
+  }
 
   v1.post(
     '/users/:id/reset-link',

@@ -58,7 +58,14 @@ export type AuditType =
   | 'two_step.removed'
   | 'two_step.passkey_removed'
   | 'two_step.recovery_code_used'
-  | 'two_step.recovery_codes_created';
+  | 'two_step.recovery_codes_created'
+  | 'invitation.sent'
+  | 'invitation.accepted'
+  | 'email.confirmation_requested'
+  | 'email.confirmed'
+  | 'email.change_requested'
+  | 'email.change_refused'
+  | 'email.change_undone';
 
 /** Who did it and from where: the request's address and browser, or the command line. */
 export interface Actor {
@@ -160,6 +167,13 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'two_step.passkey_removed': 'Passkey removed',
   'two_step.recovery_code_used': 'Recovery code used',
   'two_step.recovery_codes_created': 'Recovery codes made',
+  'invitation.sent': 'Invitation sent',
+  'invitation.accepted': 'Invitation accepted',
+  'email.confirmation_requested': 'Email confirmation asked for',
+  'email.confirmed': 'Email address confirmed',
+  'email.change_requested': 'Email change asked for',
+  'email.change_refused': 'Email change refused',
+  'email.change_undone': 'Email change undone',
 };
 
 export const AUDIT_TYPES = Object.keys(AUDIT_LABELS) as AuditType[];

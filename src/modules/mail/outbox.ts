@@ -1,10 +1,11 @@
 // The transactional outbox: a mail is a row written in the same transaction as the change that causes it.
-import { forUpdate, type Executor, type Db, type MailAttemptsTable, type MailMessagesTable, type MailStatus } from '../../infra/db.ts';
+import type { SelectQueryBuilder } from 'kysely';
+import { forUpdate, type Database, type Executor, type Db, type MailAttemptsTable, type MailMessagesTable, type MailStatus } from '../../infra/db.ts';
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newOrderedId, type SecretBox } from '../../infra/crypto.ts';
 import { recordAudit, recordAuditsOf, type Actor } from '../audit/audit.ts';
-import { renderMail, subjectOf, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
+import { LINK_PATHS, renderMail, subjectOf, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
 
 export interface QueuedMail {
   to: string;
@@ -20,11 +21,16 @@ export type WakeCause = 'mail' | 'request';
 
 export type StoredMessage = Pick<MailMessagesTable, 'template' | 'params' | 'sealed_token'>;
 
-/** Wipes the sealed tokens of users' mails: once their links are void, nothing may keep them. */
-export async function forgetSealedTokens(db: Executor, userIds: string | string[]): Promise<void> {
+/**
+ * Wipes the sealed tokens of users' mails: once their links are void, nothing may keep them. `keeping`: the
+ * ids of links that stay open (an undo link outlives a password change), whose mails keep their tokens.
+ */
+export async function forgetSealedTokens(db: Executor, userIds: string | string[], keeping?: SelectQueryBuilder<Database, 'reset_links', { id: string }>): Promise<void> {
   const ids = typeof userIds === 'string' ? [userIds] : userIds;
   if (ids.length === 0) return;
-  await db.updateTable('mail_messages').set({ sealed_token: null }).where('user_id', 'in', ids).where('sealed_token', 'is not', null).execute();
+  let query = db.updateTable('mail_messages').set({ sealed_token: null }).where('user_id', 'in', ids).where('sealed_token', 'is not', null);
+  if (keeping) query = query.where((eb) => eb.or([eb('reset_link_id', 'is', null), eb('reset_link_id', 'not in', keeping)]));
+  await query.execute();
 }
 
 /** Statuses of a message that may still go out. */
@@ -114,7 +120,7 @@ export class Outbox {
   render(message: StoredMessage, reveal: boolean): RenderedMail {
     const mail = { template: message.template, params: JSON.parse(message.params) } as MailTemplate;
     const token = reveal && message.sealed_token ? this.box.open(message.sealed_token) : null;
-    return renderMail(mail, token ? this.linkFor(token) : null, this.settings);
+    return renderMail(mail, token ? this.linkFor(token, mail.template) : null, this.settings);
   }
 
   /** Whether the message's reset link can still be put in the mail. */
@@ -136,8 +142,9 @@ export class Outbox {
       .execute();
   }
 
-  linkFor(token: string): string {
-    return `${this.settings.baseUrl.href}reset-password/${token}`;
+  /** The emailed link: the page of the mail's kind (a reset by default), with the token. */
+  linkFor(token: string, template: MailTemplate['template'] = 'reset'): string {
+    return `${this.settings.baseUrl.href}${LINK_PATHS[template] ?? LINK_PATHS.reset}/${token}`;
   }
 
   async list(options: { limit: number; offset?: number; status?: MailStatus }) {

@@ -3,10 +3,23 @@ import { html, type SafeHtml } from '../../views/html.ts';
 
 export type MailTemplate =
   | { template: 'reset'; params: { name: string; ttlSeconds: number; sentByAdministrator: boolean } }
-  | { template: 'password_changed'; params: { name: string; changedAt: number; how: 'reset' | 'account' | 'command line' | 'administrator' } }
+  | { template: 'password_changed'; params: { name: string; changedAt: number; how: 'reset' | 'invitation' | 'account' | 'command line' | 'administrator' } }
   | { template: 'test'; params: Record<string, never> }
   | { template: 'security_alert'; params: { title: string; alerts: Array<{ summary: string; at: number }> } }
-  | { template: 'two_step_removed'; params: { name: string; removedAt: number } };
+  | { template: 'two_step_removed'; params: { name: string; removedAt: number } }
+  | { template: 'invitation'; params: { name: string; ttlSeconds: number } }
+  | { template: 'confirm_email'; params: { name: string; ttlSeconds: number } }
+  | { template: 'email_change'; params: { name: string; ttlSeconds: number; newEmail: string } }
+  | { template: 'email_change_notice'; params: { name: string; ttlSeconds: number; newEmail: string } };
+
+/** The mails that carry a link, and the path of the page each link opens (the token follows it). */
+export const LINK_PATHS: Partial<Record<MailTemplate['template'], string>> = {
+  reset: 'reset-password',
+  invitation: 'invitation',
+  confirm_email: 'confirm-email',
+  email_change: 'confirm-email',
+  email_change_notice: 'undo-email-change',
+};
 
 export interface RenderedMail {
   subject: string;
@@ -50,7 +63,31 @@ export function subjectOf(mail: MailTemplate): string {
       return `Security alert: ${mail.params.title}`;
     case 'two_step_removed':
       return 'Two-step verification was removed from your account';
+    case 'invitation':
+      return `You're invited to Latchkey, ${mail.params.name}`;
+    case 'confirm_email':
+      return 'Please confirm your email address';
+    case 'email_change':
+      return 'Confirm your new email address';
+    case 'email_change_notice':
+      return 'Your email address is being changed';
   }
+}
+
+function button(url: string, label: string): SafeHtml {
+  return html`<p><a href="${url}" style="display:inline-block;padding:12px 20px;background:#2456c9;color:#ffffff;border-radius:6px;text-decoration:none">${label}</a></p>`;
+}
+
+/** A mail built around one link: greeting, paragraphs, the button, how long the link works, and the closing words. */
+function linkMail(subject: string, name: string, before: string[], url: string, label: string, validity: string, after: string[]): RenderedMail {
+  const text = [`Hello ${name},`, '', ...before.flatMap((line) => [line, '']), url, '', `The link is valid for ${validity} and works once.`, '', ...after.flatMap((line) => [line, '']), '— Latchkey'].join('\n');
+  const body = html`<p>Hello ${name},</p>
+${before.map((line) => html`<p>${line}</p>`)}
+${button(url, label)}
+<p>The link is valid for ${validity} and works once. If the button does not work, copy this address into your browser:<br><span style="word-break:break-all">${url}</span></p>
+${after.map((line) => html`<p>${line}</p>`)}
+<p>— Latchkey</p>`;
+  return { subject, text, html: frame(subject, body) };
 }
 
 /** The reset link is passed separately: the queue stores only a sealed token, and shows a masked one. */
@@ -90,7 +127,7 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
       const { name, changedAt, how } = mail.params;
       const when = new Date(changedAt).toUTCString();
       const subject = subjectOf(mail);
-      const byWhom = how === 'administrator' ? ' by an administrator' : how === 'command line' ? ' from the command line' : '';
+      const byWhom = how === 'administrator' ? ' by an administrator' : how === 'command line' ? ' from the command line' : how === 'invitation' ? ' (chosen with your invitation)' : '';
       const resetUrl = `${settings.baseUrl.href}reset-password`;
       const text = [
         `Hello ${name},`,
@@ -161,6 +198,61 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
 <p>If you did not ask for this, tell your administrator at once.</p>
 <p>— Latchkey</p>`;
       return { subject, text, html: frame(subject, body) };
+    }
+    case 'invitation': {
+      const { name, ttlSeconds } = mail.params;
+      const url = link ?? `${settings.baseUrl.href}invitation/••••••••`;
+      return linkMail(
+        subjectOf(mail),
+        name,
+        [`An administrator created an account for you on Latchkey at ${settings.baseUrl.host}. Your email address is your user name.`, 'To start using it, choose your password by opening this link:'],
+        url,
+        'Choose your password',
+        describeDuration(ttlSeconds),
+        ['If the link has expired, ask your administrator to send a new invitation. If you did not expect this invitation, you can ignore this email.'],
+      );
+    }
+    case 'confirm_email': {
+      const { name, ttlSeconds } = mail.params;
+      const url = link ?? `${settings.baseUrl.href}confirm-email/••••••••`;
+      return linkMail(
+        subjectOf(mail),
+        name,
+        ['An administrator asked you to confirm that this email address still reaches you. Opening the link below and pressing the button confirms it; nothing else changes and no password is asked for.'],
+        url,
+        'Confirm my email address',
+        describeDuration(ttlSeconds),
+        ['If you no longer use this account, you can ignore this email.'],
+      );
+    }
+    case 'email_change': {
+      const { name, ttlSeconds, newEmail } = mail.params;
+      const url = link ?? `${settings.baseUrl.href}confirm-email/••••••••`;
+      return linkMail(
+        subjectOf(mail),
+        name,
+        [`You asked to use ${newEmail} for your account. The change takes effect once you confirm this address with the link below.`],
+        url,
+        'Confirm my new address',
+        describeDuration(ttlSeconds),
+        ['If you did not ask for this, ignore this email: your account keeps its current address.'],
+      );
+    }
+    case 'email_change_notice': {
+      const { name, ttlSeconds, newEmail } = mail.params;
+      const url = link ?? `${settings.baseUrl.href}undo-email-change/••••••••`;
+      return linkMail(
+        subjectOf(mail),
+        name,
+        [
+          `Someone signed in to your account asked to change its email address to ${newEmail}. The change takes effect once that address is confirmed.`,
+          'If this was you, there is nothing more to do. If it was not, undo the change with this link, then reset your password:',
+        ],
+        url,
+        'Undo the change',
+        describeDuration(ttlSeconds),
+        ['Undoing keeps (or puts back) this address on your account and logs out every session.'],
+      );
     }
   }
 }

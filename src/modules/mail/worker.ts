@@ -9,6 +9,7 @@ import type { Logger } from '../../infra/logger.ts';
 import { recordAudits, type AuditEntry } from '../audit/audit.ts';
 import { linkStatesForMail, type MailLinkState } from '../recovery/reset-links.repo.ts';
 import type { Outbox } from './outbox.ts';
+import { LINK_PATHS, type MailTemplate } from './templates.ts';
 import { DeliveryError, type MailTransport } from './transport.ts';
 
 export interface WorkerOptions {
@@ -357,14 +358,15 @@ export class MailWorker {
   private async deliver(message: MailMessagesTable, transports: MailTransport[], links: Map<string, MailLinkState>): Promise<Outcome> {
     const skip = message.reset_link_id ? NOT_SENT[links.get(message.reset_link_id) ?? 'missing'] : null;
     if (skip) return { message, kind: 'cancelled', reason: skip };
-    if (message.template === 'reset' && !this.outbox.canReveal(message)) {
+    if (LINK_PATHS[message.template as MailTemplate['template']] && !this.outbox.canReveal(message)) {
       const reply = 'The reset link of this mail can no longer be read (it was wiped, or the installation secret changed): send new instructions.';
       return { message, kind: 'permanent', server: 'none', reply, keepToken: false, nextAt: 0, earlier: [], at: this.clock.now() };
     }
     const rendered = this.outbox.render(message, true);
     if (transports.length === 0) {
       if (this.options.logLinks && message.sealed_token) {
-        const link = rendered.text.split('\n').find((line) => line.includes('/reset-password/'));
+        const path = `/${LINK_PATHS[message.template as MailTemplate['template']] ?? LINK_PATHS.reset}/`;
+        const link = rendered.text.split('\n').find((line) => line.includes(path));
         this.logger.info({ to: message.to_address, link }, 'development mailbox: reset link');
       }
       return { message, kind: 'sent', server: MAILBOX, reply: 'kept in the development mailbox', keepToken: true, nextAt: 0, earlier: [], at: this.clock.now() };

@@ -12,7 +12,7 @@ import { setPasswordHash, type User } from '../users/users.repo.ts';
 import { hashPassword, verifyPassword } from './hashing.ts';
 import type { PasswordPolicy } from './policy.ts';
 
-export type ChangeMethod = 'reset' | 'account' | 'command line' | 'administrator';
+export type ChangeMethod = 'reset' | 'invitation' | 'account' | 'command line' | 'administrator';
 
 const WRONG_CURRENT = 'wrong current password';
 
@@ -53,18 +53,8 @@ export class Passwords {
    * person changing it gets a fresh one.
    */
   async changeOwn(user: User, session: Session, input: { current: string; password: string; confirmation: string }, actor: Actor): Promise<OwnChange> {
-    const { ok } = await verifyPassword(user.password_hash, input.current);
-    if (!ok) {
-      await recordAudit(this.db, this.clock.now(), actor, {
-        type: 'password.change_refused',
-        userId: user.id,
-        email: user.email,
-        detail: { how: 'account', reason: WRONG_CURRENT },
-      });
-      if (!(await this.throttle.wrongCurrentPassword(user.id))) return { outcome: 'wrong current' };
-      await this.sessions.endForWrongPasswords(user, session, actor);
-      return { outcome: 'session ended' };
-    }
+    const checked = await this.checkCurrent(user, session, input.current, actor, 'password.change_refused');
+    if (checked !== 'ok') return { outcome: checked };
     const hash = await this.prepare(user, input.password, input.confirmation);
     const started = await this.db.transaction().execute(async (trx) => {
       await this.apply(trx, user, hash, 'account', actor);
@@ -72,6 +62,24 @@ export class Passwords {
       return this.sessions.start(trx, user.id, actor, { remembered: session.remembered === 1 });
     });
     return { outcome: 'changed', sessionToken: started.token, session: started.session };
+  }
+
+  /**
+   * The signed-in user's current password, asked again before a change to the account (its password, its
+   * address). A wrong one is audited as `refusal` and counted: after a few, the session ends.
+   */
+  async checkCurrent(user: User, session: Session, current: string, actor: Actor, refusal: 'password.change_refused' | 'email.change_refused'): Promise<'ok' | 'wrong current' | 'session ended'> {
+    const { ok } = await verifyPassword(user.password_hash, current);
+    if (ok) return 'ok';
+    await recordAudit(this.db, this.clock.now(), actor, {
+      type: refusal,
+      userId: user.id,
+      email: user.email,
+      detail: { how: 'account', reason: WRONG_CURRENT },
+    });
+    if (!(await this.throttle.wrongCurrentPassword(user.id))) return 'wrong current';
+    await this.sessions.endForWrongPasswords(user, session, actor);
+    return 'session ended';
   }
 
   /** An administrator sets the password of an active user; throws PasswordRefused or UserError. */

@@ -1,4 +1,5 @@
-// The reset flow's routes: request a link, open it (swapped for a cookie and a clean URL), set the new password.
+// The reset flow's routes: request a link, open it (swapped for a cookie and a clean URL), set the new password;
+// an invitation link opens the same way and chooses the first password.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
@@ -10,6 +11,7 @@ import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { describeDuration } from '../mail/templates.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { LinkUnusable } from './recovery.service.ts';
+import { PASSWORD_LINKS, type LinkPurpose } from './reset-links.repo.ts';
 import { continueSignInPage, newPasswordPage, requestPage, requestSentPage, unusableLinkPage } from './recovery.views.ts';
 import { safeNext } from '../sessions/auth.pages.ts';
 import { startSecondStep } from '../twostep/twostep.pages.ts';
@@ -27,8 +29,8 @@ const TokenParams = Type.Object({ token: Type.String() });
 
 export function recoveryPages(services: Services): FastifyPluginAsync {
   const { recovery, config, policy, cookies } = services;
-  const showUnusable = (reply: FastifyReply, state: LinkUnusable['state']) =>
-    sendHtml(cookies.clear(reply, 'reset'), unusableLinkPage(state), state === 'invalid' ? 404 : 410);
+  const showUnusable = (reply: FastifyReply, state: LinkUnusable['state'], purpose?: LinkPurpose) =>
+    sendHtml(cookies.clear(reply, 'reset'), unusableLinkPage(state, purpose), state === 'invalid' ? 404 : 410);
 
   const tokenFrom = (request: FastifyRequest) => cookies.read(request, 'reset') ?? '';
 
@@ -59,24 +61,32 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
     // The emailed link. Opening it never uses it up; the token moves into a cookie and the address bar
     // shows a clean URL, so the token does not linger in history or leak through the Referer header.
     // Limited too: every opening is an audit event, and nobody needs to open links by the dozen.
-    app.get('/reset-password/:token', { onRequest: formLimit(services, 'reset-link'), schema: { params: TokenParams } }, async (request, reply) => {
-      const { token } = request.params;
-      const inspection = await recovery.inspect(token);
-      await recovery.recordOpened(inspection, actorOf(request));
-      if (inspection.state !== 'usable') return showUnusable(reply, inspection.state);
-      const remaining = Math.floor((inspection.link.expires_at - services.clock.now()) / 1000);
-      cookies.set(reply, 'reset', token, Math.max(1, Math.min(remaining, RESET_COOKIE_MAX_SECONDS)));
-      return reply.redirect('/reset-password/new', 303);
-    });
+    // An invitation link is a reset link for the first password: it opens the same way, on its own page.
+    for (const flow of [
+      { path: '/reset-password', purposes: PASSWORD_LINKS },
+      { path: '/invitation', purposes: ['invitation'] satisfies LinkPurpose[] },
+    ]) {
+      app.get(`${flow.path}/:token`, { onRequest: formLimit(services, 'reset-link'), schema: { params: TokenParams } }, async (request, reply) => {
+        const { token } = request.params;
+        const inspection = await recovery.inspect(token, flow.purposes);
+        await recovery.recordOpened(inspection, actorOf(request));
+        if (inspection.state !== 'usable') return showUnusable(reply, inspection.state, inspection.link?.purpose);
+        const remaining = Math.floor((inspection.link.expires_at - services.clock.now()) / 1000);
+        cookies.set(reply, 'reset', token, Math.max(1, Math.min(remaining, RESET_COOKIE_MAX_SECONDS)));
+        return reply.redirect(`${flow.path}/new`, 303);
+      });
 
-    app.get('/reset-password/new', async (request, reply) => {
-      const inspection = await recovery.inspect(tokenFrom(request));
-      if (inspection.state !== 'usable') return showUnusable(reply, inspection.state);
-      return sendHtml(reply, newPasswordPage({ csrfToken: reply.generateCsrf(), name: inspection.user.name, rules: policy.rules() }));
-    });
+      app.get(`${flow.path}/new`, async (request, reply) => {
+        const inspection = await recovery.inspect(tokenFrom(request));
+        if (inspection.state !== 'usable') return showUnusable(reply, inspection.state, inspection.link?.purpose);
+        return sendHtml(reply, newPasswordPage({ csrfToken: reply.generateCsrf(), name: inspection.user.name, rules: policy.rules(), purpose: inspection.link.purpose, action: `${flow.path}/new` }));
+      });
 
-    app.post('/reset-password/new', { schema: { body: NewPasswordForm } }, async (request, reply) => {
-      const { password = '', confirmation = '' } = request.body;
+      app.post(`${flow.path}/new`, { schema: { body: NewPasswordForm } }, (request, reply) => choosePassword(request, request.body, reply, flow.path));
+    }
+
+    async function choosePassword(request: FastifyRequest, body: { password?: string; confirmation?: string }, reply: FastifyReply, path: string) {
+      const { password = '', confirmation = '' } = body;
       const token = tokenFrom(request);
       try {
         const redeemed = await recovery.redeem(token, password, confirmation, actorOf(request));
@@ -84,7 +94,7 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
         // Two-step verification: the password is changed, but the session waits for the second step.
         if (redeemed.sessionToken === null) {
           cookies.clear(reply, 'reset', 'return');
-          return startSecondStep(services, reply, redeemed.user, { via: 'reset link', step: redeemed.secondStep, remembered: false, next: back });
+          return await startSecondStep(services, reply, redeemed.user, { via: 'reset link', step: redeemed.secondStep, remembered: false, next: back });
         }
         const { sessionToken } = redeemed;
         // A session begins in this browser: the reset cookie and the CSRF secret go; the cookie ends with the browser.
@@ -93,7 +103,7 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
         // Begun from an application's sign-in: back to it, now logged in. Not by a redirect: the sign-in ends in a
         // redirect to the application, which the browser would check against this form's CSP form-action and block.
         if (back) return sendHtml(cookies.clear(reply, 'return').header('refresh', `0; url=${back}`), continueSignInPage(back));
-        return reply.redirect('/account?notice=password-changed', 303);
+        return reply.redirect(`/account?notice=${path === '/invitation' ? 'password-chosen' : 'password-changed'}`, 303);
       } catch (error) {
         if (error instanceof LinkUnusable) return showUnusable(reply, error.state);
         if (!(error instanceof UserError)) throw error;
@@ -105,12 +115,14 @@ export function recoveryPages(services: Services): FastifyPluginAsync {
             csrfToken: reply.generateCsrf(),
             name,
             rules: policy.rules(),
+            purpose: inspection.link?.purpose,
+            action: `${path}/new`,
             broken: error instanceof PasswordRefused ? error.broken : [],
             error: error instanceof PasswordRefused ? null : error.message,
           }),
           400,
         );
       }
-    });
+    }
   };
 }

@@ -12,7 +12,8 @@ import type { Sessions } from '../sessions/sessions.ts';
 import type { Throttle } from '../throttle/throttle.ts';
 import type { SecondStep, TwoStep } from '../twostep/twostep.service.ts';
 import { normalizeEmail } from '../users/identity.ts';
-import { findUserById, findUsersByEmails, lockUserById, lockUsersByIds, recordLogin, type User } from '../users/users.repo.ts';
+import { confirmAddress, findUserById, findUsersByEmails, lockUserById, lockUsersByIds, recordLogin, type User } from '../users/users.repo.ts';
+import type { MailTemplate } from '../mail/templates.ts';
 import {
   claimLink,
   findLinkById,
@@ -23,6 +24,9 @@ import {
   stateOf,
   voidOpenLinks,
   voidOpenLinksOf,
+  ADDRESS_LINKS,
+  PASSWORD_LINKS,
+  type LinkPurpose,
   type LinkState,
   type ResetLink,
 } from './reset-links.repo.ts';
@@ -47,6 +51,17 @@ export class LinkUnusable extends UserError {
 
 /** A redeemed link in the browser: signed in, or (two-step verification) the second step still to pass. */
 export type Redeemed = { user: User; sessionToken: string } | { user: User; sessionToken: null; secondStep: Exclude<SecondStep, 'none'> };
+
+/** An emailed link to issue: what it is for, the address it is about, how long it works, and the mail that carries it. */
+export interface LinkOrder {
+  purpose: LinkPurpose;
+  by: ResetLink['requested_by'];
+  ttlSeconds: number;
+  /** Where the mail goes: the user's address, or the new address an address change waits to confirm. */
+  to: string;
+  email?: string | null;
+  mail: MailTemplate;
+}
 
 export interface RecoverySettings {
   ttlSeconds: number;
@@ -165,11 +180,14 @@ export class Recovery {
     });
   }
 
-  /** What a link is worth right now. Opening the page uses this: it never uses the link up. */
-  async inspect(token: string): Promise<Inspection> {
+  /**
+   * What a link is worth right now, to a page that takes links of these purposes (by default those that choose a
+   * password). Opening the page uses this: it never uses the link up.
+   */
+  async inspect(token: string, purposes: LinkPurpose[] = PASSWORD_LINKS): Promise<Inspection> {
     if (!TOKEN_FORMAT.test(token)) return { state: 'invalid' };
     const link = await findLinkByTokenHash(this.db, hashToken(token));
-    if (!link) return { state: 'invalid' };
+    if (!link || !purposes.includes(link.purpose)) return { state: 'invalid' };
     const user = await findUserById(this.db, link.user_id);
     if (!user || user.status !== 'active') return { state: 'invalid', link };
     return { state: stateOf(link, this.clock.now()), link, user } as Inspection;
@@ -186,7 +204,7 @@ export class Recovery {
       type: inspection.state === 'usable' ? 'reset.link_opened' : 'reset.link_refused',
       userId: inspection.user?.id ?? null,
       email: inspection.user?.email ?? null,
-      detail: { link: inspection.link?.id ?? null, state: inspection.state },
+      detail: { link: inspection.link?.id ?? null, state: inspection.state, ...(inspection.link && inspection.link.purpose !== 'reset' ? { purpose: inspection.link.purpose } : {}) },
     });
   }
 
@@ -224,8 +242,11 @@ export class Recovery {
       }
       const user = await findUserById(trx, found.user.id);
       if (!user || user.status !== 'active') throw new LinkUnusable('invalid');
-      await recordAudit(trx, now, actor, { type: 'reset.link_used', userId: user.id, email: user.email, detail: { link: found.link.id } });
-      await this.passwords.apply(trx, user, passwordHash, 'reset', actor);
+      const invitation = found.link.purpose === 'invitation';
+      await recordAudit(trx, now, actor, { type: invitation ? 'invitation.accepted' : 'reset.link_used', userId: user.id, email: user.email, detail: { link: found.link.id } });
+      // The link came by mail to this very address (an address change voids it): the address is proven.
+      await confirmAddress(trx, user.id, now);
+      await this.passwords.apply(trx, user, passwordHash, invitation ? 'invitation' : 'reset', actor);
       // As stored: a pending second step is bound to this very password change (apply reads the clock itself).
       const changed = (await findUserById(trx, user.id)) ?? { ...user, password_hash: passwordHash, password_changed_at: now };
       // Through the API, the application that built the page signs the person in (or sends them to log in).
@@ -236,8 +257,8 @@ export class Recovery {
       if (secondStep !== 'none') return { user: changed, sessionToken: null, secondStep };
       const { token: sessionToken } = await this.sessions.start(trx, user.id, actor);
       await recordLogin(trx, user.id, now);
-      await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: { via: 'reset link' } });
-      return { user: { ...user, password_hash: passwordHash, password_changed_at: now, last_login_at: now }, sessionToken };
+      await recordAudit(trx, now, actor, { type: 'login.succeeded', userId: user.id, email: user.email, detail: { via: invitation ? 'invitation link' : 'reset link' } });
+      return { user: { ...changed, last_login_at: now }, sessionToken };
     });
   }
 
@@ -256,17 +277,41 @@ export class Recovery {
    * user's row lock (lockUserById), so on PostgreSQL two simultaneous requests void and insert one after
    * the other and cannot leave two open links.
    */
-  private async issue(trx: Tx, user: User, by: ResetLink['requested_by'], actor: Actor): Promise<{ token: string; link: ResetLink }> {
+  private async issue(
+    trx: Tx,
+    user: User,
+    by: ResetLink['requested_by'],
+    actor: Actor,
+    order: Pick<LinkOrder, 'purpose' | 'ttlSeconds' | 'email'> = { purpose: 'reset', ttlSeconds: this.settings.ttlSeconds },
+  ): Promise<{ token: string; link: ResetLink }> {
     const now = this.clock.now();
-    await voidOpenLinks(trx, user.id, 'replaced', now);
-    const { token, link } = this.newLink(user.id, by, now);
+    // Newest only among the links that do the same thing; undo links never replace each other (each restores its own address).
+    const replaces = PASSWORD_LINKS.includes(order.purpose) ? PASSWORD_LINKS : ADDRESS_LINKS.includes(order.purpose) ? ADDRESS_LINKS : [];
+    if (replaces.length > 0) await voidOpenLinks(trx, user.id, 'replaced', now, replaces);
+    const { token, link } = this.newLink(user.id, by, now, order);
     await insertLink(trx, link);
-    await recordAudit(trx, now, actor, { type: 'reset.link_issued', userId: user.id, email: user.email, detail: { link: link.id, by } });
+    const purpose = order.purpose === 'reset' ? {} : { purpose: order.purpose };
+    await recordAudit(trx, now, actor, { type: 'reset.link_issued', userId: user.id, email: user.email, detail: { link: link.id, by, ...purpose } });
     return { token, link };
   }
 
+  /**
+   * Any emailed link with its mail, in the caller's transaction, which holds the user's row lock (lockUserById):
+   * invitations, address confirmations and undo links follow every rule of a reset link.
+   */
+  async issueLinkWithMail(trx: Tx, user: User, order: LinkOrder, actor: Actor): Promise<ResetLink> {
+    const { token, link } = await this.issue(trx, user, order.by, actor, order);
+    await this.outbox.enqueue(trx, actor, { to: order.to, userId: user.id, resetLinkId: link.id, token, mail: order.mail });
+    return link;
+  }
+
   /** A fresh token and its link (only the token's hash is kept); the token goes into the mail or to the caller. */
-  private newLink(userId: string, by: ResetLink['requested_by'], now: number): { token: string; link: ResetLink } {
+  private newLink(
+    userId: string,
+    by: ResetLink['requested_by'],
+    now: number,
+    order: Pick<LinkOrder, 'purpose' | 'ttlSeconds' | 'email'> = { purpose: 'reset', ttlSeconds: this.settings.ttlSeconds },
+  ): { token: string; link: ResetLink } {
     const token = randomToken(32);
     return {
       token,
@@ -275,11 +320,13 @@ export class Recovery {
         user_id: userId,
         token_hash: hashToken(token),
         created_at: now,
-        expires_at: now + this.settings.ttlSeconds * 1000,
+        expires_at: now + order.ttlSeconds * 1000,
         used_at: null,
         revoked_at: null,
         revoked_reason: null,
         requested_by: by,
+        purpose: order.purpose,
+        email: order.email ?? null,
       },
     };
   }
@@ -288,7 +335,7 @@ export class Recovery {
   private async issueMany(trx: Tx, answering: Array<{ user: User; request: ResetRequest }>): Promise<Map<string, string>> {
     const now = this.clock.now();
     const issued = answering.map(({ user, request }) => ({ user, request, ...this.newLink(user.id, 'self', now) }));
-    await voidOpenLinksOf(trx, issued.map(({ user }) => user.id), 'replaced', now);
+    await voidOpenLinksOf(trx, issued.map(({ user }) => user.id), 'replaced', now, PASSWORD_LINKS);
     await insertLinks(trx, issued.map(({ link }) => link));
     await this.outbox.enqueueMany(
       trx,

@@ -3,6 +3,7 @@ import { html } from '../../views/html.ts';
 import { page } from '../../views/layout.ts';
 import { csrfField, newPasswordFields, passwordRefusal } from '../../views/components.ts';
 import type { UnusableState } from './recovery.service.ts';
+import type { LinkPurpose } from './reset-links.repo.ts';
 
 export const LINK_STATES: Record<UnusableState, { title: string; explanation: string }> = {
   expired: { title: 'This link has expired', explanation: 'Reset links are only valid for a limited time.' },
@@ -41,17 +42,20 @@ export function requestSentPage(validity: string): string {
   });
 }
 
-export function newPasswordPage(options: { csrfToken: string; name: string; rules: string[]; broken?: string[]; error?: string | null }): string {
+/** The new-password form; an invitation's link shows it as the first password of a new account. */
+export function newPasswordPage(options: { csrfToken: string; name: string; rules: string[]; purpose?: LinkPurpose; action?: string; broken?: string[]; error?: string | null }): string {
+  const invitation = options.purpose === 'invitation';
+  const title = invitation ? 'Choose Your Password' : 'Choose a new password';
   return page({
-    title: 'Choose a new password',
+    title,
     body: html`<div class="card narrow">
-<h1>Choose a new password</h1>
-<p>Hello ${options.name}, choose the new password of your account.</p>
+<h1>${title}</h1>
+<p>${invitation ? `Welcome, ${options.name}. Choose the password of your new account; your email address is your user name.` : `Hello ${options.name}, choose the new password of your account.`}</p>
 ${passwordRefusal(options.broken, options.error)}
-<form method="post" action="/reset-password/new">
+<form method="post" action="${options.action ?? '/reset-password/new'}">
   ${csrfField(options.csrfToken)}
   ${newPasswordFields(options.rules)}
-  <button type="submit">Change Password</button>
+  <button type="submit">${invitation ? 'Choose Password' : 'Change Password'}</button>
 </form>
 </div>`,
   });
@@ -69,14 +73,33 @@ export function continueSignInPage(next: string): string {
   });
 }
 
-export function unusableLinkPage(state: UnusableState): string {
-  const { title, explanation } = LINK_STATES[state];
+/** Why an invitation's link cannot be used, where it differs from a reset link's reason. */
+const INVITATION_STATES: Partial<Record<UnusableState, string>> = {
+  expired: 'Invitations are only valid for a limited time. Ask your administrator to resend the invitation, or request a link to choose a password below.',
+  replaced: 'A newer invitation was sent after this one; only the newest link works. Use the latest email.',
+};
+
+/** Why a link that confirms an address (or undoes a change) cannot be used. */
+const ADDRESS_STATES: Record<UnusableState, string> = {
+  expired: 'Links that confirm an address are only valid for a limited time. Ask for a new one from your account page, or ask your administrator.',
+  used: 'Each link works once, and this one has done its work.',
+  replaced: 'A newer link was sent after this one; only the newest link works. Use the latest email.',
+  invalid: 'The link is incomplete, was voided by a later change of address or password, or was never issued.',
+};
+
+/** `purpose`: what the link was for, when known; a link that sets no password explains itself differently. */
+export function unusableLinkPage(state: UnusableState, purpose?: LinkPurpose): string {
+  const { title } = LINK_STATES[state];
+  const addressLink = purpose !== undefined && purpose !== 'reset' && purpose !== 'invitation';
+  const explanation = addressLink ? ADDRESS_STATES[state] : ((purpose === 'invitation' ? INVITATION_STATES[state] : undefined) ?? LINK_STATES[state].explanation);
   return page({
     title,
     body: html`<div class="card narrow">
 <h1>${title}</h1>
 <p>${explanation}</p>
-<p><a class="button" href="/reset-password">Request a new link</a></p>
+${addressLink
+  ? html`<p><a class="button" href="/account">Go to your account</a></p>`
+  : html`<p><a class="button" href="/reset-password">Request a new link</a></p>`}
 </div>`,
   });
 }

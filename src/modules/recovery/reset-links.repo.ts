@@ -3,7 +3,22 @@ import type { Executor, ResetLinksTable } from '../../infra/db.ts';
 import { forgetSealedTokens } from '../mail/outbox.ts';
 
 export type ResetLink = ResetLinksTable;
+export type LinkPurpose = ResetLink['purpose'];
 export type VoidReason = NonNullable<ResetLink['revoked_reason']>;
+
+/** Links that let their user choose a password: of these, only the newest works. */
+export const PASSWORD_LINKS: LinkPurpose[] = ['reset', 'invitation'];
+/** Links that prove the address or move to a new one: of these, only the newest works. */
+export const ADDRESS_LINKS: LinkPurpose[] = ['confirm', 'email-change'];
+/**
+ * What each change voids. An undo link (sent to the old address when the user changes it) survives a password
+ * or address change: those are what someone who took over the account would do next, and the undo is the way back.
+ */
+const VOIDED_BY: Record<Exclude<VoidReason, 'replaced'>, LinkPurpose[]> = {
+  password_changed: [...PASSWORD_LINKS, ...ADDRESS_LINKS],
+  email_changed: [...PASSWORD_LINKS, ...ADDRESS_LINKS],
+  archived: [...PASSWORD_LINKS, ...ADDRESS_LINKS, 'email-undo'],
+};
 /** What a link is worth to the page that opens it. */
 export type LinkState = 'usable' | 'expired' | 'used' | 'replaced' | 'invalid';
 /** What a link is worth to the courier about to send its mail. */
@@ -18,14 +33,15 @@ export function stateOf(link: ResetLink, now: number): LinkState {
   return 'usable';
 }
 
-/** The ids of users with an open link, as a subquery (built from the partial index of open links). */
-export function openLinksOf(db: Executor, now: number) {
+/** The ids of users with an open link of these purposes (reset links by default), as a subquery (built from the partial index of open links). */
+export function openLinksOf(db: Executor, now: number, purposes: LinkPurpose[] = ['reset']) {
   return db
     .selectFrom('reset_links')
     .select('reset_links.user_id')
     .where('reset_links.used_at', 'is', null)
     .where('reset_links.revoked_at', 'is', null)
-    .where('reset_links.expires_at', '>', now);
+    .where('reset_links.expires_at', '>', now)
+    .where('reset_links.purpose', 'in', purposes);
 }
 
 export async function hasOpenLink(db: Executor, userId: string, now: number): Promise<boolean> {
@@ -34,23 +50,33 @@ export async function hasOpenLink(db: Executor, userId: string, now: number): Pr
 }
 
 /**
- * Voids every link of the user that is not used or voided yet, and wipes the sealed tokens of the user's
- * mails: once the links are void, nothing may keep their tokens. Run it inside the change's transaction.
+ * Voids every link of the user that the change voids (see VOIDED_BY; for 'replaced', the purposes given) and
+ * is not used or voided yet, and wipes the sealed tokens of the user's mails but those of links that stay
+ * open: once the links are void, nothing may keep their tokens. Run it inside the change's transaction.
  */
-export async function voidOpenLinks(db: Executor, userId: string, reason: VoidReason, now: number): Promise<void> {
-  await voidOpenLinksOf(db, [userId], reason, now);
+export async function voidOpenLinks(db: Executor, userId: string, reason: VoidReason, now: number, purposes?: LinkPurpose[]): Promise<void> {
+  await voidOpenLinksOf(db, [userId], reason, now, purposes);
 }
 
-/** voidOpenLinks for several users in two statements (the batch of self-service requests). */
-export async function voidOpenLinksOf(db: Executor, userIds: string[], reason: VoidReason, now: number): Promise<void> {
+/** voidOpenLinks for several users in a few statements (the batch of self-service requests). */
+export async function voidOpenLinksOf(db: Executor, userIds: string[], reason: VoidReason, now: number, purposes?: LinkPurpose[]): Promise<void> {
   if (userIds.length === 0) return;
-  await forgetSealedTokens(db, userIds);
+  const voided = purposes ?? (reason === 'replaced' ? PASSWORD_LINKS : VOIDED_BY[reason]);
+  const staying = db
+    .selectFrom('reset_links')
+    .select('id')
+    .where('user_id', 'in', userIds)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('purpose', 'not in', voided);
+  await forgetSealedTokens(db, userIds, staying);
   await db
     .updateTable('reset_links')
     .set({ revoked_at: now, revoked_reason: reason })
     .where('user_id', 'in', userIds)
     .where('used_at', 'is', null)
     .where('revoked_at', 'is', null)
+    .where('purpose', 'in', voided)
     .execute();
 }
 

@@ -235,6 +235,8 @@ export class UserImport {
       last_login_at: null,
       password_changed_at: draft.passwordHash ? now : null,
       search_key: searchKeyOf(draft.name, draft.email),
+      // Moving in proves nothing about the address: it is unverified until its user uses an emailed link.
+      email_verified_at: null,
     }));
     await insertUsers(trx, users);
     await recordAudits(

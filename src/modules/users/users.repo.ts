@@ -1,7 +1,7 @@
 // SQL for the user directory: the only code that reads or writes the users table.
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { dialectOf, forUpdate, type Executor, type UsersTable } from '../../infra/db.ts';
-import { openLinksOf } from '../recovery/reset-links.repo.ts';
+import { openLinksOf, PASSWORD_LINKS } from '../recovery/reset-links.repo.ts';
 import { usersWithTwoStep } from '../twostep/twostep.repo.ts';
 
 export type User = UsersTable;
@@ -82,6 +82,19 @@ export async function setUserStatus(db: Executor, id: string, status: User['stat
   await db.updateTable('users').set({ status }).where('id', '=', id).execute();
 }
 
+/**
+ * The address is proven: its user just used a link mailed to it. The one place that records it, so whatever
+ * else proving an address should do (clearing an undeliverable mark) belongs here.
+ */
+export async function confirmAddress(db: Executor, id: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ email_verified_at: now }).where('id', '=', id).execute();
+}
+
+/** An address nobody has proven yet (an administrator put it there). */
+export async function markAddressUnverified(db: Executor, id: string): Promise<void> {
+  await db.updateTable('users').set({ email_verified_at: null }).where('id', '=', id).execute();
+}
+
 export async function setPasswordHash(db: Executor, id: string, passwordHash: string, now: number): Promise<void> {
   await db.updateTable('users').set({ password_hash: passwordHash, password_changed_at: now }).where('id', '=', id).execute();
 }
@@ -105,7 +118,19 @@ export async function countUsers(db: Executor): Promise<number> {
   return Number(row.n);
 }
 
-export const USER_FILTERS = ['active', 'archived', 'admins', 'reset-pending', 'never-logged-in', 'two-step-on', 'two-step-off'] as const;
+export const USER_FILTERS = [
+  'active',
+  'archived',
+  'admins',
+  'reset-pending',
+  'never-logged-in',
+  'two-step-on',
+  'two-step-off',
+  'invited',
+  'invitation-expired',
+  'unverified',
+  'unverified-year',
+] as const;
 export type UserFilter = (typeof USER_FILTERS)[number];
 export const USER_SORTS = ['name', 'email', 'role', 'status', 'last_login', 'password_changed'] as const;
 export type UserSort = (typeof USER_SORTS)[number];
@@ -120,6 +145,14 @@ export interface UserQuery {
 }
 
 export type ListedUser = User & { reset_pending: number };
+
+/** "Unverified for over a year": unverified, on an account created more than this long ago. */
+export const UNVERIFIED_LONG_MS = 365 * 86_400_000;
+
+/** Invited: created without a password and not yet chosen one (an active account that cannot log in yet). */
+export function isInvited(user: Pick<User, 'status' | 'password_hash'>): boolean {
+  return user.status === 'active' && user.password_hash === null;
+}
 
 const SORT_COLUMNS = {
   name: 'users.name',
@@ -195,6 +228,18 @@ function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, search: Search 
     // Two-step verification: the set of user ids from its table's primary key, built once, as for reset-pending.
     if (filter === 'two-step-on') q = q.where(sql<SqlBool>`${column('users.id')} in (${usersWithTwoStep(db)})`);
     if (filter === 'two-step-off') q = q.where(sql<SqlBool>`${column('users.id')} not in (${usersWithTwoStep(db)})`);
+    if (filter === 'invited') q = q.where(sql<SqlBool>`${column('users.status')} = 'active' and ${column('users.password_hash')} is null`);
+    // Invited, and no link to choose a password works any more (the invitation ran out, or was never sent):
+    // read from the open links themselves, so it holds after retention has removed the expired link.
+    if (filter === 'invitation-expired') {
+      q = q.where(
+        sql<SqlBool>`${column('users.status')} = 'active' and ${column('users.password_hash')} is null and ${column('users.id')} not in (${openLinksOf(db, now, PASSWORD_LINKS)})`,
+      );
+    }
+    if (filter === 'unverified') q = q.where(sql<SqlBool>`${column('users.email_verified_at')} is null`);
+    if (filter === 'unverified-year') {
+      q = q.where(sql<SqlBool>`${column('users.email_verified_at')} is null and ${column('users.created_at')} < ${now - UNVERIFIED_LONG_MS}`);
+    }
   }
   return q;
 }

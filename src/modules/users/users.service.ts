@@ -17,6 +17,7 @@ import {
   insertUser,
   listUsers,
   lockUserById,
+  markAddressUnverified,
   matchingUserIds,
   searchKeyOf,
   setUserStatus,
@@ -42,7 +43,8 @@ export class UserDirectory {
     private readonly policy: PasswordPolicy,
   ) {}
 
-  async create(input: NewUser, actor: Actor): Promise<User> {
+  /** `within`: more of the same change in its transaction (the invitation of a user created without a password). */
+  async create(input: NewUser, actor: Actor, within?: (trx: Tx, user: User) => Promise<void>): Promise<User> {
     const email = normalizeEmail(input.email);
     const name = normalizeName(input.name);
     let passwordHash: string | null = null;
@@ -63,11 +65,13 @@ export class UserDirectory {
       last_login_at: null,
       password_changed_at: passwordHash ? now : null,
       search_key: searchKeyOf(name, email),
+      email_verified_at: null,
     };
     try {
       await this.db.transaction().execute(async (trx) => {
         await insertUser(trx, user);
         await recordAudit(trx, now, actor, { type: 'user.created', userId: user.id, email, detail: { role: user.role } });
+        await within?.(trx, user);
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw new UserError(`${EMAIL_TAKEN}.`, 409, { email: `${EMAIL_TAKEN}.` });
@@ -87,7 +91,7 @@ export class UserDirectory {
     return (await findUserByEmail(this.db, email)) ?? null;
   }
 
-  /** Changes name, email or role. A new email voids the user's outstanding reset links. */
+  /** Changes name, email or role. A new email voids the user's outstanding reset links and is unverified until proven. */
   async update(userId: string, input: { email: string; name: string; role: 'user' | 'admin' }, actor: Actor): Promise<User> {
     const email = normalizeEmail(input.email);
     const name = normalizeName(input.name);
@@ -104,9 +108,12 @@ export class UserDirectory {
         if (user.role !== input.role) changes.role = { from: user.role, to: input.role };
         if (Object.keys(changes).length === 0) return user;
         await updateUserDetails(trx, user.id, { email, name, role: input.role });
-        if (changes.email) await voidOpenLinks(trx, user.id, 'email_changed', now);
+        if (changes.email) {
+          await voidOpenLinks(trx, user.id, 'email_changed', now);
+          await markAddressUnverified(trx, user.id);
+        }
         await recordAudit(trx, now, actor, { type: 'user.updated', userId: user.id, email, detail: { changes } });
-        return { ...user, email, name, role: input.role, search_key: searchKeyOf(name, email) };
+        return { ...user, email, name, role: input.role, search_key: searchKeyOf(name, email), email_verified_at: changes.email ? null : user.email_verified_at };
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw new UserError(`${EMAIL_TAKEN}.`, 409, { email: `${EMAIL_TAKEN}.` });

@@ -11,6 +11,9 @@ export const WEBHOOK_EVENTS = [
   'reset.completed',
   'sessions.ended',
   'mail.failed',
+  'invitation.sent',
+  'invitation.accepted',
+  'email.confirmed',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
@@ -25,6 +28,9 @@ export const WEBHOOK_EVENT_LABELS: Record<WebhookEvent, string> = {
   'reset.completed': 'A reset link was used to choose a new password',
   'sessions.ended': 'A user’s sessions were ended',
   'mail.failed': 'An email could not be delivered',
+  'invitation.sent': 'An invitation was sent to a user created without a password',
+  'invitation.accepted': 'An invited user chose a password',
+  'email.confirmed': 'A user proved an email address with a link mailed to it',
 };
 
 /** The audit log entry each event is read from: every one is written inside the transaction of its change. */
@@ -38,6 +44,9 @@ export const SOURCE_OF: Record<WebhookEvent, AuditType> = {
   'reset.completed': 'reset.link_used',
   'sessions.ended': 'sessions.ended',
   'mail.failed': 'mail.failed',
+  'invitation.sent': 'invitation.sent',
+  'invitation.accepted': 'invitation.accepted',
+  'email.confirmed': 'email.confirmed',
 };
 
 export const SOURCE_TYPES: AuditType[] = Object.values(SOURCE_OF);
