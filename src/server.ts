@@ -19,6 +19,9 @@ export async function serve(config: Config): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   // A web-only instance (LATCHKEY_MAIL_WORKER=off) queues mail; instances with the worker on send it.
   if (config.mailWorker) services.worker.start();
+  // Bounces come in where mail goes out: a listener (LATCHKEY_BOUNCE_LISTEN) or a polled mailbox (LATCHKEY_BOUNCE_IMAP_URL).
+  if (config.mailWorker) await services.bounceListener?.start();
+  if (config.mailWorker) services.bounceMailbox?.start();
   // Webhook deliveries go out from the same instances, and stop with them (services.close()).
   if (config.mailWorker) services.webhookWorker.start();
   // Every instance checks the alert rules (LATCHKEY_ALERT_INTERVAL); one at a time raises what they find.
@@ -31,6 +34,7 @@ export async function serve(config: Config): Promise<void> {
       database: describeDatabase(config.database),
       mail: !config.mailWorker ? 'worker off: mail is sent by other instances' : config.smtpUrl ? 'smtp' : 'development mailbox',
       mode: config.production ? 'production' : 'development',
+      bounces: !config.bounces.domain ? 'off' : [config.bounces.listen && 'listener', config.bounces.imap && 'mailbox'].filter(Boolean).join(' and ') || 'return path only',
     },
     'Latchkey is ready',
   );

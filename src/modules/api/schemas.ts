@@ -16,6 +16,7 @@ export const UserSchema = Type.Object(
     last_login_at: Time,
     password_changed_at: Time,
     has_password: Type.Boolean(),
+    undeliverable: Type.Boolean({ description: 'A hard bounce marked the address: mail to it does not arrive (cleared when a reset link from it is used)' }),
   },
   { $id: 'User', additionalProperties: false },
 );
@@ -23,7 +24,7 @@ export type ApiUser = Static<typeof UserSchema>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function userJson(user: User): ApiUser {
+export function userJson(user: User, undeliverable: boolean): ApiUser {
   return {
     id: user.id,
     email: user.email,
@@ -34,6 +35,7 @@ export function userJson(user: User): ApiUser {
     last_login_at: iso(user.last_login_at),
     password_changed_at: iso(user.password_changed_at),
     has_password: user.password_hash !== null,
+    undeliverable,
   };
 }
 

@@ -3,6 +3,7 @@ import { sql, type Expression, type SqlBool } from 'kysely';
 import { dialectOf, forUpdate, type Executor, type UsersTable } from '../../infra/db.ts';
 import { openLinksOf } from '../recovery/reset-links.repo.ts';
 import { usersWithTwoStep } from '../twostep/twostep.repo.ts';
+import { undeliverableEmails } from '../mail/bounces.repo.ts';
 
 export type User = UsersTable;
 
@@ -100,7 +101,7 @@ export async function countUsers(db: Executor): Promise<number> {
   return Number(row.n);
 }
 
-export const USER_FILTERS = ['active', 'archived', 'admins', 'reset-pending', 'never-logged-in', 'two-step-on', 'two-step-off'] as const;
+export const USER_FILTERS = ['active', 'archived', 'admins', 'reset-pending', 'never-logged-in', 'two-step-on', 'two-step-off', 'undeliverable'] as const;
 export type UserFilter = (typeof USER_FILTERS)[number];
 export const USER_SORTS = ['name', 'email', 'role', 'status', 'last_login', 'password_changed'] as const;
 export type UserSort = (typeof USER_SORTS)[number];
@@ -114,7 +115,8 @@ export interface UserQuery {
   offset?: number;
 }
 
-export type ListedUser = User & { reset_pending: number };
+/** A row of the list: with whether a reset link is open, and whether a hard bounce marked the address (1 or 0). */
+export type ListedUser = User & { reset_pending: number; undeliverable: number };
 
 const SORT_COLUMNS = {
   name: 'users.name',
@@ -190,6 +192,8 @@ function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, search: Search 
     // Two-step verification: the set of user ids from its table's primary key, built once, as for reset-pending.
     if (filter === 'two-step-on') q = q.where(sql<SqlBool>`${column('users.id')} in (${usersWithTwoStep(db)})`);
     if (filter === 'two-step-off') q = q.where(sql<SqlBool>`${column('users.id')} not in (${usersWithTwoStep(db)})`);
+    // Addresses a hard bounce marked: the set from the marks' primary key, matched on the users' email.
+    if (filter === 'undeliverable') q = q.where(sql<SqlBool>`${column('users.email')} in (${undeliverableEmails(db)})`);
   }
   return q;
 }
@@ -225,6 +229,7 @@ export async function listUsers(db: Executor, query: UserQuery, now: number): Pr
     q
       .selectAll('users')
       .select((eb) => eb.case().when('users.id', 'in', openLinksOf(db, now)).then(1).else(0).end().as('reset_pending'))
+      .select((eb) => eb.case().when('users.email', 'in', undeliverableEmails(db)).then(1).else(0).end().as('undeliverable'))
       .orderBy(sortKey(db, sort, order), dir)
       .orderBy(sortKey(db, 'email', order), dir);
   if (plan === 'find-then-sort') {

@@ -11,6 +11,7 @@ export const WEBHOOK_EVENTS = [
   'reset.completed',
   'sessions.ended',
   'mail.failed',
+  'mail.bounced',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
@@ -25,6 +26,7 @@ export const WEBHOOK_EVENT_LABELS: Record<WebhookEvent, string> = {
   'reset.completed': 'A reset link was used to choose a new password',
   'sessions.ended': 'A user’s sessions were ended',
   'mail.failed': 'An email could not be delivered',
+  'mail.bounced': 'An email bounced: its address was marked undeliverable',
 };
 
 /** The audit log entry each event is read from: every one is written inside the transaction of its change. */
@@ -38,6 +40,7 @@ export const SOURCE_OF: Record<WebhookEvent, AuditType> = {
   'reset.completed': 'reset.link_used',
   'sessions.ended': 'sessions.ended',
   'mail.failed': 'mail.failed',
+  'mail.bounced': 'mail.bounced',
 };
 
 export const SOURCE_TYPES: AuditType[] = Object.values(SOURCE_OF);
@@ -90,7 +93,7 @@ export function payloadOf(event: SourceEvent, user: WebhookUser | null): Webhook
   const type = EVENT_OF.get(event.type);
   if (!type) return null;
   if (type === 'reset.requested' && (event.user_id === null || user === null)) return null;
-  if (type !== 'mail.failed' && user === null) return null;
+  if (type !== 'mail.failed' && type !== 'mail.bounced' && user === null) return null;
   const detail = detailOf(event);
   const timestamp = new Date(event.at).toISOString();
   switch (type) {
@@ -106,6 +109,7 @@ export function payloadOf(event: SourceEvent, user: WebhookUser | null): Webhook
     case 'sessions.ended':
       return { type, timestamp, data: { user, sessionsEnded: count(detail.ended) } };
     case 'mail.failed':
+    case 'mail.bounced':
       return {
         type,
         timestamp,
