@@ -54,8 +54,11 @@ export function undeliverableEmails(db: Executor) {
   return db.selectFrom('undeliverable_addresses').select('undeliverable_addresses.email');
 }
 
-/** Whether a reset link went out by mail (a link printed for delivery by hand did not). */
+/**
+ * Whether a reset link went out by mail (a link printed for delivery by hand did not). Its token exists only in
+ * that mail, so whoever uses it read the mail — even before the worker recorded it as sent.
+ */
 export async function linkWasMailed(db: Executor, resetLinkId: string): Promise<boolean> {
-  const row = await db.selectFrom('mail_messages').select('id').where('reset_link_id', '=', resetLinkId).where('status', '=', 'sent').limit(1).executeTakeFirst();
+  const row = await db.selectFrom('mail_messages').select('id').where('reset_link_id', '=', resetLinkId).limit(1).executeTakeFirst();
   return row !== undefined;
 }

@@ -75,7 +75,8 @@ export class Bounces {
     const outcome = await this.db.transaction().execute(async (trx): Promise<BounceOutcome | 'missing'> => {
       const message = await lockMessage(trx, messageId);
       if (!message) return 'missing';
-      const words = `${report.status} ${report.words}`.slice(0, 500);
+      // The status leads, unless the server's own words already carry it ("550 5.1.1 …").
+      const words = (report.words.includes(report.status) ? report.words : `${report.status} ${report.words}`).slice(0, 500);
       if (!(await markBounced(trx, message.id, words, report.reportedBy, now))) return 'duplicate';
       const email = message.to_address.trim().toLowerCase();
       await markUndeliverable(trx, { email, message_id: message.id, reason: words, marked_at: now });
