@@ -5,6 +5,7 @@ import { buildApp } from './app.ts';
 import { systemClock } from './infra/clock.ts';
 import { createLogger, type Logger } from './infra/logger.ts';
 import { createServices, ensureFirstAdministrator, type Services } from './services.ts';
+import { sharesOrganization } from './modules/mail/return-path.ts';
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
@@ -14,6 +15,9 @@ export async function serve(config: Config): Promise<void> {
   } catch (error) {
     await services.close();
     throw error;
+  }
+  if (config.bounces.domain && !sharesOrganization(config.mailFrom, config.bounces.domain)) {
+    logger.warn({ bounceDomain: config.bounces.domain, from: config.mailFrom }, 'LATCHKEY_BOUNCE_DOMAIN is not under the From address\'s domain: spam filters score such mail higher');
   }
   const app = await buildApp(services);
   await app.listen({ port: config.port, host: config.host });

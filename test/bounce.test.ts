@@ -7,6 +7,7 @@ import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
 import { textOf, WebClient } from './support/client.ts';
 import { waitFor } from './support/wait.ts';
+import { spamScore } from './support/spam.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { ReturnPaths } from '../src/modules/mail/return-path.ts';
 
@@ -92,7 +93,11 @@ describe('bounces sent to the listener', () => {
 
   before(async () => {
     smtp = await startSmtpServer();
-    lk = await startTestApp({ smtpUrl: smtp.url, env: { LATCHKEY_BOUNCE_DOMAIN: 'bounces.example.org', LATCHKEY_BOUNCE_LISTEN: '127.0.0.1:0' } });
+    // The bounce domain under the From address's domain: spam filters compare the two (HEADER_FROM_DIFFERENT_DOMAINS).
+    lk = await startTestApp({
+      smtpUrl: smtp.url,
+      env: { LATCHKEY_MAIL_FROM: 'Example Accounts <accounts@example.org>', LATCHKEY_BOUNCE_DOMAIN: 'bounces.example.org', LATCHKEY_BOUNCE_LISTEN: '127.0.0.1:0' },
+    });
     await lk.services.bounceListener!.start();
     port = lk.services.bounceListener!.port;
     admin = await signInAdmin(lk);
@@ -184,6 +189,10 @@ describe('bounces sent to the listener', () => {
     assert.equal(alert.subject, 'gone@example.net');
     assert.match(alert.summary, /reach the person another way/);
     assert.match(textOf((await admin.get('/admin/security')).html), /Reset asked for an undeliverable address/);
+    // Administrators are mailed about it, and that mail passes spam filters like every other.
+    const alertMail = await smtp.waitForMail((m) => m.to.includes('root@example.com') && m.subject === 'Security alert: Reset asked for an undeliverable address');
+    const { score, report } = spamScore(`Return-Path: <${alertMail.from}>\r\n${alertMail.raw}`);
+    assert.ok(score < 1.0, `the alert mail scored ${score}:\n${report}`);
 
     // The mail went anyway; here it arrives, and using its link proves the mailbox.
     await waitFor('the new reset mail', () => toGone().length > earlier);

@@ -44,3 +44,14 @@ export class ReturnPaths {
     return createHmac('sha256', this.key).update(hex).digest('hex').slice(0, 20);
   }
 }
+
+/**
+ * Whether the bounce domain and the From address's domain end in the same two labels (bounces.example.org and
+ * example.org do). Spam filters score a mail whose envelope sender is elsewhere (SpamAssassin's
+ * HEADER_FROM_DIFFERENT_DOMAINS), and DMARC's SPF alignment needs the same organizational domain.
+ */
+export function sharesOrganization(from: string, bounceDomain: string): boolean {
+  const address = /<([^<>]+)>\s*$/.exec(from)?.[1] ?? from;
+  const tail = (domain: string) => domain.toLowerCase().split('.').slice(-2).join('.');
+  return tail(address.slice(address.lastIndexOf('@') + 1)) === tail(bounceDomain);
+}
