@@ -8,6 +8,7 @@ import { resetLinkIn, startSmtpServer, type TestSmtpServer } from './support/smt
 import { textOf, WebClient } from './support/client.ts';
 import { waitFor } from './support/wait.ts';
 import { spamScore } from './support/spam.ts';
+import { startImapServer, type TestImapServer } from './support/imap.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { ReturnPaths } from '../src/modules/mail/return-path.ts';
 
@@ -224,6 +225,9 @@ describe('a real bounce through Postfix', () => {
       env: { LATCHKEY_MAIL_FROM: 'Latchkey <no-reply@localhost>', LATCHKEY_BOUNCE_DOMAIN: 'bounces.localhost', LATCHKEY_BOUNCE_LISTEN: `127.0.0.1:${BOUNCE_PORT}` },
     });
     await lk.services.bounceListener!.start();
+    // Postfix defers a destination that refused a connection (a DSN of an earlier run that came after its listener
+    // closed) for minutes: a flush retries the queue, and such old DSNs reach this listener and are ignored.
+    execFileSync('postqueue', ['-f'], { env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
     admin = await signInAdmin(lk);
   });
   after(async () => {
@@ -249,5 +253,62 @@ describe('a real bounce through Postfix', () => {
     await client.get('/reset-password');
     await client.post('/reset-password', { email });
     await waitFor('the alert', async () => (await lk.services.db.selectFrom('security_alerts').select('subject').where('kind', '=', 'reset_undeliverable').execute()).some((a) => a.subject === email));
+    // The new mail bounces too; its DSN is taken before the listener closes, so none waits in Postfix's queue.
+    await waitFor(
+      'the second bounce',
+      async () => (await lk.services.db.selectFrom('mail_messages').select('status').where('to_address', '=', email).execute()).filter((m) => m.status === 'bounced').length === 2,
+      30_000,
+    );
+  });
+});
+
+describe('bounces read from an IMAP mailbox', () => {
+  let smtp: TestSmtpServer;
+  let imap: TestImapServer;
+  let lk: TestApp;
+
+  before(async () => {
+    smtp = await startSmtpServer();
+    imap = await startImapServer('bounces', 'mailbox-password');
+    lk = await startTestApp({
+      smtpUrl: smtp.url,
+      env: {
+        LATCHKEY_MAIL_FROM: 'Example Accounts <accounts@example.org>',
+        LATCHKEY_BOUNCE_DOMAIN: 'bounces.example.org',
+        LATCHKEY_BOUNCE_IMAP_URL: `imap://bounces:mailbox-password@127.0.0.1:${imap.port}/INBOX`,
+      },
+    });
+  });
+  after(async () => {
+    await lk.close();
+    await smtp.close();
+    await imap.close();
+  });
+
+  it('a poll records the hard bounce its headers address, ignores the rest, and empties the mailbox', async () => {
+    const user = await lk.createUser({ email: 'polly@example.net', name: 'Polly Mailbox' });
+    await lk.services.recovery.sendInstructions(user.id, COMMAND_LINE, 'cli');
+    const mail = await smtp.waitForMail((m) => m.to.includes('polly@example.net'));
+    const message = await lk.services.db.selectFrom('mail_messages').select('id').where('to_address', '=', 'polly@example.net').executeTakeFirstOrThrow();
+    await waitFor('the mail recorded as sent', async () => (await lk.services.db.selectFrom('mail_messages').select('status').where('id', '=', message.id).executeTakeFirstOrThrow()).status === 'sent');
+    assert.match(mail.from, VERP);
+    const forged = mail.from.replace(/-[0-9a-f]{20}@/, '-00000000000000000000@');
+    // The mailbox keeps the return path in Delivered-To, as a catch-all delivery does.
+    imap.add(`Delivered-To: ${mail.from}\r\n${dsn({ to: 'postmaster@example.org' })}`);
+    imap.add(dsn({ to: forged }));
+    imap.add(dsn({ to: 'someone@example.org', report: false }));
+
+    assert.equal(await lk.services.bounceMailbox!.poll(), 3);
+    const row = await lk.services.db.selectFrom('mail_messages').selectAll().where('id', '=', message.id).executeTakeFirstOrThrow();
+    assert.equal(row.status, 'bounced');
+    assert.match(row.last_error ?? '', /User unknown/);
+    assert.ok(await lk.services.bounces.markOf('polly@example.net'));
+    const ignored = await lk.services.db.selectFrom('audit_events').select('detail').where('type', '=', 'mail.bounce_ignored').orderBy('id').execute();
+    assert.deepEqual(
+      ignored.map((event) => (JSON.parse(event.detail!) as { reason: string }).reason),
+      ['the return path does not verify (forged or altered)', 'not addressed to a return path of Latchkey'],
+    );
+    assert.equal(imap.messages.length, 0, 'every message read was deleted');
+    assert.equal(await lk.services.bounceMailbox!.poll(), 0);
   });
 });
