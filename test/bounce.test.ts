@@ -103,6 +103,12 @@ describe('bounces sent to the listener', () => {
     port = lk.services.bounceListener!.port;
     admin = await signInAdmin(lk);
   });
+
+  it('readiness reports the listener; a bounce counts in the metrics', async () => {
+    const ready = (await (await fetch(`${lk.url}/readyz`)).json()) as { checks: Record<string, string> };
+    assert.equal(ready.checks.bounceListener, 'listening');
+    assert.match(await (await fetch(`${lk.url}/metrics`)).text(), /latchkey_mail_bounces_total\{outcome="bounced"\} 0/);
+  });
   after(async () => {
     await lk.close();
     await smtp.close();
@@ -162,6 +168,9 @@ describe('bounces sent to the listener', () => {
     assert.equal(message.status, 'bounced');
     assert.equal(message.last_error, '550 5.1.1 <someone@example.net>: Recipient address rejected: User unknown');
     assert.equal((await audits('mail.bounced')).length, 1, 'recorded once');
+    const metrics = await (await fetch(`${lk.url}/metrics`)).text();
+    assert.match(metrics, /latchkey_mail_bounces_total\{outcome="bounced"\} 1/);
+    assert.match(metrics, /latchkey_mail_bounces_total\{outcome="duplicate"\} 1/);
 
     const queue = textOf((await admin.get('/admin/mail-queue?status=bounced')).html);
     assert.match(queue, /gone@example\.net Password reset for Gus Gone Bounced/);
