@@ -1,6 +1,6 @@
 // The running service: settings → services → app → listen; starts the mail worker; shuts down gracefully.
 import type { FastifyInstance } from 'fastify';
-import { describeDatabase, type Config } from './config.ts';
+import { ConfigError, describeDatabase, type Config } from './config.ts';
 import { buildApp } from './app.ts';
 import { systemClock } from './infra/clock.ts';
 import { createLogger, type Logger } from './infra/logger.ts';
@@ -20,11 +20,20 @@ export async function serve(config: Config): Promise<void> {
     logger.warn({ bounceDomain: config.bounces.domain, from: config.mailFrom }, 'LATCHKEY_BOUNCE_DOMAIN is not under the From address\'s domain: spam filters score such mail higher');
   }
   const app = await buildApp(services);
+  // The bounce listener before the web server: an address it cannot have stops the start, naming its setting.
+  if (config.mailWorker && services.bounceListener) {
+    try {
+      await services.bounceListener.start();
+    } catch (error) {
+      await app.close();
+      await services.close();
+      throw new ConfigError(`LATCHKEY_BOUNCE_LISTEN: cannot listen on ${config.bounces.listen!.host}:${config.bounces.listen!.port}: ${(error as Error).message}`);
+    }
+  }
   await app.listen({ port: config.port, host: config.host });
   // A web-only instance (LATCHKEY_MAIL_WORKER=off) queues mail; instances with the worker on send it.
   if (config.mailWorker) services.worker.start();
-  // Bounces come in where mail goes out: a listener (LATCHKEY_BOUNCE_LISTEN) or a polled mailbox (LATCHKEY_BOUNCE_IMAP_URL).
-  if (config.mailWorker) await services.bounceListener?.start();
+  // Bounces come in where mail goes out: a listener (started above) or a polled mailbox (LATCHKEY_BOUNCE_IMAP_URL).
   if (config.mailWorker) services.bounceMailbox?.start();
   // Webhook deliveries go out from the same instances, and stop with them (services.close()).
   if (config.mailWorker) services.webhookWorker.start();

@@ -129,6 +129,12 @@ describe('bounces sent to the listener', () => {
     }
   });
 
+  it('the listener refuses a message over 1 MB', async () => {
+    const to = new ReturnPaths('another secret that is long enough to use', 'bounces.example.org').addressFor('01a253b5-728a-74e0-8ee0-eadaabfc6b5d');
+    const big = dsn({ to }).replace('Your message could not be delivered.', 'x'.repeat(76).concat('\r\n').repeat(14_000));
+    await assert.rejects(deliver(port, to, big), (error: Error & { responseCode?: number }) => error.responseCode === 552);
+  });
+
   it('a forged DSN (a real message id under a wrong tag) is ignored with an audit entry, and the message stays sent', async () => {
     const { id, returnPath } = await sentResetMail('forge@example.net', 'Fiona Forge');
     const forged = returnPath.replace(/-([0-9a-f]{20})@/, (_match, tag: string) => `-${tag.startsWith('0') ? '1' : '0'}${tag.slice(1)}@`);

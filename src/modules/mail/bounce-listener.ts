@@ -41,9 +41,14 @@ export class BounceListener {
       },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let size = 0;
+        // smtp-server reads a message to its end whatever its size: past the limit the rest is dropped, not kept.
+        stream.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= MAX_BOUNCE_BYTES) chunks.push(chunk);
+        });
         stream.on('end', () => {
-          if (stream.sizeExceeded) return callback(smtpError(552, '5.3.4 Message too big'));
+          if (stream.sizeExceeded || size > MAX_BOUNCE_BYTES) return callback(smtpError(552, '5.3.4 Message too big'));
           const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address);
           this.bounces.receive(Buffer.concat(chunks), recipients, { ip: session.remoteAddress, userAgent: 'bounce listener' }).then(
             () => callback(),
