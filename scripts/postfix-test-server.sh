@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs Debian's Postfix as a loopback-only SMTP server for the tests: it listens on 127.0.0.1:${LATCHKEY_TEST_POSTFIX_PORT:-2525}
-# and delivers mail for any address @localhost to the mailbox /var/mail/latchkeymail (mbox). Needs root; idempotent.
+# and delivers mail for any address @localhost to the mailbox /var/mail/latchkeymail (mbox). Mail for @nobody.localhost goes
+# to a local delivery agent without that catch-all, so it bounces (no such user); its delivery status notification goes back
+# to the envelope sender, and mail for @bounces.localhost (Latchkey's return paths) is relayed to Latchkey's bounce listener
+# on 127.0.0.1:${LATCHKEY_TEST_BOUNCE_PORT:-2526}. Needs root; idempotent.
 set -euo pipefail
 # Postfix and useradd live in sbin, which a non-login shell may not have on its PATH.
 export PATH="$PATH:/usr/sbin:/sbin"
 port="${LATCHKEY_TEST_POSTFIX_PORT:-2525}"
+bounce_port="${LATCHKEY_TEST_BOUNCE_PORT:-2526}"
 if ! command -v postfix >/dev/null 2>&1; then
   echo "postfix-test-server: Postfix is not installed (apt-get install postfix, as .ci/run does)" >&2
   exit 1
@@ -23,7 +27,12 @@ postconf -e \
   "luser_relay = latchkeymail" \
   "mail_spool_directory = /var/mail" \
   "smtputf8_enable = no" \
-  "maillog_file = /var/log/postfix-latchkey.log"
+  "maillog_file = /var/log/postfix-latchkey.log" \
+  "transport_maps = texthash:/etc/postfix/latchkey_transport"
+printf 'nobody.localhost latchkeystrict:\nbounces.localhost smtp:[127.0.0.1]:%s\n' "$bounce_port" >/etc/postfix/latchkey_transport
+# The local delivery agent without luser_relay: an unknown user is a hard bounce (5.1.1), as on a real mail host.
+postconf -M "latchkeystrict/unix=latchkeystrict unix - n n - - local"
+postconf -P "latchkeystrict/unix/luser_relay="
 # The test listener, without chroot so it runs the same in a container as on a host.
 postconf -M "127.0.0.1:${port}/inet=127.0.0.1:${port} inet n - n - - smtpd"
 postconf -P "127.0.0.1:${port}/inet/smtpd_tls_security_level=none"

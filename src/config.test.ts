@@ -218,3 +218,41 @@ describe('settings the server would otherwise trip over later', () => {
     assert.equal(loadConfig({ LATCHKEY_HOST: '0.0.0.0', LATCHKEY_LOG_LEVEL: 'warn' }, tmpdir()).host, '0.0.0.0');
   });
 });
+
+describe('bounce settings', () => {
+  it('are off by default: no return path of our own, no listener, no mailbox', () => {
+    assert.deepEqual(loadConfig({}, cwd).bounces, { domain: null, listen: null, imap: null });
+  });
+
+  it('read the domain, the listener host:port and the mailbox URL with its poll interval', () => {
+    const { bounces } = loadConfig(
+      {
+        LATCHKEY_BOUNCE_DOMAIN: 'Bounces.Example.org',
+        LATCHKEY_BOUNCE_LISTEN: '[::1]:2526',
+        LATCHKEY_BOUNCE_IMAP_URL: 'imaps://bounce%40example.org:p%40ss@imap.example.org/Bounces',
+        LATCHKEY_BOUNCE_IMAP_INTERVAL: '30',
+      },
+      cwd,
+    );
+    assert.equal(bounces.domain, 'bounces.example.org');
+    assert.deepEqual(bounces.listen, { host: '::1', port: 2526 });
+    assert.deepEqual(bounces.imap, {
+      host: 'imap.example.org',
+      port: 993,
+      secure: true,
+      requireStartTls: false,
+      user: 'bounce@example.org',
+      password: 'p@ss',
+      mailbox: 'Bounces',
+      intervalMs: 30_000,
+    });
+    assert.equal(loadConfig({ LATCHKEY_BOUNCE_DOMAIN: 'b.example.org', LATCHKEY_BOUNCE_IMAP_URL: 'imap://u:p@mail.example.org' }, cwd).bounces.imap?.requireStartTls, true);
+  });
+
+  it('refuse a malformed domain, listener or URL, and receiving without a domain, naming the variable', () => {
+    refused({ LATCHKEY_BOUNCE_DOMAIN: 'not a domain' }, 'LATCHKEY_BOUNCE_DOMAIN');
+    refused({ LATCHKEY_BOUNCE_DOMAIN: 'b.example.org', LATCHKEY_BOUNCE_LISTEN: '2526' }, 'LATCHKEY_BOUNCE_LISTEN');
+    refused({ LATCHKEY_BOUNCE_DOMAIN: 'b.example.org', LATCHKEY_BOUNCE_IMAP_URL: 'https://mail.example.org' }, 'LATCHKEY_BOUNCE_IMAP_URL');
+    refused({ LATCHKEY_BOUNCE_LISTEN: '127.0.0.1:2526' }, 'LATCHKEY_BOUNCE_DOMAIN');
+  });
+});

@@ -22,6 +22,8 @@ export interface Config {
   mailFrom: string;
   mailReplyTo: string | null;
   dkim: { domainName: string; keySelector: string; privateKey: string } | null;
+  /** Bounces: the per-message return path's domain, and where delivery status notifications come in (none: not received). */
+  bounces: BounceSettings;
   /** How long a claimed message stays claimed before another worker may take it (a crash mid-send). */
   mailLeaseSeconds: number;
   resetTtlSeconds: number;
@@ -61,6 +63,15 @@ export interface Config {
   /** Who must have two-step verification: nobody, administrators, or everyone (led to set it up at their next login). */
   twoStepRequired: TwoStepRequired;
   passwordPolicy: { minLength: number; maxLength: number; rules: PasswordRule[] };
+}
+
+export interface BounceSettings {
+  /** Mail goes out with the envelope sender bounces+<id>-<tag>@<domain>; null: the From address, no VERP. */
+  domain: string | null;
+  /** The inbound SMTP listener for DSNs; null: off. */
+  listen: { host: string; port: number } | null;
+  /** The IMAP mailbox polled for DSNs; null: off. `password` is a secret: never log it. */
+  imap: { host: string; port: number; secure: boolean; requireStartTls: boolean; user: string; password: string; mailbox: string; intervalMs: number } | null;
 }
 
 export interface AlertSettings {
@@ -239,6 +250,48 @@ function parseDkim(env: Env, cwd: string): Config['dkim'] {
   return { domainName, keySelector, privateKey };
 }
 
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const LOOPBACK = ['127.0.0.1', '::1', '[::1]', 'localhost'];
+
+function parseBounces(env: Env): BounceSettings {
+  const domain = env.LATCHKEY_BOUNCE_DOMAIN?.trim().toLowerCase() || null;
+  if (domain !== null && !DOMAIN.test(domain)) throw new ConfigError(`LATCHKEY_BOUNCE_DOMAIN is not a domain name such as bounces.example.org: "${domain}"`);
+  const listenRaw = env.LATCHKEY_BOUNCE_LISTEN?.trim() ?? '';
+  let listen: BounceSettings['listen'] = null;
+  if (listenRaw !== '' && !['off', 'false', '0', 'no'].includes(listenRaw.toLowerCase())) {
+    const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(listenRaw);
+    const port = Number(match?.[3]);
+    if (!match || port > 65535) throw new ConfigError(`LATCHKEY_BOUNCE_LISTEN must be host:port (like 127.0.0.1:2525) or off, got "${listenRaw}"`);
+    listen = { host: match[1] ?? match[2]!, port };
+  }
+  const imapRaw = env.LATCHKEY_BOUNCE_IMAP_URL?.trim() ?? '';
+  let imap: BounceSettings['imap'] = null;
+  if (imapRaw !== '') {
+    let url: URL;
+    try {
+      url = new URL(imapRaw);
+    } catch {
+      throw new ConfigError('LATCHKEY_BOUNCE_IMAP_URL is not a valid URL (expected imaps://user:password@host[:port][/mailbox])');
+    }
+    if (url.protocol !== 'imap:' && url.protocol !== 'imaps:') throw new ConfigError(`LATCHKEY_BOUNCE_IMAP_URL must start with imaps:// or imap://, got ${url.protocol}//`);
+    if (url.hostname === '' || url.username === '') throw new ConfigError('LATCHKEY_BOUNCE_IMAP_URL must name a host and a user (imaps://user:password@host/INBOX)');
+    const secure = url.protocol === 'imaps:';
+    imap = {
+      host: url.hostname,
+      port: Number(url.port || (secure ? 993 : 143)),
+      secure,
+      // Plain imap:// must upgrade with STARTTLS, except to a server on this machine.
+      requireStartTls: !secure && !LOOPBACK.includes(url.hostname),
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      mailbox: decodeURIComponent(url.pathname.replace(/^\//, '')) || 'INBOX',
+      intervalMs: integer(env, 'LATCHKEY_BOUNCE_IMAP_INTERVAL', 60, 10, 86400) * 1000,
+    };
+  }
+  if ((listen || imap) && !domain) throw new ConfigError('LATCHKEY_BOUNCE_DOMAIN must be set to receive bounces (LATCHKEY_BOUNCE_LISTEN or LATCHKEY_BOUNCE_IMAP_URL)');
+  return { domain, listen, imap };
+}
+
 function parseRules(raw: string | undefined): PasswordRule[] {
   if (raw === undefined || raw.trim() === '') return [...PASSWORD_RULES];
   if (raw.trim() === 'none') return [];
@@ -338,6 +391,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     mailFrom: parseMailFrom(env.LATCHKEY_MAIL_FROM),
     mailReplyTo: env.LATCHKEY_MAIL_REPLY_TO?.trim() ? parseMailFrom(env.LATCHKEY_MAIL_REPLY_TO, 'LATCHKEY_MAIL_REPLY_TO') : null,
     dkim: parseDkim(env, cwd),
+    bounces: parseBounces(env),
     mailLeaseSeconds: integer(env, 'LATCHKEY_MAIL_LEASE', 120, 5, 3600),
     resetTtlSeconds: integer(env, 'LATCHKEY_RESET_TTL', 86400, 1, 7 * 86400),
     invitationTtlSeconds: integer(env, 'LATCHKEY_INVITATION_TTL', 7 * 86400, 60, 30 * 86400),

@@ -1,10 +1,11 @@
 // The running service: settings → services → app → listen; starts the mail worker; shuts down gracefully.
 import type { FastifyInstance } from 'fastify';
-import { describeDatabase, type Config } from './config.ts';
+import { ConfigError, describeDatabase, type Config } from './config.ts';
 import { buildApp } from './app.ts';
 import { systemClock } from './infra/clock.ts';
 import { createLogger, type Logger } from './infra/logger.ts';
 import { createServices, ensureFirstAdministrator, type Services } from './services.ts';
+import { sharesOrganization } from './modules/mail/return-path.ts';
 
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
@@ -15,10 +16,25 @@ export async function serve(config: Config): Promise<void> {
     await services.close();
     throw error;
   }
+  if (config.bounces.domain && !sharesOrganization(config.mailFrom, config.bounces.domain)) {
+    logger.warn({ bounceDomain: config.bounces.domain, from: config.mailFrom }, 'LATCHKEY_BOUNCE_DOMAIN is not under the From address\'s domain: spam filters score such mail higher');
+  }
   const app = await buildApp(services);
+  // The bounce listener before the web server: an address it cannot have stops the start, naming its setting.
+  if (config.mailWorker && services.bounceListener) {
+    try {
+      await services.bounceListener.start();
+    } catch (error) {
+      await app.close();
+      await services.close();
+      throw new ConfigError(`LATCHKEY_BOUNCE_LISTEN: cannot listen on ${config.bounces.listen!.host}:${config.bounces.listen!.port}: ${(error as Error).message}`);
+    }
+  }
   await app.listen({ port: config.port, host: config.host });
   // A web-only instance (LATCHKEY_MAIL_WORKER=off) queues mail; instances with the worker on send it.
   if (config.mailWorker) services.worker.start();
+  // Bounces come in where mail goes out: a listener (started above) or a polled mailbox (LATCHKEY_BOUNCE_IMAP_URL).
+  if (config.mailWorker) services.bounceMailbox?.start();
   // Webhook deliveries go out from the same instances, and stop with them (services.close()).
   if (config.mailWorker) services.webhookWorker.start();
   // Every instance checks the alert rules (LATCHKEY_ALERT_INTERVAL); one at a time raises what they find.
@@ -31,6 +47,7 @@ export async function serve(config: Config): Promise<void> {
       database: describeDatabase(config.database),
       mail: !config.mailWorker ? 'worker off: mail is sent by other instances' : config.smtpUrl ? 'smtp' : 'development mailbox',
       mode: config.production ? 'production' : 'development',
+      bounces: !config.bounces.domain ? 'off' : [config.bounces.listen && 'listener', config.bounces.imap && 'mailbox'].filter(Boolean).join(' and ') || 'return path only',
     },
     'Latchkey is ready',
   );

@@ -11,6 +11,10 @@ import { loadSecret } from './infra/secret.ts';
 import { Outbox } from './modules/mail/outbox.ts';
 import { MailRouter, MailServers } from './modules/mail/servers.ts';
 import { MailWorker } from './modules/mail/worker.ts';
+import { Bounces } from './modules/mail/bounces.service.ts';
+import { BounceListener } from './modules/mail/bounce-listener.ts';
+import { BounceMailbox } from './modules/mail/bounce-mailbox.ts';
+import { ReturnPaths } from './modules/mail/return-path.ts';
 import { Passwords } from './modules/passwords/passwords.service.ts';
 import { PasswordPolicy } from './modules/passwords/policy.ts';
 import { ApiKeys } from './modules/apikeys/apikeys.service.ts';
@@ -40,6 +44,12 @@ export interface Services {
   outbox: Outbox;
   mailServers: MailServers;
   worker: MailWorker;
+  /** Delivery status notifications: marks messages "Bounced" and addresses "Undeliverable". */
+  bounces: Bounces;
+  /** The inbound SMTP listener for bounces (LATCHKEY_BOUNCE_LISTEN); built, not started; null when off. */
+  bounceListener: BounceListener | null;
+  /** The polled bounce mailbox (LATCHKEY_BOUNCE_IMAP_URL); built, not started; null when off. */
+  bounceMailbox: BounceMailbox | null;
   policy: PasswordPolicy;
   users: UserDirectory;
   /** Moving users in from another system and out again (the command line's users import / export). */
@@ -88,9 +98,14 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const outbox = new Outbox(db, clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl });
   const mailServers = new MailServers(db, clock, new SecretBox(secret, 'mail-server-password'), config.smtpUrl);
   const router = new MailRouter(mailServers, config.dkim);
+  const returnPaths = config.bounces.domain ? new ReturnPaths(secret, config.bounces.domain) : null;
+  const bounces = new Bounces(db, clock, returnPaths, logger);
+  const bounceListener = returnPaths && config.bounces.listen ? new BounceListener(bounces, returnPaths, config.bounces.listen, logger) : null;
+  const bounceMailbox = config.bounces.imap ? new BounceMailbox(bounces, config.bounces.imap, clock, logger) : null;
   const worker = new MailWorker(db, clock, outbox, () => router.transports(), logger, {
     from: config.mailFrom,
     replyTo: config.mailReplyTo,
+    returnPath: returnPaths ? (id) => returnPaths.addressFor(id) : null,
     leaseMs: config.mailLeaseSeconds * 1000,
     retryHorizonMs: config.mailRetryHorizonSeconds * 1000,
     logLinks: !config.production,
@@ -136,6 +151,9 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     outbox,
     mailServers,
     worker,
+    bounces,
+    bounceListener,
+    bounceMailbox,
     policy,
     users,
     userImport: new UserImport(db, clock),
@@ -163,6 +181,8 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
       await apiKeys.settled();
       await retention.stop();
       await security.stop();
+      await bounceListener?.stop();
+      await bounceMailbox?.stop();
       await worker.stop();
       await webhookWorker.close();
       throttle.close();

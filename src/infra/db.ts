@@ -72,7 +72,8 @@ export interface ResetLinksTable {
   email: string | null;
 }
 
-export type MailStatus = 'queued' | 'sending' | 'sent' | 'retrying' | 'failed' | 'cancelled';
+/** 'bounced': it went out, and the receiving side sent back a delivery status notification that it failed for good. */
+export type MailStatus = 'queued' | 'sending' | 'sent' | 'retrying' | 'failed' | 'cancelled' | 'bounced';
 
 /** A self-service reset request, answered and waiting for the courier's pass to act on it. */
 export interface ResetRequestsTable {
@@ -114,8 +115,21 @@ export interface MailAttemptsTable {
   message_id: string;
   at: number;
   server: string;
-  outcome: 'sent' | 'temporary' | 'permanent';
+  /** 'bounced': not an attempt of ours but the hard bounce reported later; `server` is the server that reported it. */
+  outcome: 'sent' | 'temporary' | 'permanent' | 'bounced';
   reply: string;
+}
+
+/**
+ * An address a hard bounce proved undeliverable (normalized, as users.email): the mark is on the address, so
+ * a user whose email changes loses it; proving the mailbox (a reset link used) clears it.
+ */
+export interface UndeliverableAddressesTable {
+  email: string;
+  /** The bounced message and the receiving side's words about it. */
+  message_id: string;
+  reason: string;
+  marked_at: number;
 }
 
 export interface MailServersTable {
@@ -323,6 +337,7 @@ export interface Database {
   two_step_recovery_codes: TwoStepRecoveryCodesTable;
   passkeys: PasskeysTable;
   passkey_challenges_used: PasskeyChallengesUsedTable;
+  undeliverable_addresses: UndeliverableAddressesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -596,6 +596,23 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('users').dropColumn('email_verified_at').execute();
     },
   },
+  '0023_bounces': {
+    async up(db: AnyDb) {
+      // Addresses a hard bounce marked "Undeliverable". Keyed by the address (not the user), so an email change
+      // leaves the old mark behind with the old address; the users list's filter reads it as a set, like two-step.
+      // No reference to mail_messages: retention may remove the bounced message, the mark stays.
+      await db.schema
+        .createTable('undeliverable_addresses')
+        .addColumn('email', 'text', (c) => c.primaryKey())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('marked_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.dropTable('undeliverable_addresses').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

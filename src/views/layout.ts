@@ -35,7 +35,7 @@ label.check{display:inline-block;font-weight:400;margin:.3rem 1rem 0 0}.pager{di
 details.menu summary{list-style:none;margin:0}details.menu ul{position:absolute;right:0;list-style:none;margin:.3rem 0 0;padding:.4rem 0;background:#fff;border:1px solid #d4d9e2;border-radius:6px;box-shadow:0 4px 12px #0002;min-width:18rem;z-index:1}
 details.menu li a{display:block;padding:.45rem 1rem;text-decoration:none;color:#1d2330}details.menu li a:hover{background:#eef2fb}
 dl.details{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1.5rem}dl.details dt{font-weight:600}dl.details dd{margin:0}
-.field-error{display:block;color:#8a1c1c;font-size:.92rem}form.filters label{margin-top:.6rem}
+.field-error{display:block;color:#8a1c1c;font-size:.92rem}.flag{color:#8a1c1c;font-weight:600}form.filters label{margin-top:.6rem}
 textarea{width:100%;padding:.55rem;border:1px solid #b8bfcc;border-radius:6px;font:inherit}fieldset.choices{border:0;padding:0;margin:1rem 0 0}fieldset.choices legend{font-weight:600;padding:0}
 `;
 

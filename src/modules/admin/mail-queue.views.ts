@@ -11,6 +11,7 @@ export const STATUS_LABELS: Record<MailStatus, string> = {
   retrying: 'Retrying',
   failed: 'Failed',
   cancelled: 'Cancelled',
+  bounced: 'Bounced',
 };
 
 const canRetry = (status: MailStatus) => status === 'retrying' || status === 'failed' || status === 'cancelled';

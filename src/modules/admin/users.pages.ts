@@ -77,11 +77,12 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
   }
 
   async function showUser(reply: FastifyReply, auth: Auth, user: User, extra: { notice?: string | null; form?: UserForm; passwordBroken?: string[]; passwordError?: string | null; status?: number } = {}) {
-    const [userSessions, activity, resetPending, twoStep] = await Promise.all([
+    const [userSessions, activity, resetPending, twoStep, undeliverable] = await Promise.all([
       sessions.list(user.id),
       audit.list({ userId: user.id, limit: 20 }),
       recovery.hasOpenLink(user.id),
       services.twoStep.methodsOf(user.id),
+      services.bounces.markOf(user.email),
     ]);
     const body = userPage({
       user,
@@ -90,6 +91,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       activity: activity.rows,
       resetPending,
       twoStep,
+      undeliverable,
       form: extra.form ?? { email: user.email, name: user.name, role: user.role },
       rules: policy.rules(),
       passwordBroken: extra.passwordBroken,

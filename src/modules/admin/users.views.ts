@@ -8,6 +8,7 @@ import { COUNT_CAP, isInvited, type ListedUser, type User, type UserFilter, type
 import { pager } from './console.views.ts';
 import { csrfField, newPasswordFields, passwordRefusal, when } from '../../views/components.ts';
 import { twoStepOn, type TwoStepMethods } from '../twostep/twostep.service.ts';
+import type { UndeliverableMark } from '../mail/bounces.service.ts';
 
 export const FILTER_LABELS: Record<UserFilter, string> = {
   active: 'Active',
@@ -21,6 +22,7 @@ export const FILTER_LABELS: Record<UserFilter, string> = {
   'invitation-expired': 'Invitation expired',
   unverified: 'Unverified',
   'unverified-year': 'Unverified for over a year',
+  undeliverable: 'Undeliverable',
 };
 
 const COLUMNS: Array<{ sort: UserSort; label: string }> = [
@@ -88,7 +90,7 @@ ${view.filters.map((filter) => html`<input type="hidden" name="filter" value="${
 <tbody>${view.rows.map(
     (user) => html`<tr>
 <td><input type="checkbox" name="ids" value="${user.id}" aria-label="Select ${user.name}"></td>
-<td><a href="/admin/users/${user.id}">${user.name}</a></td><td>${user.email}</td><td>${roleLabel(user.role)}</td><td>${statusLabel(user)}</td>
+<td><a href="/admin/users/${user.id}">${user.name}</a></td><td>${user.email}${user.undeliverable ? html` <span class="flag">Undeliverable</span>` : ''}</td><td>${roleLabel(user.role)}</td><td>${statusLabel(user)}</td>
 <td>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</td><td>${when(user.password_changed_at)}</td><td>${verifiedLabel(user)}</td><td>${user.reset_pending ? 'Yes' : 'No'}</td></tr>`,
   )}</tbody>
 </table>
@@ -214,6 +216,8 @@ export interface UserPageView {
   activity: AuditRow[];
   resetPending: boolean;
   twoStep: TwoStepMethods;
+  /** The hard bounce that marked the address, if one did. */
+  undeliverable: UndeliverableMark | null;
   form: UserForm;
   rules: string[];
   passwordBroken?: string[];
@@ -241,7 +245,9 @@ export function userPage(view: UserPageView): SafeHtml {
     : ''}</ul>
 </details></div>
 <dl class="details">
-<dt>Email</dt><dd>${user.email}</dd><dt>Email Verified</dt><dd>${verifiedLabel(user)}</dd><dt>Role</dt><dd>${roleLabel(user.role)}</dd><dt>Status</dt><dd>${statusLabel(user)}</dd>
+<dt>Email</dt><dd>${user.email}</dd>${view.undeliverable
+    ? html`<dt>Email Delivery</dt><dd data-testid="email-delivery"><span class="flag">Undeliverable</span>: mail to this address bounced on ${when(view.undeliverable.marked_at)} (${view.undeliverable.reason}). Reach the person another way; the mark goes when a link mailed to this address is used.</dd>`
+    : ''}<dt>Email Verified</dt><dd>${verifiedLabel(user)}</dd><dt>Role</dt><dd>${roleLabel(user.role)}</dd><dt>Status</dt><dd>${statusLabel(user)}</dd>
 <dt>Created</dt><dd>${when(user.created_at)}</dd><dt>Last Login</dt><dd>${user.last_login_at === null ? 'Never' : when(user.last_login_at)}</dd>
 <dt>Password Changed</dt><dd>${when(user.password_changed_at)}</dd><dt>Reset Pending</dt><dd>${view.resetPending ? 'Yes' : 'No'}</dd>
 <dt>Two-Step Verification</dt><dd data-testid="two-step-methods">${twoStepOn(view.twoStep) ? twoStepSummary(view.twoStep) : 'Off'}</dd>

@@ -7,7 +7,7 @@ import type { Api } from './route-parts.ts';
 import { Limit, Cursor } from './schemas.ts';
 import { cursorCodec, KEYED_ERRORS, security } from './route-parts.ts';
 
-const MAIL_STATUSES: MailStatus[] = ['queued', 'sending', 'sent', 'retrying', 'failed', 'cancelled'];
+const MAIL_STATUSES: MailStatus[] = ['queued', 'sending', 'sent', 'retrying', 'failed', 'cancelled', 'bounced'];
 const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -119,7 +119,7 @@ export function recordRoutes(v1: Api, services: Services): void {
       schema: {
         tags: ['Records'],
         summary: 'Read the mail queue',
-        description: 'Newest first; why a mail did not go is in last_error. Mail bodies and links are never returned.',
+        description: 'Newest first; why a mail did not go is in last_error (for a bounced mail, the receiving server\'s words from its delivery status notification). Mail bodies and links are never returned.',
         security,
         querystring: Type.Object(
           { status: Type.Optional(Type.Union(MAIL_STATUSES.map((s) => Type.Literal(s)))), limit: Type.Optional(Limit), cursor: Type.Optional(Cursor) },

@@ -88,7 +88,8 @@ export function resetRoutes(v1: Api, services: Services): void {
     async (request) => {
       try {
         const { user } = await recovery.redeem(request.body.token, request.body.password, request.body.password_confirmation, apiActor(request), { signIn: false });
-        return { user: userJson(user) };
+        // A used link proves the mailbox: redeem cleared any "Undeliverable" mark.
+        return { user: userJson(user, false) };
       } catch (error) {
         if (error instanceof LinkUnusable) {
           throw new ApiProblem('link-unusable', error.state === 'invalid' ? 'This reset link is not valid.' : `This reset link was ${error.state === 'used' ? 'already used' : error.state}. Request a new one.`, { state: error.state });

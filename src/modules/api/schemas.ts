@@ -18,6 +18,7 @@ export const UserSchema = Type.Object(
     has_password: Type.Boolean(),
     invited: Type.Boolean({ description: 'Created without a password and not yet chosen one: the console shows the status "Invited"' }),
     email_verified_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the user last proved the address by using an emailed link; null: unverified' }),
+    undeliverable: Type.Boolean({ description: 'A hard bounce marked the address: mail to it does not arrive (cleared when a link mailed to it is used: a reset, an invitation or an address confirmation)' }),
   },
   { $id: 'User', additionalProperties: false },
 );
@@ -25,7 +26,7 @@ export type ApiUser = Static<typeof UserSchema>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function userJson(user: User): ApiUser {
+export function userJson(user: User, undeliverable: boolean): ApiUser {
   return {
     id: user.id,
     email: user.email,
@@ -38,6 +39,7 @@ export function userJson(user: User): ApiUser {
     has_password: user.password_hash !== null,
     invited: isInvited(user),
     email_verified_at: iso(user.email_verified_at),
+    undeliverable,
   };
 }
 

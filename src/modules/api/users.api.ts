@@ -1,7 +1,7 @@
 // /api/v1/users: the console's user directory over HTTP — list and search, read, create, change, archive, restore.
 import { Type } from 'typebox';
 import type { Services } from '../../services.ts';
-import type { UserFilter, UserSort } from '../users/users.repo.ts';
+import type { User, UserFilter, UserSort } from '../users/users.repo.ts';
 import { apiActor, cursorCodec, KEYED_ERRORS, once, ProblemRef, security, UserRef, type Api } from './route-parts.ts';
 import { ApiProblem } from './problems.ts';
 import { Email, IdParams, Name, NoQuery, Page, Password, Role, UserListQuery, userJson } from './schemas.ts';
@@ -10,6 +10,8 @@ const userCursor = cursorCodec('users');
 
 export function userRoutes(v1: Api, services: Services): void {
   const { users, sessions, recovery } = services;
+  /** The user as the API shows it, with whether a hard bounce marked the address. */
+  const json = async (user: User) => userJson(user, (await services.bounces.markOf(user.email)) !== null);
 
   async function existing(id: string) {
     const user = await users.get(id);
@@ -37,14 +39,14 @@ export function userRoutes(v1: Api, services: Services): void {
       // One more than asked says whether there is a next page, without counting.
       const { rows } = await users.list({ ...query, limit: limit + 1, offset });
       const more = rows.length > limit;
-      return { data: rows.slice(0, limit).map(userJson), next_cursor: more ? userCursor.encode(offset + limit, query) : null };
+      return { data: rows.slice(0, limit).map((row) => userJson(row, Number(row.undeliverable) === 1)), next_cursor: more ? userCursor.encode(offset + limit, query) : null };
     },
   );
 
   v1.get(
     '/users/:id',
     { config: { scope: 'users:read' }, schema: { tags: ['Users'], summary: 'Read a user', security, params: IdParams, querystring: NoQuery, response: { 200: UserRef, 404: ProblemRef, ...KEYED_ERRORS } } },
-    async (request) => userJson(await existing(request.params.id)),
+    async (request) => json(await existing(request.params.id)),
   );
 
   v1.post(
@@ -65,7 +67,7 @@ export function userRoutes(v1: Api, services: Services): void {
     async (request, reply) => {
       const { email, name, role = 'user', password } = request.body;
       const { user } = await services.addresses.createUser({ email, name, role, password: password ?? null }, apiActor(request), 'admin');
-      return reply.code(201).send(userJson(user));
+      return reply.code(201).send(await json(user));
     },
   );
 
@@ -87,7 +89,7 @@ export function userRoutes(v1: Api, services: Services): void {
     async (request) => {
       const user = await existing(request.params.id);
       const { email = user.email, name = user.name, role = user.role } = request.body;
-      return userJson(await users.update(user.id, { email, name, role }, apiActor(request)));
+      return json(await users.update(user.id, { email, name, role }, apiActor(request)));
     },
   );
 
@@ -100,7 +102,7 @@ export function userRoutes(v1: Api, services: Services): void {
       { config: { scope: 'users:write' }, schema: { tags: ['Users'], summary, security, params: IdParams, querystring: NoQuery, response: { 200: UserRef, 404: ProblemRef, 409: ProblemRef, ...KEYED_ERRORS } } },
       async (request) => {
         const user = await existing(request.params.id);
-        return userJson(action === 'archive' ? await users.archive(user.id, apiActor(request)) : await users.restore(user.id, apiActor(request)));
+        return json(action === 'archive' ? await users.archive(user.id, apiActor(request)) : await users.restore(user.id, apiActor(request)));
       },
     );
   }
@@ -121,7 +123,7 @@ export function userRoutes(v1: Api, services: Services): void {
     async (request) => {
       const user = await existing(request.params.id);
       await sessions.endAllByAdministrator(user, apiActor(request));
-      return { user: userJson(user) };
+      return { user: await json(user) };
     },
   );
 
@@ -220,7 +222,7 @@ export function userRoutes(v1: Api, services: Services): void {
     async (request, reply) =>
       once(request, reply, services, async () => {
         const user = await recovery.sendInstructions((await existing(request.params.id)).id, apiActor(request), 'admin');
-        return { status: 202, body: { user: userJson(user), sent_to: user.email } };
+        return { status: 202, body: { user: await json(user), sent_to: user.email } };
       }),
   );
 
@@ -256,7 +258,7 @@ export function userRoutes(v1: Api, services: Services): void {
       async (request, reply) =>
         once(request, reply, services, async () => {
           const user = await act((await existing(request.params.id)).id, apiActor(request));
-          return { status: 202, body: { user: userJson(user), sent_to: user.email } };
+          return { status: 202, body: { user: await json(user), sent_to: user.email } };
         }),
     );
   }
@@ -284,7 +286,7 @@ export function userRoutes(v1: Api, services: Services): void {
     async (request, reply) => {
       const { user, link } = await recovery.linkForHand((await existing(request.params.id)).id, apiActor(request));
       const expiresAt = new Date(services.clock.now() + services.config.resetTtlSeconds * 1000).toISOString();
-      return reply.code(201).send({ user: userJson(user), link, expires_at: expiresAt });
+      return reply.code(201).send({ user: await json(user), link, expires_at: expiresAt });
     },
   );
 }

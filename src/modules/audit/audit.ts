@@ -30,6 +30,9 @@ export type AuditType =
   | 'mail.cancelled'
   | 'mail.retry_requested'
   | 'mail.test_sent'
+  | 'mail.bounced'
+  | 'mail.bounce_ignored'
+  | 'mail.address_deliverable'
   | 'mail_server.created'
   | 'mail_server.updated'
   | 'mail_server.deleted'
@@ -138,6 +141,9 @@ export const AUDIT_LABELS: Record<AuditType, string> = {
   'mail.cancelled': 'Mail cancelled',
   'mail.retry_requested': 'Mail retry requested',
   'mail.test_sent': 'Test email sent',
+  'mail.bounced': 'Mail bounced: address marked undeliverable',
+  'mail.bounce_ignored': 'Inbound mail ignored (not a valid bounce)',
+  'mail.address_deliverable': 'Undeliverable mark cleared: the mailbox was proven',
   'mail_server.created': 'Mail server added',
   'mail_server.updated': 'Mail server changed',
   'mail_server.deleted': 'Mail server removed',

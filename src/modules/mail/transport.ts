@@ -9,6 +9,8 @@ export interface OutgoingMail {
   text: string;
   html: string;
   replyTo?: string;
+  /** The SMTP envelope, when it differs from the headers: the per-message return path (bounces) as MAIL FROM. */
+  envelope?: { from: string; to: string };
 }
 
 export type ConnectionSecurity = 'none' | 'starttls' | 'tls';

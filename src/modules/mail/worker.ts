@@ -15,6 +15,8 @@ import { DeliveryError, type MailTransport } from './transport.ts';
 export interface WorkerOptions {
   from: string;
   replyTo?: string | null;
+  /** The envelope sender of a message (its return path, for bounces); none: the From address. */
+  returnPath?: ((messageId: string) => string) | null;
   /** How long after a mail was queued the worker keeps retrying it. */
   retryHorizonMs: number;
   /** Print reset links to the log when they land in the development mailbox. */
@@ -383,6 +385,7 @@ export class MailWorker {
           subject: rendered.subject,
           text: rendered.text,
           html: rendered.html,
+          ...(this.options.returnPath ? { envelope: { from: this.options.returnPath(message.id), to: message.to_address } } : {}),
         });
         return { message, kind: 'sent', server: transport.name, reply, keepToken: false, nextAt: 0, earlier, at };
       } catch (error) {

@@ -5,6 +5,7 @@ import type { Clock } from '../../infra/clock.ts';
 import { migrationsCurrent, type Db } from '../../infra/db.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { MailWorker } from '../mail/worker.ts';
+import type { BounceListener } from '../mail/bounce-listener.ts';
 
 /** A probe that waits longer than this counts the database as not answering: load balancers time out too. */
 const DATABASE_TIMEOUT_MS = 2000;
@@ -19,6 +20,8 @@ export interface ReadinessReport {
     database: 'ok' | 'no answer' | 'not checked';
     migrations: 'current' | 'pending' | 'not checked';
     mailWorker: 'alive' | 'stopped' | 'stuck' | 'off';
+    /** Only where LATCHKEY_BOUNCE_LISTEN is set and the mail worker is on (where the listener runs). */
+    bounceListener?: 'listening' | 'stopped';
   };
   /** One sentence per thing that is wrong, for the person reading the probe's answer. */
   problems: string[];
@@ -34,6 +37,7 @@ export class Readiness {
     private readonly worker: Pick<MailWorker, 'health'>,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly bounceListener: Pick<BounceListener, 'health'> | null = null,
   ) {}
 
   /** From now on the instance reports itself not ready, whatever the checks say: it is going away. */
@@ -53,6 +57,7 @@ export class Readiness {
       checks: { database: 'not checked', migrations: 'not checked', mailWorker: this.config.mailWorker ? this.workerState() : 'off' },
       problems: [],
     };
+    if (this.bounceListener && this.config.mailWorker) report.checks.bounceListener = this.bounceListener.health().enabled ? 'listening' : 'stopped';
     if (this.shuttingDown) {
       report.problems.push('the server is shutting down');
     } else {
@@ -67,6 +72,7 @@ export class Readiness {
       if (report.checks.migrations === 'pending') report.problems.push('the database schema is not up to date: run `latchkey migrate`');
       if (report.checks.mailWorker === 'stopped') report.problems.push('the mail worker is stopped');
       if (report.checks.mailWorker === 'stuck') report.problems.push('the mail worker has not looked for mail in over a minute');
+      if (report.checks.bounceListener === 'stopped') report.problems.push('the bounce listener is not listening');
     }
     if (report.problems.length > 0) report.status = 'not ready';
     this.logChange(report);

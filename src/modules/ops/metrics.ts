@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from '../../infra/logger.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import type { MailWorker, OutcomeKind } from '../mail/worker.ts';
+import type { BounceOutcome, Bounces } from '../mail/bounces.service.ts';
 
 /** An answered request, as the HTTP layer saw it: the route pattern (never the raw URL, which may hold a token). */
 export interface AnsweredRequest {
@@ -24,9 +25,11 @@ export class OpsMetrics {
   private readonly resetLinks: Counter<'outcome'>;
   private readonly logins: Counter<'outcome'>;
   private readonly mails: Counter<'outcome'>;
+  private readonly bounces: Counter<'outcome'>;
   private readonly stopListening: () => void;
+  private readonly stopBounces: () => void;
 
-  constructor(worker: Pick<MailWorker, 'onOutcome'>, outbox: Pick<Outbox, 'stats'>, logger: Logger) {
+  constructor(worker: Pick<MailWorker, 'onOutcome'>, outbox: Pick<Outbox, 'stats'>, logger: Logger, bounces?: Pick<Bounces, 'onOutcome'>) {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'latchkey_http_requests_total',
@@ -64,10 +67,17 @@ export class OpsMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.bounces = new Counter({
+      name: 'latchkey_mail_bounces_total',
+      help: "Inbound mail this instance's bounce listener or mailbox read: bounced (a message marked Bounced), duplicate (recorded before), ignored (not a valid hard bounce).",
+      labelNames: ['outcome'],
+      registers,
+    });
     // Series that exist from the start read 0 rather than missing, so rate() and alerts work from the first scrape.
     for (const outcome of ['used', 'refused']) this.resetLinks.inc({ outcome }, 0);
     for (const outcome of ['ok', 'failed']) this.logins.inc({ outcome }, 0);
     for (const outcome of ['sent', 'retrying', 'failed', 'cancelled'] satisfies OutcomeKind[]) this.mails.inc({ outcome }, 0);
+    for (const outcome of ['bounced', 'duplicate', 'ignored'] satisfies BounceOutcome[]) this.bounces.inc({ outcome }, 0);
 
     // Both gauges come from one query per scrape (prom-client collects every metric at the same time).
     let reading: Promise<{ depth: number; oldestDueAgeSeconds: number } | null> | null = null;
@@ -97,6 +107,7 @@ export class OpsMetrics {
     });
     collectDefaultMetrics({ register: this.registry });
     this.stopListening = worker.onOutcome((outcome) => this.mails.inc({ outcome }));
+    this.stopBounces = bounces?.onOutcome((outcome) => this.bounces.inc({ outcome })) ?? (() => undefined);
   }
 
   /** Counts one answered request, and what it meant for the reset and login flows (read from route and status). */
@@ -122,6 +133,7 @@ export class OpsMetrics {
 
   close(): void {
     this.stopListening();
+    this.stopBounces();
     this.registry.clear();
   }
 }

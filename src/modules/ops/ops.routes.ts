@@ -11,8 +11,8 @@ import { OpsMetrics, UNMATCHED_ROUTE } from './metrics.ts';
  */
 export function registerOps(app: FastifyInstance, services: Services): void {
   const { config } = services;
-  const readiness = new Readiness(services.db, config, services.worker, services.clock, services.logger);
-  const metrics = new OpsMetrics(services.worker, services.outbox, services.logger);
+  const readiness = new Readiness(services.db, config, services.worker, services.clock, services.logger, services.bounceListener);
+  const metrics = new OpsMetrics(services.worker, services.outbox, services.logger, services.bounces);
   const access = new MetricsAccess(config.metrics.allow, config.metrics.token);
 
   app.addHook('onResponse', async (request, reply) => {

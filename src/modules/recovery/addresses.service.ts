@@ -9,9 +9,10 @@ import type { Passwords } from '../passwords/passwords.service.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
 import type { Sessions } from '../sessions/sessions.ts';
 import { normalizeEmail } from '../users/identity.ts';
-import { confirmAddress, findUserByEmail, lockUserById, updateUserDetails, type User } from '../users/users.repo.ts';
+import { findUserByEmail, lockUserById, updateUserDetails, type User } from '../users/users.repo.ts';
 import { EMAIL_TAKEN, type NewUser, type UserDirectory } from '../users/users.service.ts';
 import { LinkUnusable, type Inspection, type Recovery } from './recovery.service.ts';
+import { addressProven } from './proven.ts';
 import { claimLink, findLinkById, stateOf, voidOpenLinks, type LinkPurpose, type ResetLink } from './reset-links.repo.ts';
 
 /** The links the address pages take: confirm the address, confirm a new address, undo a change. */
@@ -159,7 +160,7 @@ export class Addresses {
         if (link.purpose === 'confirm') {
           // Confirms the address it was sent to, and no other (a change of address voids it anyway).
           if (link.email !== user.email) throw new LinkUnusable('invalid');
-          await confirmAddress(trx, user.id, now);
+          await addressProven(trx, now, actor, user, 'a confirmation link mailed to it was used');
           await recordAudit(trx, now, actor, { type: 'email.confirmed', userId: user.id, email: user.email, detail });
           return { purpose: 'confirm', user: { ...user, email_verified_at: now } };
         }
@@ -176,7 +177,7 @@ export class Addresses {
         }
         // The address moved (or a pending move was called off): links mailed for the old state stop working.
         await voidOpenLinks(trx, user.id, 'email_changed', now);
-        await confirmAddress(trx, user.id, now);
+        await addressProven(trx, now, actor, { id: user.id, email: target }, link.purpose === 'email-undo' ? 'an undo link mailed to it was used' : 'a confirmation link mailed to it was used');
         const changed = { ...user, email: target, email_verified_at: now };
         if (link.purpose === 'email-change') {
           await recordAudit(trx, now, actor, { type: 'email.confirmed', userId: user.id, email: target, detail });

@@ -7,12 +7,16 @@ import { UserError } from '../../infra/errors.ts';
 import { GroupCommit } from '../../infra/group-commit.ts';
 import { recordAudit, recordAuditsOf, type Actor, type AuditEntry } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
+import { linkWasMailed, undeliverableMarks } from '../mail/bounces.service.ts';
+import { resetForUndeliverable } from '../security/alerts.ts';
+import { auditQuery } from '../security/links.ts';
+import { raiseAlerts, RESET_TYPES } from '../security/security.service.ts';
 import type { Passwords } from '../passwords/passwords.service.ts';
 import type { Sessions } from '../sessions/sessions.ts';
 import type { Throttle } from '../throttle/throttle.ts';
 import type { SecondStep, TwoStep } from '../twostep/twostep.service.ts';
 import { normalizeEmail } from '../users/identity.ts';
-import { confirmAddress, findUserById, findUsersByEmails, lockUserById, lockUsersByIds, recordLogin, type User } from '../users/users.repo.ts';
+import { findUserById, findUsersByEmails, lockUserById, lockUsersByIds, recordLogin, type User } from '../users/users.repo.ts';
 import type { MailTemplate } from '../mail/templates.ts';
 import {
   claimLink,
@@ -30,6 +34,7 @@ import {
   type LinkState,
   type ResetLink,
 } from './reset-links.repo.ts';
+import { addressProven } from './proven.ts';
 import { claimRequests, insertRequests, removeClaimed, type ResetRequest } from './reset-requests.repo.ts';
 
 /** Requests acted on in one transaction. */
@@ -154,12 +159,26 @@ export class Recovery {
           return { at: request.requested_at, actor: { ip: request.ip, userAgent: request.user_agent }, entry };
         });
         await recordAuditsOf(trx, events);
+        await this.alertUndeliverable(trx, requests.map(accountOf).filter((user): user is User => user?.status === 'active'), now);
         if ((await removeClaimed(trx, claimId, requests.map((request) => request.id))) !== requests.length) throw new RequestsTakenOver();
       });
     } catch (error) {
       if (!(error instanceof RequestsTakenOver)) throw error;
     }
     return requests.length;
+  }
+
+  /**
+   * A reset asked for an account whose address bounced: the person got the usual answer and the usual mail, which
+   * will likely not arrive; administrators are alerted so someone reaches the person another way.
+   */
+  private async alertUndeliverable(trx: Tx, users: User[], now: number): Promise<void> {
+    const marks = await undeliverableMarks(trx, users.map((user) => user.email));
+    if (marks.size === 0) return;
+    const findings = [...marks.values()].map((mark) =>
+      resetForUndeliverable({ email: mark.email, bounce: mark.reason }, auditQuery({ types: RESET_TYPES, user: mark.email, from: now - 3600_000, to: now + 1 })),
+    );
+    await raiseAlerts(trx, this.outbox, now, findings);
   }
 
   /** The administrator's or the command line's "Send Password Reset Instructions". */
@@ -244,8 +263,9 @@ export class Recovery {
       if (!user || user.status !== 'active') throw new LinkUnusable('invalid');
       const invitation = found.link.purpose === 'invitation';
       await recordAudit(trx, now, actor, { type: invitation ? 'invitation.accepted' : 'reset.link_used', userId: user.id, email: user.email, detail: { link: found.link.id } });
-      // The link came by mail to this very address (an address change voids it): the address is proven.
-      await confirmAddress(trx, user.id, now);
+      // A link that came by mail to this very address (an address change voids it) proves the mailbox, whatever an
+      // earlier bounce said; a link printed for delivery by hand proves nothing about it.
+      if (await linkWasMailed(trx, found.link.id)) await addressProven(trx, now, actor, user, invitation ? 'an invitation mailed to it was used' : 'a reset link mailed to it was used');
       await this.passwords.apply(trx, user, passwordHash, invitation ? 'invitation' : 'reset', actor);
       // As stored: a pending second step is bound to this very password change (apply reads the clock itself).
       const changed = (await findUserById(trx, user.id)) ?? { ...user, password_hash: passwordHash, password_changed_at: now };

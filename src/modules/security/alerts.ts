@@ -1,7 +1,7 @@
 // The alert rules of the Security view: what each kind of alert means, when it fires, and how it reads.
 import type { AlertSettings } from '../../config.ts';
 
-export type AlertKind = 'reset_surge' | 'spraying' | 'targeted_account' | 'failed_login_surge' | 'mail_failures';
+export type AlertKind = 'reset_surge' | 'spraying' | 'targeted_account' | 'failed_login_surge' | 'mail_failures' | 'reset_undeliverable';
 
 /** The kind of alert as a person reads it: the mail's subject and the heading on the Security page. */
 export const ALERT_TITLES: Record<AlertKind, string> = {
@@ -10,6 +10,7 @@ export const ALERT_TITLES: Record<AlertKind, string> = {
   targeted_account: 'One account asked for from many places',
   failed_login_surge: 'Failed logins far above normal',
   mail_failures: 'Mail delivery failing',
+  reset_undeliverable: 'Reset asked for an undeliverable address',
 };
 
 /** What a rule found: one alert, unless one of the same kind about the same subject was raised within the hour. */
@@ -90,5 +91,19 @@ export function mailFailures(failed: number, attempts: number, settings: AlertSe
     summary: `${failed.toLocaleString('en-US')} of ${plural(attempts, 'mail delivery', 'mail deliveries')} failed in the last hour (${percent}%).`,
     audit,
     figures: { failed, attempts, percent },
+  };
+}
+
+/**
+ * Someone asked for a reset of an account whose address bounced: the mail will not arrive, so an administrator
+ * should reach the person another way (the person got the same answer as for any address).
+ */
+export function resetForUndeliverable(target: { email: string; bounce: string }, audit: string): Finding {
+  return {
+    kind: 'reset_undeliverable',
+    subject: target.email,
+    summary: `A password reset was asked for ${target.email}, whose mail bounced (${target.bounce}); the instructions will likely not arrive: reach the person another way.`,
+    audit,
+    figures: { bounce: target.bounce },
   };
 }

@@ -3,7 +3,7 @@
 import type { AlertSettings } from '../../config.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newOrderedId } from '../../infra/crypto.ts';
-import { databaseSizeOf, onOneInstance, type Db } from '../../infra/db.ts';
+import { databaseSizeOf, onOneInstance, type Db, type Tx } from '../../infra/db.ts';
 import { NotFoundError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logger.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -81,6 +81,45 @@ export interface Overview {
 
 /** The series key of reset.requested for unknown addresses (the others are their event type). */
 export const UNKNOWN_RESETS = 'reset.requested:unknown';
+
+/**
+ * Raises what rules found, in the caller's transaction: an alert of a kind about a subject once an hour at most,
+ * each with an audit event; administrators are mailed about a kind once an hour at most. Returns the alerts raised.
+ */
+export async function raiseAlerts(trx: Tx, outbox: Outbox, now: number, findings: Finding[]): Promise<SecurityAlert[]> {
+  const raised: SecurityAlert[] = [];
+  for (const finding of findings) {
+    if (await raisedSince(trx, finding.kind, finding.subject, now - HOUR_MS)) continue;
+    const alert: SecurityAlert = {
+      id: newOrderedId(),
+      kind: finding.kind,
+      subject: finding.subject,
+      raised_at: now,
+      summary: finding.summary,
+      detail: JSON.stringify({ audit: finding.audit, ...finding.figures }),
+      acknowledged_at: null,
+      acknowledged_by: null,
+    };
+    await insertAlert(trx, alert);
+    await recordAudit(trx, now, WATCH, {
+      type: 'security.alert',
+      email: finding.kind === 'targeted_account' || finding.kind === 'reset_undeliverable' ? finding.subject : null,
+      detail: { alert: alert.id, kind: finding.kind, summary: finding.summary },
+    });
+    raised.push(alert);
+  }
+  const kinds = [...new Set(raised.map((alert) => alert.kind as AlertKind))];
+  for (const kind of kinds) {
+    if (!(await takeMailTurn(trx, kind, now, HOUR_MS))) continue;
+    const { rows: admins } = await listUsers(trx, { filters: ['admins', 'active'], limit: 1000 }, now);
+    const alerts = raised.filter((alert) => alert.kind === kind).map((alert) => ({ summary: alert.summary, at: alert.raised_at }));
+    await outbox.enqueueMany(
+      trx,
+      admins.map((admin) => ({ actor: WATCH, queued: { to: admin.email, userId: admin.id, mail: { template: 'security_alert', params: { title: ALERT_TITLES[kind], alerts } } } })),
+    );
+  }
+  return raised;
+}
 
 export class Security {
   private timer: NodeJS.Timeout | null = null;
@@ -191,39 +230,10 @@ export class Security {
     const sampleDue = ((await latestSizeSampleAt(this.db)) ?? -1) < hourStart;
     const bytes = sampleDue ? await databaseSizeOf(this.db) : 0;
     if (findings.length === 0 && !sampleDue) return [];
-    const raised: SecurityAlert[] = [];
+    let raised: SecurityAlert[] = [];
     await onOneInstance(this.db, 'security-alerts', async (trx) => {
       if (sampleDue) await recordSizeSample(trx, hourStart, bytes, now - 30 * 24 * HOUR_MS);
-      for (const finding of findings) {
-        if (await raisedSince(trx, finding.kind, finding.subject, now - HOUR_MS)) continue;
-        const alert: SecurityAlert = {
-          id: newOrderedId(),
-          kind: finding.kind,
-          subject: finding.subject,
-          raised_at: now,
-          summary: finding.summary,
-          detail: JSON.stringify({ audit: finding.audit, ...finding.figures }),
-          acknowledged_at: null,
-          acknowledged_by: null,
-        };
-        await insertAlert(trx, alert);
-        await recordAudit(trx, now, WATCH, {
-          type: 'security.alert',
-          email: finding.kind === 'targeted_account' ? finding.subject : null,
-          detail: { alert: alert.id, kind: finding.kind, summary: finding.summary },
-        });
-        raised.push(alert);
-      }
-      const kinds = [...new Set(raised.map((alert) => alert.kind as AlertKind))];
-      for (const kind of kinds) {
-        if (!(await takeMailTurn(trx, kind, now, HOUR_MS))) continue;
-        const { rows: admins } = await listUsers(trx, { filters: ['admins', 'active'], limit: 1000 }, now);
-        const alerts = raised.filter((alert) => alert.kind === kind).map((alert) => ({ summary: alert.summary, at: alert.raised_at }));
-        await this.outbox.enqueueMany(
-          trx,
-          admins.map((admin) => ({ actor: WATCH, queued: { to: admin.email, userId: admin.id, mail: { template: 'security_alert', params: { title: ALERT_TITLES[kind], alerts } } } })),
-        );
-      }
+      raised = await raiseAlerts(trx, this.outbox, now, findings);
     });
     return raised;
   }

@@ -3,6 +3,7 @@ import { sql, type Expression, type SqlBool } from 'kysely';
 import { dialectOf, forUpdate, type Executor, type UsersTable } from '../../infra/db.ts';
 import { openLinksOf, PASSWORD_LINKS } from '../recovery/reset-links.repo.ts';
 import { usersWithTwoStep } from '../twostep/twostep.repo.ts';
+import { undeliverableEmails } from '../mail/bounces.repo.ts';
 
 export type User = UsersTable;
 
@@ -130,6 +131,7 @@ export const USER_FILTERS = [
   'invitation-expired',
   'unverified',
   'unverified-year',
+  'undeliverable',
 ] as const;
 export type UserFilter = (typeof USER_FILTERS)[number];
 export const USER_SORTS = ['name', 'email', 'role', 'status', 'last_login', 'password_changed'] as const;
@@ -144,7 +146,8 @@ export interface UserQuery {
   offset?: number;
 }
 
-export type ListedUser = User & { reset_pending: number };
+/** A row of the list: with whether a reset link is open, and whether a hard bounce marked the address (1 or 0). */
+export type ListedUser = User & { reset_pending: number; undeliverable: number };
 
 /** "Unverified for over a year": unverified, on an account created more than this long ago. */
 export const UNVERIFIED_LONG_MS = 365 * 86_400_000;
@@ -240,6 +243,8 @@ function filtered(db: Executor, query: Omit<UserQuery, 'limit'>, search: Search 
     if (filter === 'unverified-year') {
       q = q.where(sql<SqlBool>`${column('users.email_verified_at')} is null and ${column('users.created_at')} < ${now - UNVERIFIED_LONG_MS}`);
     }
+    // Addresses a hard bounce marked: the set from the marks' primary key, matched on the users' email.
+    if (filter === 'undeliverable') q = q.where(sql<SqlBool>`${column('users.email')} in (${undeliverableEmails(db)})`);
   }
   return q;
 }
@@ -275,6 +280,7 @@ export async function listUsers(db: Executor, query: UserQuery, now: number): Pr
     q
       .selectAll('users')
       .select((eb) => eb.case().when('users.id', 'in', openLinksOf(db, now)).then(1).else(0).end().as('reset_pending'))
+      .select((eb) => eb.case().when('users.email', 'in', undeliverableEmails(db)).then(1).else(0).end().as('undeliverable'))
       .orderBy(sortKey(db, sort, order), dir)
       .orderBy(sortKey(db, 'email', order), dir);
   if (plan === 'find-then-sort') {

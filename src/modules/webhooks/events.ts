@@ -14,6 +14,7 @@ export const WEBHOOK_EVENTS = [
   'invitation.sent',
   'invitation.accepted',
   'email.confirmed',
+  'mail.bounced',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
@@ -31,6 +32,7 @@ export const WEBHOOK_EVENT_LABELS: Record<WebhookEvent, string> = {
   'invitation.sent': 'An invitation was sent to a user created without a password',
   'invitation.accepted': 'An invited user chose a password',
   'email.confirmed': 'A user proved an email address with a link mailed to it',
+  'mail.bounced': 'An email bounced: its address was marked undeliverable',
 };
 
 /** The audit log entry each event is read from: every one is written inside the transaction of its change. */
@@ -47,6 +49,7 @@ export const SOURCE_OF: Record<WebhookEvent, AuditType> = {
   'invitation.sent': 'invitation.sent',
   'invitation.accepted': 'invitation.accepted',
   'email.confirmed': 'email.confirmed',
+  'mail.bounced': 'mail.bounced',
 };
 
 export const SOURCE_TYPES: AuditType[] = Object.values(SOURCE_OF);
@@ -99,7 +102,7 @@ export function payloadOf(event: SourceEvent, user: WebhookUser | null): Webhook
   const type = EVENT_OF.get(event.type);
   if (!type) return null;
   if (type === 'reset.requested' && (event.user_id === null || user === null)) return null;
-  if (type !== 'mail.failed' && user === null) return null;
+  if (type !== 'mail.failed' && type !== 'mail.bounced' && user === null) return null;
   const detail = detailOf(event);
   const timestamp = new Date(event.at).toISOString();
   switch (type) {
@@ -115,6 +118,7 @@ export function payloadOf(event: SourceEvent, user: WebhookUser | null): Webhook
     case 'sessions.ended':
       return { type, timestamp, data: { user, sessionsEnded: count(detail.ended) } };
     case 'mail.failed':
+    case 'mail.bounced':
       return {
         type,
         timestamp,
