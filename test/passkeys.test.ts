@@ -315,6 +315,37 @@ describe('passkeys', () => {
   });
 });
 
+describe('a passkey set up at login when the settings require two-step verification', () => {
+  let lk: TestApp;
+  before(async () => {
+    lk = await startTestApp({ startWorker: false, env: { LATCHKEY_TWO_STEP_REQUIRED: 'admins' } });
+  });
+  after(() => lk.close());
+
+  it('an administrator without a method adds a passkey on the set-up page, gets the recovery codes, then goes on', async () => {
+    const admin = await lk.createUser({ email: 'req@example.com', name: 'Req Admin', admin: true });
+    const client = new WebClient(lk.url);
+    await client.get('/login?next=%2Fadmin%2Fusers');
+    const setup = await client.post('/login?next=%2Fadmin%2Fusers', { email: 'req@example.com', password: GOOD_PASSWORD });
+    assert.equal(new URL(setup.url).pathname, '/login/two-step');
+    assert.match(textOf(setup.html), /Or add a passkey/);
+    const passkey = new SoftwarePasskey(lk.services.config.baseUrl.origin);
+    const { options, csrf } = await optionsFor<PublicKeyCredentialCreationOptionsJSON>(client, 'register');
+    assert.equal(options.authenticatorSelection?.residentKey, 'preferred', 'a second step, not a password\'s replacement');
+    assert.equal((await lk.services.sessions.list(admin.id)).length, 0, 'no session before');
+    const codes = await client.post('/login/two-step/new-passkey', { _csrf: csrf, name: 'Desk key', response: JSON.stringify(passkey.register(options)) });
+    assert.equal(new URL(codes.url).pathname, '/account/two-step/recovery-codes', textOf(codes.html).slice(0, 300));
+    assert.equal(recoveryCodesOn(codes.html).length, 10);
+    assert.match(codes.html, /href="\/admin\/users"/, 'then on to where the login was going');
+    const [session] = await lk.services.sessions.list(admin.id);
+    assert.equal(session!.amr, 'pwd hwk mfa');
+    // Next time the passkey is the second step.
+    const again = await logIn(lk.url, 'req@example.com');
+    assert.match(again.page.html, />Use a passkey</);
+    assert.equal(new URL((await secondStep(again.client, passkey)).url).pathname, '/account');
+  });
+});
+
 describe('passkeys at an application\'s sign-in', () => {
   let lk: TestApp;
 

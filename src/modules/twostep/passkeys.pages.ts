@@ -41,7 +41,7 @@ const NO_CEREMONY = 'The passkey prompt expired, or another one was opened since
 export function passkeyPages(services: Services): FastifyPluginAsync {
   const { twoStep, cookies, sessions, clock } = services;
   const challenges = new SealedCookie<ChallengeCookie>('passkey-challenge', cookies, services.twoStepCookies, clock, CEREMONY_SECONDS);
-  const { pendingSignIns, newCodes, pendingOf, signedIn, showVerify } = secondStepParts(services);
+  const { pendingSignIns, newCodes, pendingOf, signedIn, showVerify, showSecondStep } = secondStepParts(services);
 
   function begin(reply: FastifyReply, ceremony: Ceremony, userId: string | null, challenge: string, passwordless = false) {
     challenges.put(reply, { ceremony, userId, challenge, passwordless, expiresAt: clock.now() + CEREMONY_SECONDS * 1000 });
@@ -70,11 +70,14 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
     });
 
     app.get('/passkeys/options/register', { schema: { querystring: RegisterQuery } }, async (request, reply) => {
+      // From /account, or at sign-in when the settings require a method the user does not have yet.
       const auth = await request.auth();
-      if (!auth) return refuse(reply, 401, 'Log in again to add a passkey.');
-      const passwordless = request.query.passwordless === 'yes';
-      const options = await twoStep.passkeyRegistrationOptions(auth.user, passwordless);
-      begin(reply, 'register', auth.user.id, options.challenge, passwordless);
+      const pending = auth ? null : pendingSignIns.read(request);
+      const user = auth?.user ?? (pending?.step === 'setup' ? await services.users.get(pending.userId) : undefined);
+      if (!user || (pending && !stillPending(pending, user))) return refuse(reply, 401, 'Log in again to add a passkey.');
+      const passwordless = auth !== null && request.query.passwordless === 'yes';
+      const options = await twoStep.passkeyRegistrationOptions(user, passwordless);
+      begin(reply, 'register', user.id, options.challenge, passwordless);
       return reply.send(options);
     });
 
@@ -128,6 +131,26 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
         return reply.redirect('/account', 303);
       }
       return reply.redirect('/account?notice=passkey-removed', 303);
+    });
+
+    // "Add a Passkey" at sign-in, when the settings require a method the user does not have yet: the session starts.
+    app.post('/login/two-step/new-passkey', { onRequest: formLimit(services, 'second-step'), schema: { body: AddForm } }, async (request, reply) => {
+      const found = await pendingOf(request, reply);
+      if (!found) return reply;
+      const { pending, user } = found;
+      if (pending.step !== 'setup') return reply.redirect('/login/two-step', 303);
+      const challenge = take(request, reply, 'register', user.id) ?? { value: '', expiresAt: 0 };
+      try {
+        const response = parseCeremonyResponse<RegistrationResponseJSON>(request.body.response);
+        const options = { remembered: pending.remembered, via: pending.via };
+        const { codes, ...started } = await twoStep.addPasskeyAndSignIn(user, request.body.name ?? '', response, challenge, actorOf(request), options);
+        if (!codes) return signedIn(reply, pending, started);
+        newCodes.put(reply, { userId: user.id, codes, next: pending.next ?? (pending.via === 'reset link' ? '/account?notice=password-changed' : null) });
+        return signedIn(reply, pending, started, '/account/two-step/recovery-codes');
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        return showSecondStep(reply, pending, user, error.message, error.status);
+      }
     });
 
     // "Use a passkey" at /login/two-step: the same pending sign-in, throttle and audit as the app's code.

@@ -64,7 +64,20 @@ export function secondStepParts(services: Services) {
     return sendHtml(reply, verifyPage(view), status);
   }
 
-  return { pendingSignIns, newCodes, pendingOf, signedIn, showVerify };
+  /** The secret of an app being set up travels with its form, sealed, bound to the user and to a time limit. */
+  const sealSetup = (userId: string, secret: string) => services.twoStepCookies.seal(JSON.stringify({ purpose: 'setup', userId, secret, expiresAt: clock.now() + SETUP_SECONDS * 1000 }));
+
+  /** The second step's page; when the settings require a method the user lacks, the page to set one up (a new secret). */
+  async function showSecondStep(reply: FastifyReply, pending: PendingSignIn, user: User, error: string | null = null, status = 200) {
+    if (pending.step === 'setup') {
+      const setup = await services.twoStep.newSetup(user);
+      const view = { csrfToken: reply.generateCsrf(), action: '/login/two-step', sealedSetup: sealSetup(user.id, setup.secret), ...setup, error, required: true };
+      return sendHtml(reply, setupPage(view), status);
+    }
+    return showVerify(reply, pending, user, error, status);
+  }
+
+  return { pendingSignIns, newCodes, pendingOf, signedIn, showVerify, showSecondStep, sealSetup };
 }
 
 /** Where a sign-in goes once its session has started: `next`, the account page, or on to an application. */
@@ -96,24 +109,13 @@ export function startSecondStep(
 
 export function twoStepPages(services: Services): FastifyPluginAsync {
   const { twoStep, clock } = services;
-  const { newCodes, pendingOf, signedIn, showVerify } = secondStepParts(services);
+  const { newCodes, pendingOf, signedIn, showSecondStep, sealSetup } = secondStepParts(services);
 
-  /** The secret of an app being set up travels with its form, sealed, bound to the user and to a time limit. */
-  const sealSetup = (userId: string, secret: string) => services.twoStepCookies.seal(JSON.stringify({ purpose: 'setup', userId, secret, expiresAt: clock.now() + SETUP_SECONDS * 1000 }));
   function openSetup(sealed: string | undefined, userId: string): string | null {
     const opened = sealed ? services.twoStepCookies.open(sealed) : null;
     if (opened === null) return null;
     const setup = JSON.parse(opened) as { purpose?: string; userId?: string; secret?: string; expiresAt?: number };
     return setup.purpose === 'setup' && setup.userId === userId && (setup.expiresAt ?? 0) > clock.now() && typeof setup.secret === 'string' ? setup.secret : null;
-  }
-
-  async function showSecondStep(reply: FastifyReply, pending: PendingSignIn, user: User, error: string | null = null, status = 200) {
-    if (pending.step === 'setup') {
-      const setup = await twoStep.newSetup(user);
-      const view = { csrfToken: reply.generateCsrf(), action: '/login/two-step', sealedSetup: sealSetup(user.id, setup.secret), ...setup, error, required: true };
-      return sendHtml(reply, setupPage(view), status);
-    }
-    return showVerify(reply, pending, user, error, status);
   }
 
   return async (plain) => {

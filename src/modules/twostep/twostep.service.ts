@@ -39,6 +39,7 @@ import {
   registrationOptions,
   verifiedAuthentication,
   verifiedRegistration,
+  type NewPasskey,
   type RelyingParty,
 } from './webauthn.ts';
 
@@ -234,31 +235,64 @@ export class TwoStep {
     passwordless: boolean,
     actor: Actor,
   ): Promise<string[] | null> {
+    const created = await this.checkNewPasskey(typedName, response, challenge, passwordless);
+    return this.db.transaction().execute(async (trx) => (await this.savePasskey(trx, user, created, challenge, passwordless, actor)).codes);
+  }
+
+  /** The settings required a method and the user had none: a passkey added at sign-in, and the session starts. */
+  async addPasskeyAndSignIn(
+    user: User,
+    typedName: string,
+    response: RegistrationResponseJSON | null,
+    challenge: PasskeyChallenge,
+    actor: Actor,
+    options: SignInOptions,
+  ): Promise<SignedIn & { codes: string[] | null }> {
+    const created = await this.checkNewPasskey(typedName, response, challenge, false);
+    return this.db.transaction().execute(async (trx) => {
+      const { passkey, codes } = await this.savePasskey(trx, user, created, challenge, false, actor);
+      return { codes, ...(await this.startSession(trx, user, actor, options, 'passkey', passkey)) };
+    });
+  }
+
+  /** A new passkey's name and the browser's answer, checked before anything is written. */
+  private async checkNewPasskey(typedName: string, response: RegistrationResponseJSON | null, challenge: PasskeyChallenge, passwordless: boolean) {
     const name = typedName.trim();
     if (name.length === 0 || name.length > PASSKEY_NAME_MAX) throw new UserError(PASSKEY_NAME_NEEDED, 400);
     const created = response && challenge.expiresAt > this.clock.now() ? await verifiedRegistration(this.settings.relyingParty, response, challenge.value, passwordless) : null;
     if (!created) throw new UserError(PASSKEY_NOT_CREATED, 400);
-    return this.db.transaction().execute(async (trx) => {
-      const now = this.clock.now();
-      if (!(await claimChallenge(trx, hashToken(challenge.value), challenge.expiresAt, now))) throw new UserError(PASSKEY_NOT_CREATED, 400);
-      if (await findPasskeyByCredential(trx, created.credentialId)) throw new UserError(PASSKEY_ALREADY_ADDED, 409);
-      const first = !(await this.hasMethod(trx, user.id));
-      await insertPasskey(trx, {
-        id: newId(),
-        user_id: user.id,
-        credential_id: created.credentialId,
-        public_key: created.publicKey,
-        counter: created.counter,
-        transports: created.transports,
-        name,
-        passwordless: passwordless ? 1 : 0,
-        backed_up: created.backedUp ? 1 : 0,
-        created_at: now,
-        last_used_at: null,
-      });
-      await recordAudit(trx, now, actor, { type: 'two_step.enabled', userId: user.id, email: user.email, detail: { method: 'passkey', name, passwordless } });
-      return first ? this.newRecoveryCodes(trx, user, actor) : null;
-    });
+    return { ...created, name };
+  }
+
+  /** Saves a checked passkey, its challenge used up; with the recovery codes when it is the user's first method. */
+  private async savePasskey(
+    trx: Executor,
+    user: User,
+    created: NewPasskey & { name: string },
+    challenge: PasskeyChallenge,
+    passwordless: boolean,
+    actor: Actor,
+  ): Promise<{ passkey: Passkey; codes: string[] | null }> {
+    const now = this.clock.now();
+    if (!(await claimChallenge(trx, hashToken(challenge.value), challenge.expiresAt, now))) throw new UserError(PASSKEY_NOT_CREATED, 400);
+    if (await findPasskeyByCredential(trx, created.credentialId)) throw new UserError(PASSKEY_ALREADY_ADDED, 409);
+    const first = !(await this.hasMethod(trx, user.id));
+    const passkey: Passkey = {
+      id: newId(),
+      user_id: user.id,
+      credential_id: created.credentialId,
+      public_key: created.publicKey,
+      counter: created.counter,
+      transports: created.transports,
+      name: created.name,
+      passwordless: passwordless ? 1 : 0,
+      backed_up: created.backedUp ? 1 : 0,
+      created_at: now,
+      last_used_at: null,
+    };
+    await insertPasskey(trx, passkey);
+    await recordAudit(trx, now, actor, { type: 'two_step.enabled', userId: user.id, email: user.email, detail: { method: 'passkey', name: created.name, passwordless } });
+    return { passkey, codes: first ? await this.newRecoveryCodes(trx, user, actor) : null };
   }
 
   /** "Remove" beside a passkey on /account; the last method going turns two-step verification off, recovery codes too. */

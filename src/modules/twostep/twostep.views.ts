@@ -111,6 +111,11 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
   <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" required maxlength="10">
   <button type="submit">Verify</button>
 </form>
+${options.required
+    ? html`<h2>Or add a passkey</h2>
+<p>A passkey on this device, a phone or a security key can be your second step instead of an app.</p>
+${passkeyForm({ ceremony: 'register', action: '/login/two-step/new-passkey', csrfToken: options.csrfToken, button: 'Add a Passkey', fields: passkeyNameField(''), secondary: true })}`
+    : ''}
 <p><a href="${options.required ? '/login' : '/account'}">Cancel</a></p>
 </div>`,
   });
@@ -160,11 +165,15 @@ ${on
 </div>`;
 }
 
+function passkeyNameField(value: string): SafeHtml {
+  return html`<label for="passkey-name">Passkey name</label>
+  <input id="passkey-name" name="name" type="text" required maxlength="60" autocomplete="off" value="${value}" aria-describedby="passkey-name-hint">
+  <p class="muted" id="passkey-name-hint">A name that tells you where the passkey is, such as "Work laptop" or "Phone".</p>`;
+}
+
 /** "Add a Passkey": its name, whether it may log in alone, then the browser's ceremony. */
 export function addPasskeyPage(options: { csrfToken: string; viewer: Viewer; error?: string | null; name?: string }): string {
-  const fields = html`<label for="passkey-name">Passkey name</label>
-  <input id="passkey-name" name="name" type="text" required maxlength="60" autocomplete="off" value="${options.name ?? ''}" aria-describedby="passkey-name-hint">
-  <p class="muted" id="passkey-name-hint">A name that tells you where the passkey is, such as "Work laptop" or "Phone".</p>
+  const fields = html`${passkeyNameField(options.name ?? '')}
   <p><label class="check"><input name="passwordless" type="checkbox" value="yes"> Use this passkey to log in without a password</label></p>`;
   return page({
     title: 'Add a Passkey',
