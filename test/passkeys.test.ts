@@ -181,11 +181,9 @@ describe('passkeys', () => {
     assert.match(textOf(done.html), /Laptop 2026-06-01 09:\d\d UTC 2026-06-01 09:\d\d UTC No/, 'the last use is shown');
   });
 
-  // @simplewebauthn/server parses P-256 signatures with @peculiar/asn1-schema; the installed tree holds two copies of it
-  // (2.6.0 at the top, pinned by a test tool's dependency, and 2.11 under @peculiar/asn1-ecc), so the parse fails.
-  it('a passkey that signs with P-256 (ES256), as Apple devices and most phones do, passes the second step', {
-    todo: 'fails until node_modules holds one @peculiar/asn1-schema (an npm override to ^2.11.1)',
-  }, async () => {
+  // @simplewebauthn/server parses P-256 signatures with @peculiar/asn1-schema: package.json's overrides keep one copy of
+  // it (a test tool pins an older one, and two copies make the parse fail).
+  it('a passkey that signs with P-256 (ES256), as Apple devices and most phones do, passes the second step', async () => {
     const user = await lk.createUser({ email: 'eve.es256@example.com', name: 'Eve Curve' });
     const { client } = await logIn(lk.url, user.email);
     const passkey = new SoftwarePasskey(origin, { algorithm: 'ES256' });
