@@ -52,7 +52,12 @@ export async function startTestApp(options: { env?: Record<string, string>; cloc
     createUser: (input) =>
       services.users.create({ email: input.email, name: input.name, password: input.password ?? GOOD_PASSWORD, role: input.admin ? 'admin' : 'user' }, COMMAND_LINE),
     async close() {
-      await app.close();
+      const closing = app.close();
+      // A browser may hold a socket it opened ahead of a request it never made (a preconnect): the server would wait
+      // for it until its headers timeout (a minute). After a moment, every connection still open is cut.
+      const cut = setTimeout(() => app.server.closeAllConnections(), 1000);
+      await closing;
+      clearTimeout(cut);
       await services.close();
       rmSync(dir, { recursive: true, force: true });
     },
