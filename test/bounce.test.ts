@@ -202,6 +202,16 @@ describe('bounces sent to the listener', () => {
     assert.match(mails[0]!.last_error, /User unknown/);
   });
 
+  it('the same DSN received twice at once (two instances, or a server that retried) is recorded once', async () => {
+    const { id, returnPath } = await sentResetMail('twice@example.net', 'Tess Twice');
+    const raw = Buffer.from(dsn({ to: returnPath }));
+    const outcomes = await Promise.all([1, 2, 3].map(() => lk.services.bounces.receive(raw, [returnPath], { ip: '127.0.0.1', userAgent: 'test' })));
+    assert.deepEqual(outcomes.sort(), ['bounced', 'duplicate', 'duplicate']);
+    assert.equal((await messageOf(id)).status, 'bounced');
+    const attempts = await lk.services.db.selectFrom('mail_attempts').select('outcome').where('message_id', '=', id).execute();
+    assert.deepEqual(attempts.map((attempt) => attempt.outcome).sort(), ['bounced', 'sent']);
+  });
+
   it('a reset asked for an undeliverable address answers as for any address, alerts administrators, and a used link clears the mark', async () => {
     const answer = async (email: string) => {
       const client = new WebClient(lk.url);
@@ -230,7 +240,7 @@ describe('bounces sent to the listener', () => {
     assert.ok(done.url.includes('/account'), done.url);
     assert.equal(await lk.services.bounces.markOf('gone@example.net'), null);
     assert.equal((await audits('mail.address_deliverable')).length, 1);
-    assert.deepEqual(listed((await admin.get('/admin/users?filter=undeliverable')).html), []);
+    assert.deepEqual(listed((await admin.get('/admin/users?filter=undeliverable')).html), ['Tess Twice']);
   });
 });
 
