@@ -11,6 +11,7 @@ import { spamScore } from './support/spam.ts';
 import { startImapServer, type TestImapServer } from './support/imap.ts';
 import { COMMAND_LINE } from '../src/modules/audit/audit.ts';
 import { ReturnPaths } from '../src/modules/mail/return-path.ts';
+import { API_SCOPES } from '../src/modules/apikeys/apikeys.service.ts';
 
 const VERP = /^bounces\+[0-9a-f]{32}-[0-9a-f]{20}@/;
 
@@ -189,6 +190,26 @@ describe('bounces sent to the listener', () => {
     assert.match(page, /Email Delivery Undeliverable ?: mail to this address bounced/);
     assert.match(page, /User unknown/);
     assert.equal((await lk.services.bounces.markOf('gone@example.net'))?.message_id, id);
+
+    // The JSON API says the same: the user is undeliverable, the mail bounced with the remote words.
+    const { secret } = await lk.services.apiKeys.create({ name: 'Reader', scopes: [...API_SCOPES], expiresAt: null }, COMMAND_LINE);
+    const api = async (path: string) => (await fetch(`${lk.url}/api/v1${path}`, { headers: { authorization: `Bearer ${secret}` } })).json() as Promise<Record<string, unknown>>;
+    assert.equal((await api(`/users/${userId}`)).undeliverable, true);
+    const listedUsers = (await api('/users?filter=undeliverable')).data as Array<{ email: string; undeliverable: boolean }>;
+    assert.deepEqual(listedUsers.map((user) => [user.email, user.undeliverable]), [['gone@example.net', true]]);
+    const mails = (await api('/mail?status=bounced')).data as Array<{ id: string; status: string; last_error: string }>;
+    assert.deepEqual(mails.map((mail) => [mail.id, mail.status]), [[id, 'bounced']]);
+    assert.match(mails[0]!.last_error, /User unknown/);
+  });
+
+  it('the same DSN received twice at once (two instances, or a server that retried) is recorded once', async () => {
+    const { id, returnPath } = await sentResetMail('twice@example.net', 'Tess Twice');
+    const raw = Buffer.from(dsn({ to: returnPath }));
+    const outcomes = await Promise.all([1, 2, 3].map(() => lk.services.bounces.receive(raw, [returnPath], { ip: '127.0.0.1', userAgent: 'test' })));
+    assert.deepEqual(outcomes.sort(), ['bounced', 'duplicate', 'duplicate']);
+    assert.equal((await messageOf(id)).status, 'bounced');
+    const attempts = await lk.services.db.selectFrom('mail_attempts').select('outcome').where('message_id', '=', id).execute();
+    assert.deepEqual(attempts.map((attempt) => attempt.outcome).sort(), ['bounced', 'sent']);
   });
 
   it('a reset asked for an undeliverable address answers as for any address, alerts administrators, and a used link clears the mark', async () => {
@@ -219,7 +240,7 @@ describe('bounces sent to the listener', () => {
     assert.ok(done.url.includes('/account'), done.url);
     assert.equal(await lk.services.bounces.markOf('gone@example.net'), null);
     assert.equal((await audits('mail.address_deliverable')).length, 1);
-    assert.deepEqual(listed((await admin.get('/admin/users?filter=undeliverable')).html), []);
+    assert.deepEqual(listed((await admin.get('/admin/users?filter=undeliverable')).html), ['Tess Twice']);
   });
 });
 

@@ -1,5 +1,6 @@
-// Passkeys in the browser: "Add a Passkey" and "Remove" on /account, "Use a passkey" at the second step, "Log in with
-// a passkey" on the login pages, the ceremonies' options (JSON, read by /assets/passkeys.js) and the two scripts.
+// Passkeys in the browser: "Add a Passkey" and "Remove" on /account (and "Add a Passkey" at sign-in when the settings
+// require a method), "Use a passkey" at the second step, "Log in with a passkey" on the login pages, the ceremonies'
+// options (JSON, read by /assets/passkeys.js) and the two scripts.
 // Each ceremony's challenge waits sealed in an HttpOnly cookie of this browser, for one answer within a few minutes.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
