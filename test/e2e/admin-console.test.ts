@@ -14,6 +14,7 @@ import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession, type BrowserSession } from '../support/browser.ts';
 import { COMMAND_LINE } from '../../src/modules/audit/audit.ts';
 import { BROKEN_BY_PASSWORD, DEFAULT_RULES } from '../support/contract.ts';
+import { pathOf, heading } from '../support/pages.ts';
 
 const ADMIN = { email: 'margit.admin@example.com', name: 'Margit Halvorsen' };
 const PER_PAGE = 50;
@@ -68,15 +69,6 @@ after(async () => {
 });
 
 // ——— What a person sees and does ———
-
-function pathOf(page: Page): string {
-  const url = new URL(page.url());
-  return url.pathname + url.search;
-}
-
-async function heading(page: Page): Promise<string> {
-  return (await page.getByRole('heading', { level: 1 }).innerText()).trim();
-}
 
 async function logIn(page: Page, email: string, password = GOOD_PASSWORD): Promise<void> {
   await page.goto('/login');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 import { assertAccessible } from '../support/axe.ts';
@@ -14,6 +14,7 @@ import { launchBrowser, openSession } from '../support/browser.ts';
 import { cleanEnv, freePort } from '../support/net.ts';
 import { COMMAND_LINE } from '../../src/modules/audit/audit.ts';
 import { codeAt } from '../../src/modules/twostep/totp.ts';
+import { heading, logIn } from '../support/pages.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sign-in-app/server.mjs', import.meta.url));
 const RESET_PASSWORD = 'Quiet-Lantern-77';
@@ -32,17 +33,6 @@ async function startExample(env: Record<string, string>): Promise<{ process: Chi
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   return { process: child, output: () => output };
-}
-
-async function heading(page: Page): Promise<string> {
-  return (await page.getByRole('heading', { level: 1 }).innerText()).trim();
-}
-
-async function logIn(page: Page, email: string, password: string): Promise<void> {
-  await page.getByLabel('Email', { exact: true }).fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.waitForLoadState();
 }
 
 describe('Sign in with Latchkey, in a browser, through the example application', () => {

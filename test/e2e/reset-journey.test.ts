@@ -7,6 +7,7 @@ import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/sm
 import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession } from '../support/browser.ts';
 import { BROKEN_BY_PASSWORD, DEFAULT_RULES } from '../support/contract.ts';
+import { pathOf, heading, logIn } from '../support/pages.ts';
 
 const NEW_PASSWORD = 'Quiet-Lantern-77';
 const SCREENSHOT = '/tmp/latchkey-reset.png';
@@ -30,22 +31,6 @@ function onTestServer(link: string, lk: TestApp): string {
   const url = new URL(link);
   assert.equal(url.origin + '/', lk.services.config.baseUrl.href, 'the link is built from LATCHKEY_BASE_URL');
   return new URL(url.pathname + url.search, lk.url).toString();
-}
-
-function pathOf(page: Page): string {
-  const url = new URL(page.url());
-  return url.pathname + url.search;
-}
-
-async function heading(page: Page): Promise<string> {
-  return (await page.getByRole('heading', { level: 1 }).innerText()).trim();
-}
-
-async function logIn(page: Page, email: string, password: string): Promise<void> {
-  await page.getByLabel('Email', { exact: true }).fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.waitForLoadState();
 }
 
 async function choosePassword(page: Page, password: string, confirmation = password): Promise<void> {

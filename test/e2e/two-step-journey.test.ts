@@ -10,6 +10,7 @@ import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession } from '../support/browser.ts';
+import { pathOf, heading, logIn } from '../support/pages.ts';
 
 const NEW_PASSWORD = 'Quiet-Lantern-77';
 const STEP = 30_000;
@@ -21,22 +22,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-function pathOf(page: Page): string {
-  const url = new URL(page.url());
-  return url.pathname + url.search;
-}
-
-async function heading(page: Page): Promise<string> {
-  return (await page.getByRole('heading', { level: 1 }).innerText()).trim();
-}
-
-async function logIn(page: Page, email: string, password: string): Promise<void> {
-  await page.getByLabel('Email', { exact: true }).fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.waitForLoadState();
-}
 
 async function enterCode(page: Page, code: string): Promise<void> {
   await page.getByLabel('Verification code', { exact: true }).fill(code);

@@ -5,11 +5,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Webhook } from 'standardwebhooks';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession } from '../support/browser.ts';
+import { heading } from '../support/pages.ts';
 
 const ADMIN = { email: 'wilma.hooks@example.com', name: 'Wilma Hooks' };
 
@@ -42,10 +43,6 @@ after(async () => {
   receiver?.closeAllConnections();
   await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
 });
-
-async function heading(page: Page): Promise<string> {
-  return (await page.getByRole('heading', { level: 1 }).innerText()).trim();
-}
 
 describe('the Webhooks pages', () => {
   it('an administrator adds a webhook, sees each attempt of a delivery, rotates its secret and deletes it', { timeout: 60_000 }, async (t) => {
