@@ -1,9 +1,10 @@
 // Pieces that several pages show the same way: times, the CSRF field, the new-password fields with their rules, refusals, notices.
 import { html, type SafeHtml } from './html.ts';
+import { translator } from '../infra/i18n.ts';
 
-/** "2026-01-31 14:05 UTC", or a dash for never. */
+/** A moment in the reader's language and the installation's time zone ("Jan 31, 2026, 14:05 UTC"), or a dash for never. */
 export function when(ms: number | null): string {
-  return ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  return ms === null ? '—' : translator().dateTime(ms);
 }
 
 /** The hidden field that carries the CSRF token in every form Latchkey serves (app.ts checks it on each post). */

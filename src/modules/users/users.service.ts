@@ -66,6 +66,7 @@ export class UserDirectory {
       password_changed_at: passwordHash ? now : null,
       search_key: searchKeyOf(name, email),
       email_verified_at: null,
+      language: null,
     };
     try {
       await this.db.transaction().execute(async (trx) => {
