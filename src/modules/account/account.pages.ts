@@ -10,18 +10,20 @@ import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { accountPage } from './account.views.ts';
 import { noticeFor } from '../../views/components.ts';
+import { t } from '../../infra/i18n.ts';
 
-const NOTICES: Record<string, string> = {
-  'password-changed': 'Your password was changed. Every other session has been logged out.',
-  'sessions-ended': 'Every other session has been logged out.',
-  'passkey-added': 'Your passkey was added.',
-  'passkey-removed': 'The passkey was removed.',
-  'password-chosen': 'Welcome! Your password is set and you are logged in.',
-  'email-change-sent': 'A confirmation link was sent to your new address: your account changes to it once you use the link. Your current address was told about the change.',
+/** The notices of /account by the name in its address; texts looked up per request, in the reader's language. */
+const NOTICES: Record<string, () => string> = {
+  'password-changed': () => t('account.notices.passwordChanged'),
+  'sessions-ended': () => t('account.notices.sessionsEnded'),
+  'passkey-added': () => t('account.notices.passkeyAdded'),
+  'passkey-removed': () => t('account.notices.passkeyRemoved'),
+  'password-chosen': () => t('account.notices.passwordChosen'),
+  'email-change-sent': () => t('account.notices.emailChangeSent'),
 };
 
 /** After "Revoke": the application is named from the registry, never from the address. */
-const revokedNotice = (application: string) => `${application} can no longer use your account. It will ask you to sign in again.`;
+const revokedNotice = (application: string) => t('account.applications.revoked', { application });
 
 const AccountQuery = query({ notice: text(64), application: text(100) });
 const PasswordForm = formBody({ current: text(1024), password: text(1024), confirmation: text(1024) });
@@ -67,7 +69,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
         const application = await applications.get(query.application);
         if (application) return render(reply, auth, { notice: revokedNotice(application.name) });
       }
-      return render(reply, auth, { notice: noticeFor(NOTICES, query.notice) });
+      return render(reply, auth, { notice: noticeFor(NOTICES, query.notice)?.() ?? null });
     });
 
     // Limited like the login form: the current password must not be guessable through this form either.
@@ -84,7 +86,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
         if (error instanceof UserError) return render(reply, auth, { error: error.message, status: 400 });
         throw error;
       }
-      if (change.outcome === 'wrong current') return render(reply, auth, { error: 'The current password is not correct.', status: 400 });
+      if (change.outcome === 'wrong current') return render(reply, auth, { error: t('account.changePassword.wrongCurrent'), status: 400 });
       if (change.outcome === 'session ended') {
         cookies.clear(reply, 'session');
         cookies.sessionChanged(reply);
@@ -108,7 +110,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
         if (!(error instanceof UserError)) throw error;
         return render(reply, auth, { emailForm: { email, error: error.message }, status: error.status });
       }
-      if (change.outcome === 'wrong current') return render(reply, auth, { emailForm: { email, error: 'The current password is not correct.' }, status: 400 });
+      if (change.outcome === 'wrong current') return render(reply, auth, { emailForm: { email, error: t('account.changePassword.wrongCurrent') }, status: 400 });
       if (change.outcome === 'session ended') {
         cookies.clear(reply, 'session');
         cookies.sessionChanged(reply);

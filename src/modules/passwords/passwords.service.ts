@@ -2,6 +2,7 @@
 import type { Clock } from '../../infra/clock.ts';
 import type { Db, Tx } from '../../infra/db.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import { voidOpenLinks } from '../recovery/reset-links.repo.ts';
@@ -41,7 +42,8 @@ export class Passwords {
     const broken = this.policy.check(password, { name: user.name, email: user.email });
     if (broken.length > 0) throw new PasswordRefused(broken);
     if (password !== confirmation) {
-      throw new UserError('The two passwords do not match.', 400, { confirmation: 'The two passwords do not match.' });
+      const mismatch = t('account.changePassword.mismatch');
+      throw new UserError(mismatch, 400, { confirmation: mismatch });
     }
     return hashPassword(password);
   }
