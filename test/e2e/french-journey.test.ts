@@ -37,8 +37,8 @@ const RULES_FR = [
   'Une lettre minuscule',
   'Un chiffre',
   'Un caractère spécial, par exemple ! ? # ou %',
-  'Pas un mot de passe couramment utilisé',
-  'Ne contient ni votre nom ni votre adresse e-mail',
+  'Pas un mot de passe courant',
+  'Ni votre nom ni votre adresse e-mail',
   'Au plus 128 caractères',
 ];
 
@@ -137,7 +137,7 @@ describe('in French', () => {
     assert.equal(pathOf(page), '/reset-password/new');
     await assertFrench(page, 'Choisissez un nouveau mot de passe', 'the new password page');
     await page.getByText('Bonjour Camille Roux, choisissez le nouveau mot de passe de votre compte.', { exact: true }).waitFor();
-    await page.getByText('Votre mot de passe doit comporter :', { exact: true }).waitFor();
+    await page.getByText('Exigences pour votre mot de passe :', { exact: true }).waitFor();
     assert.deepEqual(await page.locator('#rules').getByRole('listitem').allInnerTexts(), RULES_FR);
 
     // A weak password is refused, each broken rule said in French.
