@@ -42,8 +42,7 @@ export class Passwords {
     const broken = this.policy.check(password, { name: user.name, email: user.email });
     if (broken.length > 0) throw new PasswordRefused(broken);
     if (password !== confirmation) {
-      const mismatch = t('account.changePassword.mismatch');
-      throw new UserError(mismatch, 400, { confirmation: mismatch });
+      throw new UserError(t('passwords.mismatch'), 400, { confirmation: t('passwords.mismatch') });
     }
     return hashPassword(password);
   }
@@ -86,7 +85,7 @@ export class Passwords {
 
   /** An administrator sets the password of an active user; throws PasswordRefused or UserError. */
   async setByAdministrator(user: User, password: string, confirmation: string, actor: Actor): Promise<void> {
-    if (user.status !== 'active') throw new UserError('Restore the user before setting a password.', 409);
+    if (user.status !== 'active') throw new UserError(t('passwords.restoreFirst'), 409);
     const hash = await this.prepare(user, password, confirmation);
     await this.db.transaction().execute((trx) => this.apply(trx, user, hash, 'administrator', actor));
   }
