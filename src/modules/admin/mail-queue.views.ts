@@ -42,7 +42,7 @@ ${options.mailboxMode
   )}</tbody>
 </table>
 ${options.messages.length === 0 ? html`<p class="muted">No mail here.</p>` : ''}
-${pager('/admin/mail-queue', options.params, options.page, options.perPage, options.total, ['message', 'messages'])}
+${pager('/admin/mail-queue', options.params, options.page, options.perPage, options.total, 'messages')}
 </div>`;
 }
 
