@@ -1,4 +1,5 @@
 // The users pages of the console: the list with search, filters, sorting and bulk reset; a user's page; forms.
+import { languageField } from '../../views/language-select.ts';
 import { html, type SafeHtml } from '../../views/html.ts';
 import { userAgentCell } from '../../views/user-agent.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
@@ -179,6 +180,8 @@ export interface UserForm {
   email: string;
   name: string;
   role: User['role'];
+  /** On the Edit form only: the user's language (null: the browser's). */
+  language?: string | null;
   errors?: Record<string, string>;
   error?: string | null;
 }
@@ -191,7 +194,8 @@ function userFields(form: UserForm): SafeHtml {
 <label for="email">Email</label>
 <input id="email" name="email" type="email" required maxlength="254" value="${form.email}">${fieldError('email')}
 <label for="role">Role</label>
-<select id="role" name="role"><option value="user"${form.role === 'user' ? html` selected` : ''}>User</option><option value="admin"${form.role === 'admin' ? html` selected` : ''}>Administrator</option></select>`;
+<select id="role" name="role"><option value="user"${form.role === 'user' ? html` selected` : ''}>User</option><option value="admin"${form.role === 'admin' ? html` selected` : ''}>Administrator</option></select>
+${form.language !== undefined ? languageField('language', form.language) : ''}`;
 }
 
 export function newUserForm(csrfToken: string, form: UserForm, rules: string[]): SafeHtml {
