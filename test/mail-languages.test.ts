@@ -67,7 +67,7 @@ describe('mails in the recipient language', () => {
     assert.equal(mail.subject, 'Votre mot de passe a été modifié');
     assert.match(mail.text, /^Bonjour Françoise Faure,/);
     assert.match(mail.text, /Le mot de passe de votre compte a été modifié le \d{1,2} \S+ \d{4}/);
-    assert.match(mail.text, /Sinon, réinitialisez dès maintenant votre mot de passe sur https:\/\/accounts\.example\.test\/reset-password/);
+    assert.match(mail.text, /Sinon, réinitialisez votre mot de passe sans attendre sur https:\/\/accounts\.example\.test\/reset-password/);
     assert.match(mail.html, /<html lang="fr" dir="ltr">/);
   });
 
