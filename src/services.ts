@@ -120,7 +120,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     intakeBatch: REQUEST_BATCH,
   });
   const policy = new PasswordPolicy(config.passwordPolicy);
-  const users = new UserDirectory(db, clock, policy);
+  const users = new UserDirectory(db, clock, policy, languages);
   const sessions = new Sessions(db, clock, {
     idleSeconds: config.sessionIdleSeconds,
     maxSeconds: config.sessionMaxSeconds,

@@ -11,6 +11,7 @@ import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { accountPage } from './account.views.ts';
 import { noticeFor } from '../../views/components.ts';
 import { t } from '../../infra/i18n.ts';
+import { chosenLanguage } from '../../views/language-select.ts';
 
 /** The notices of /account by the name in its address; texts looked up per request, in the reader's language. */
 const NOTICES: Record<string, () => string> = {
@@ -29,6 +30,7 @@ const AccountQuery = query({ notice: text(64), application: text(100) });
 const PasswordForm = formBody({ current: text(1024), password: text(1024), confirmation: text(1024) });
 const RevokeForm = formBody({ application: text(100) });
 const EmailForm = formBody({ email: text(320), current: text(1024) });
+const LanguageForm = formBody({ language: text(35) });
 
 export function accountPages(services: Services): FastifyPluginAsync {
   const { sessions, passwords, policy, cookies, applications } = services;
@@ -36,7 +38,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
   async function render(
     reply: FastifyReply,
     auth: Auth,
-    extra: { notice?: string | null; broken?: string[]; error?: string | null; emailForm?: { email: string; error: string }; status?: number },
+    extra: { notice?: string | null; broken?: string[]; error?: string | null; emailForm?: { email: string; error: string }; languageError?: string; status?: number },
   ) {
     const list = await sessions.list(auth.user.id);
     const signedIn = await applications.signedInFor(auth.user.id);
@@ -46,6 +48,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
       accountPage({
         viewer: { name: auth.user.name, email: auth.user.email, role: auth.user.role },
         emailVerifiedAt: auth.user.email_verified_at,
+        language: auth.user.language,
         csrfToken: reply.generateCsrf(),
         sessions: list,
         applications: signedIn,
@@ -125,6 +128,19 @@ export function accountPages(services: Services): FastifyPluginAsync {
       await sessions.endOthers(auth.user, auth.session, actorOf(request, auth.user.id));
       cookies.clear(reply, 'reset');
       return reply.redirect('/account?notice=sessions-ended', 303);
+    });
+
+    // "Language": from the next page on, pages and mails are in the chosen language (the browser's when none).
+    app.post('/account/language', { schema: { body: LanguageForm } }, async (request, reply) => {
+      const auth = await requireUser(request, reply);
+      if (!auth) return reply;
+      try {
+        await services.users.setLanguage(auth.user.id, chosenLanguage(request.body.language), actorOf(request, auth.user.id));
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        return render(reply, auth, { languageError: error.message, status: error.status });
+      }
+      return reply.redirect('/account#language', 303);
     });
 
     // "Revoke": the application loses this user's grants and tokens; the person lands back on the list.

@@ -9,11 +9,15 @@ import type { SignedInApplication } from '../applications/applications.service.t
 import { scopeWords } from '../oidc/interactions.views.ts';
 import type { TwoStepMethods } from '../twostep/twostep.service.ts';
 import { twoStepCard } from '../twostep/twostep.views.ts';
+import { languageCard } from './language.views.ts';
 
 export interface AccountView {
   viewer: Viewer & { email: string };
   /** When the address was last proven; null: not yet. */
   emailVerifiedAt: number | null;
+  /** The user's own language; null: the browser's. */
+  language: string | null;
+  languageError?: string;
   /** The "Change Email" form sent back with what was wrong. */
   emailForm?: { email: string; error: string };
   csrfToken: string;
@@ -62,6 +66,7 @@ ${passwordRefusal(view.broken, view.error)}
   <button type="submit">${t('account.changePassword.submit')}</button>
 </form>
 </div>
+${languageCard(view.language, view.csrfToken, view.languageError)}
 ${twoStepCard(view.twoStep, view.csrfToken)}
 <div class="card">
 <h2>${t('account.sessions.title')}</h2>

@@ -1,4 +1,5 @@
 // The console's users pages: list, search, filters, sort, pages; create, edit, archive; a user's page and actions.
+import { chosenLanguage } from '../../views/language-select.ts';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -51,7 +52,7 @@ const LIST_FIELDS = { q: text(200), filter: texts(40, 20) };
 const ListQuery = query({ ...LIST_FIELDS, sort: text(40), dir: text(10), page: pageNumber });
 const BulkForm = formBody({ ...LIST_FIELDS, scope: text(20), ids: texts(64, BULK_CAP), confirmed: text(10) });
 /** The user form; the service says what is wrong with a value, beside its field. */
-const UserFields = formBody({ email: text(320), name: text(300), role: text(20), password: text(1024) });
+const UserFields = formBody({ email: text(320), name: text(300), role: text(20), password: text(1024), language: text(35) });
 const PasswordForm = formBody({ password: text(1024), confirmation: text(1024) });
 const ActionForm = formBody({});
 
@@ -93,7 +94,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       resetPending,
       twoStep,
       undeliverable,
-      form: extra.form ?? { email: user.email, name: user.name, role: user.role },
+      form: extra.form ?? { email: user.email, name: user.name, role: user.role, language: user.language },
       rules: policy.rules(),
       passwordBroken: extra.passwordBroken,
       passwordError: extra.passwordError,
@@ -184,7 +185,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
     app.post('/admin/users/:id', { schema: { params: IdParams, body: UserFields } }, async (request, reply) => {
       const auth = adminOf(request);
       const user = await loadUser(request.params.id);
-      const form = readForm(request.body);
+      const form = { ...readForm(request.body), language: chosenLanguage(request.body.language) };
       try {
         await users.update(user.id, form, actorOf(request, auth.user.id));
       } catch (error) {

@@ -1,4 +1,5 @@
 // The users pages of the console: the list with search, filters, sorting and bulk reset; a user's page; forms.
+import { languageField } from '../../views/language-select.ts';
 import { html, type SafeHtml } from '../../views/html.ts';
 import { userAgentCell } from '../../views/user-agent.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
@@ -186,6 +187,8 @@ export interface UserForm {
   email: string;
   name: string;
   role: User['role'];
+  /** On the Edit form only: the user's language (null: the browser's). */
+  language?: string | null;
   errors?: Record<string, string>;
   error?: string | null;
 }
@@ -198,7 +201,8 @@ function userFields(form: UserForm): SafeHtml {
 <label for="email">${t('users.field.email')}</label>
 <input id="email" name="email" type="email" required maxlength="254" value="${form.email}">${fieldError('email')}
 <label for="role">${t('users.field.role')}</label>
-<select id="role" name="role"><option value="user"${form.role === 'user' ? html` selected` : ''}>${t('users.role.user')}</option><option value="admin"${form.role === 'admin' ? html` selected` : ''}>${t('users.role.admin')}</option></select>`;
+<select id="role" name="role"><option value="user"${form.role === 'user' ? html` selected` : ''}>${t('users.role.user')}</option><option value="admin"${form.role === 'admin' ? html` selected` : ''}>${t('users.role.admin')}</option></select>
+${form.language !== undefined ? languageField('language', form.language) : ''}`;
 }
 
 export function newUserForm(csrfToken: string, form: UserForm, rules: string[]): SafeHtml {

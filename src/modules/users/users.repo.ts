@@ -79,6 +79,10 @@ export async function updateUserDetails(db: Executor, id: string, details: Pick<
     .execute();
 }
 
+export async function setUserLanguage(db: Executor, id: string, language: string | null): Promise<void> {
+  await db.updateTable('users').set({ language }).where('id', '=', id).execute();
+}
+
 export async function setUserStatus(db: Executor, id: string, status: User['status']): Promise<void> {
   await db.updateTable('users').set({ status }).where('id', '=', id).execute();
 }
