@@ -3,10 +3,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
+import { fastifyRequestContext } from '@fastify/request-context';
 import type { Services } from './services.ts';
 import { errorHandler, errorPage, refuseNul, securityHeaders, sendHtml, setSecurityHeaders } from './infra/web.ts';
 import { unusableLinkPage } from './modules/recovery/recovery.views.ts';
 import { newId } from './infra/crypto.ts';
+import { languageHook } from './infra/language-choice.ts';
 import { favicon, stylesheet } from './views/layout.ts';
 import type { Auth } from './guards.ts';
 import { authPages } from './modules/sessions/auth.pages.ts';
@@ -47,6 +49,9 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.removeContentTypeParser(['application/json', 'text/plain']);
 
   await app.register(cookie);
+  // Each request's language, for every page, message and date it answers with (infra/language-choice.ts).
+  await app.register(fastifyRequestContext);
+  app.addHook('onRequest', languageHook(services));
   await app.register(formbody, { bodyLimit: 16 * 1024 });
   await app.register(csrf, {
     cookieKey: services.cookies.name('csrf'),

@@ -1,7 +1,8 @@
 // Every setting Latchkey reads, with its default, checked once at start; nothing else reads process.env.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { LOCALES_DIR, SOURCE_LANGUAGE } from './infra/i18n.ts';
 
 export type TwoStepRequired = 'off' | 'admins' | 'everyone';
 const TWO_STEP_REQUIRED: readonly TwoStepRequired[] = ['off', 'admins', 'everyone'];
@@ -57,6 +58,8 @@ export interface Config {
   webhooks: { allowPrivate: boolean; allowHttp: boolean; timeoutSeconds: number; retryHorizonSeconds: number };
   /** The Security view's alert rules, and how often they are checked (0: not on this instance). */
   alerts: AlertSettings;
+  /** LATCHKEY_LANGUAGE and LATCHKEY_TIME_ZONE: mails to people who chose no language, and every date shown. */
+  languages: { defaultLanguage: string; timeZone: string; localesDir: string };
   /** How many days old records are kept (0: kept for ever), and how often one instance removes the rest (0: not this one). */
   retention: { auditDays: number; anonymousDays: number; mailDays: number; linksDays: number; intervalSeconds: number };
   logLevel: string;
@@ -332,6 +335,29 @@ function parseAlerts(env: Env): AlertSettings {
   };
 }
 
+/**
+ * The installation's language (one of the catalogues in locales/) and time zone (IANA, e.g. Europe/Paris).
+ * LATCHKEY_LOCALES_DIR points at another folder of catalogues (a language being written, or a test's).
+ */
+function parseLanguages(env: Env): Config['languages'] {
+  const localesDir = env.LATCHKEY_LOCALES_DIR?.trim() ? path.resolve(env.LATCHKEY_LOCALES_DIR.trim()) : LOCALES_DIR;
+  let available: string[];
+  try {
+    available = readdirSync(localesDir).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -'.json'.length));
+  } catch {
+    throw new ConfigError(`LATCHKEY_LOCALES_DIR: no folder of language catalogues at ${localesDir}`);
+  }
+  const defaultLanguage = env.LATCHKEY_LANGUAGE?.trim() || SOURCE_LANGUAGE;
+  if (!available.includes(defaultLanguage)) throw new ConfigError(`LATCHKEY_LANGUAGE must be one of ${available.sort().join(', ')}, got "${defaultLanguage}"`);
+  const timeZone = env.LATCHKEY_TIME_ZONE?.trim() || 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+  } catch {
+    throw new ConfigError(`LATCHKEY_TIME_ZONE must be an IANA time zone such as Europe/Paris or UTC, got "${timeZone}"`);
+  }
+  return { defaultLanguage, timeZone, localesDir };
+}
+
 /** Reads `.env` from the working directory (without overriding the real environment), then the settings. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const envFile = path.join(cwd, '.env');
@@ -418,6 +444,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       retryHorizonSeconds: integer(env, 'LATCHKEY_WEBHOOK_RETRY_HORIZON', 86400, 60, 30 * 86400),
     },
     alerts: parseAlerts(env),
+    languages: parseLanguages(env),
     retention: parseRetention(env),
     logLevel,
     twoStepRequired,

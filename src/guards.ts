@@ -7,6 +7,7 @@ import type { LimitedForm } from './modules/throttle/throttle.ts';
 import { html } from './views/html.ts';
 import { page } from './views/layout.ts';
 import { sendHtml } from './infra/web.ts';
+import { t } from './infra/i18n.ts';
 
 export interface Auth {
   user: User;
@@ -75,9 +76,9 @@ export function adminOf(request: FastifyRequest): Auth {
 
 function forbiddenPage(auth: Auth, csrfToken: string): string {
   return page({
-    title: 'Not allowed',
+    title: t('errors.forbidden.title'),
     viewer: auth.user,
     csrfToken,
-    body: html`<div class="card narrow"><h1>Not allowed</h1><p class="error" role="alert">This page is for administrators only. Your account does not have the Administrator role.</p><p><a href="/account">Go to your account</a></p></div>`,
+    body: html`<div class="card narrow"><h1>${t('errors.forbidden.title')}</h1><p class="error" role="alert">${t('errors.forbidden.message')}</p><p><a href="/account">${t('errors.forbidden.account')}</a></p></div>`,
   });
 }

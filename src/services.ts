@@ -1,5 +1,6 @@
 // Builds the domain services from the settings: the one place that wires database, clock, mail and rules.
 import { ConfigError, describeDatabase, type Config } from './config.ts';
+import { Languages, readCatalogues, setDefaultTranslator } from './infra/i18n.ts';
 import { UserError } from './infra/errors.ts';
 import type { Clock } from './infra/clock.ts';
 import { BrowserCookies } from './infra/cookies.ts';
@@ -38,6 +39,8 @@ import { WebhookWorker } from './modules/webhooks/worker.ts';
 
 export interface Services {
   config: Config;
+  /** The language catalogues, and a translator for each language. */
+  languages: Languages;
   db: Db;
   clock: Clock;
   logger: Logger;
@@ -95,7 +98,10 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     releaseLock();
     throw unreachable(error, config) ?? error;
   }
-  const outbox = new Outbox(db, clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl });
+  const languages = new Languages(readCatalogues(config.languages.localesDir), config.languages);
+  // What runs outside a request or a mail (the command line, a worker's own messages) speaks the installation's language.
+  setDefaultTranslator(languages.get(config.languages.defaultLanguage));
+  const outbox = new Outbox(db, clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl }, languages);
   const mailServers = new MailServers(db, clock, new SecretBox(secret, 'mail-server-password'), config.smtpUrl);
   const router = new MailRouter(mailServers, config.dkim);
   const returnPaths = config.bounces.domain ? new ReturnPaths(secret, config.bounces.domain) : null;
@@ -114,7 +120,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     intakeBatch: REQUEST_BATCH,
   });
   const policy = new PasswordPolicy(config.passwordPolicy);
-  const users = new UserDirectory(db, clock, policy);
+  const users = new UserDirectory(db, clock, policy, languages);
   const sessions = new Sessions(db, clock, {
     idleSeconds: config.sessionIdleSeconds,
     maxSeconds: config.sessionMaxSeconds,
@@ -145,6 +151,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const apiKeys = new ApiKeys(db, clock);
   return {
     config,
+    languages,
     db,
     clock,
     logger,

@@ -94,7 +94,7 @@ describe('Sign in with Latchkey: /account "Applications", removal, max_age, logo
     await signIn(browser, wiki.config);
     const text = await applicationsOnAccount(browser);
     assert.match(text, /Wiki/);
-    assert.match(text, /\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/, 'since when');
+    assert.match(text, /[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{2}:\d{2} UTC/, 'since when');
     for (const scope of ['openid', 'profile', 'email', 'offline_access']) assert.match(text, new RegExp(`\\b${scope}\\b`), `the ${scope} scope`);
     assert.match(text, /see your name/);
     assert.match(browser.html, /<button type="submit" class="secondary">Revoke<span class="visually-hidden"> Wiki<\/span><\/button>/);

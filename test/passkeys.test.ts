@@ -122,8 +122,8 @@ describe('passkeys', () => {
     assert.equal(new URL(second.page.url).pathname + new URL(second.page.url).search, '/account?notice=passkey-added');
     const account = textOf(second.page.html);
     assert.match(account, /Two-Step Verification On: after your password, Latchkey asks for one of your passkeys/);
-    assert.match(account, /Work laptop 2026-06-01 09:00 UTC — No/);
-    assert.match(account, /Phone 2026-06-01 09:01 UTC — Yes/);
+    assert.match(account, /Work laptop Jun 1, 2026, 09:00 UTC — No/);
+    assert.match(account, /Phone Jun 1, 2026, 09:01 UTC — Yes/);
     assert.match(account, /Recovery codes left: 10 of 10/);
     assert.match(second.page.html, />Set Up Authenticator App</);
     assert.match(second.page.html, />Add a Passkey</);
@@ -178,7 +178,7 @@ describe('passkeys', () => {
     const events = await eventsOf(user.id);
     assert.equal(events.filter((e) => e.startsWith('two_step.failed') && e.includes('"method":"passkey"')).length, 2);
     assert.ok(events.some((e) => e.startsWith('two_step.used') && e.includes('"method":"passkey"') && e.includes('"passkey":"Laptop"')));
-    assert.match(textOf(done.html), /Laptop 2026-06-01 09:\d\d UTC 2026-06-01 09:\d\d UTC No/, 'the last use is shown');
+    assert.match(textOf(done.html), /Laptop Jun 1, 2026, 09:\d\d UTC Jun 1, 2026, 09:\d\d UTC No/, 'the last use is shown');
   });
 
   // @simplewebauthn/server parses P-256 signatures with @peculiar/asn1-schema: package.json's overrides keep one copy of

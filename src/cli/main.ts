@@ -24,7 +24,7 @@ const USAGE = `Usage: latchkey <command>
 
 Commands:
   serve                                              start the server
-  users add --email E --name N [--password-stdin] [--admin]
+  users add --email E --name N [--password-stdin] [--admin] [--language CODE]
                                                      create a user; --password-stdin reads the password
                                                      from a pipe, or asks for it at a terminal; without
                                                      a password the user is invited by email
@@ -261,7 +261,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
     if (sub === 'add') {
       const { values } = parse(
         rest,
-        { email: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, admin: { type: 'boolean' } },
+        { email: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, admin: { type: 'boolean' }, language: { type: 'string' } },
         0,
       );
       if (typeof values.email !== 'string' || typeof values.name !== 'string') throw new UsageError('users add needs --email and --name');
@@ -272,7 +272,7 @@ async function run(argv: string[], out: (line: string) => void): Promise<void> {
       }
       const password = values['password-stdin'] ? await readPassword() : typeof values.password === 'string' ? values.password : null;
       await withServices(loadConfig(), async (services) => {
-        const input = { email: values.email as string, name: values.name as string, password, role: values.admin ? ('admin' as const) : ('user' as const) };
+        const input = { email: values.email as string, name: values.name as string, password, role: values.admin ? ('admin' as const) : ('user' as const), language: typeof values.language === 'string' ? values.language : null };
         const { user, invited } = await services.addresses.createUser(input, COMMAND_LINE, 'cli');
         const validity = describeDuration(services.config.invitationTtlSeconds);
         const how = password ? '' : invited ? `: an invitation to choose one was sent (its link is valid for ${validity})` : ': its address cannot receive mail, so set one first';

@@ -10,8 +10,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  * `second-step`: a sign-in whose password (or reset link) was accepted, sealed, waiting for its second step.
  * `recovery-codes`: new recovery codes, sealed, on their way to the one page that shows them.
  * `passkey-challenge`: the challenge of a passkey ceremony under way in this browser, sealed.
+ * `lang`: the language picked with the switcher of the pages before login.
  */
-export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret' | 'second-step' | 'recovery-codes' | 'passkey-challenge';
+export type CookieKind = 'session' | 'reset' | 'csrf' | 'return' | 'new-secret' | 'second-step' | 'recovery-codes' | 'passkey-challenge' | 'lang';
 
 export interface CookieAttributes {
   path: '/';

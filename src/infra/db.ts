@@ -37,6 +37,8 @@ export interface UsersTable {
   search_key: string;
   /** When the address was last proven by using an emailed link; null: never (or changed since by an administrator). */
   email_verified_at: number | null;
+  /** The language pages and mails use for this user (a catalogue's code); null: the browser's, or the installation's. */
+  language: string | null;
 }
 
 export interface SessionsTable {
@@ -108,6 +110,8 @@ export interface MailMessagesTable {
   transport: string | null;
   created_at: number;
   sent_at: number | null;
+  /** The language the mail is written in (subject at queueing, body at sending). */
+  language: string | null;
 }
 
 export interface MailAttemptsTable {

@@ -613,6 +613,18 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('undeliverable_addresses').execute();
     },
   },
+  '0024_languages': {
+    async up(db: AnyDb) {
+      // A user's chosen language (null: the browser's before login, the installation's in mails), and the language
+      // each mail was written in, so the worker renders the body in the language of the subject.
+      await db.schema.alterTable('users').addColumn('language', 'text').execute();
+      await db.schema.alterTable('mail_messages').addColumn('language', 'text').execute();
+    },
+    async down(db: AnyDb) {
+      await db.schema.alterTable('mail_messages').dropColumn('language').execute();
+      await db.schema.alterTable('users').dropColumn('language').execute();
+    },
+  },
 };
 
 /** The indexes 0007 gives the users list's sorts, each on (column, email). */

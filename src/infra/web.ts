@@ -4,6 +4,7 @@ import type { Actor } from '../modules/audit/audit.ts';
 import { html, type SafeHtml } from '../views/html.ts';
 import { page } from '../views/layout.ts';
 import { UserError } from './errors.ts';
+import { t } from './i18n.ts';
 
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -49,7 +50,7 @@ function holdsNul(value: unknown): boolean {
 export function refuseNul(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     if (holdsNul(request.params) || holdsNul(request.query) || holdsNul(request.body)) {
-      throw new UserError('The request holds a character Latchkey does not accept (U+0000).', 400);
+      throw new UserError(t('errors.nul'), 400);
     }
   });
 }
@@ -61,38 +62,40 @@ export function sendHtml(reply: FastifyReply, body: string | SafeHtml, status?: 
 }
 
 export function errorPage(reply: FastifyReply, status: number, title: string, message: string): FastifyReply {
-  return sendHtml(reply, page({ title, body: html`<div class="card narrow"><h1>${title}</h1><p class="error" role="alert">${message}</p><p><a href="/">Back to Latchkey</a></p></div>` }), status);
+  return sendHtml(reply, page({ title, body: html`<div class="card narrow"><h1>${title}</h1><p class="error" role="alert">${message}</p><p><a href="/">${t('errors.back')}</a></p></div>` }), status);
 }
 
-const FRAMEWORK_ERRORS: Record<string, [number, string, string]> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'Too much data', 'The form sent more data than Latchkey accepts. Shorten the fields and try again.'],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'Unsupported form', 'Latchkey only accepts ordinary HTML form posts here.'],
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'Empty request', 'The request had no content.'],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'Bad request', 'The request was malformed.'],
-  FST_CSRF_INVALID_TOKEN: [403, 'Form expired', 'This form has expired or did not come from Latchkey. Go back, reload the page and try again.'],
-  FST_CSRF_MISSING_SECRET: [403, 'Form expired', 'This form has expired or did not come from Latchkey. Go back, reload the page and try again.'],
+// Functions, so each page is read in the language of the request that failed.
+const FORM_EXPIRED = (): [number, string, string] => [403, t('errors.formExpired.title'), t('errors.formExpired.message')];
+const FRAMEWORK_ERRORS: Record<string, () => [number, string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: () => [413, t('errors.tooLarge.title'), t('errors.tooLarge.message')],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => [415, t('errors.mediaType.title'), t('errors.mediaType.message')],
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => [400, t('errors.empty.title'), t('errors.empty.message')],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => [400, t('errors.badRequest.title'), t('errors.malformed')],
+  FST_CSRF_INVALID_TOKEN: FORM_EXPIRED,
+  FST_CSRF_MISSING_SECRET: FORM_EXPIRED,
 };
 
 /** A request its route's schema refused: a field longer than the form allows is named; anything else no browser sends. */
 function refusedInput(reply: FastifyReply, error: FastifyError): FastifyReply {
   const first = error.validation?.[0];
   const name = first?.instancePath.split('/')[1];
-  if (error.validationContext === 'body' && first?.keyword === 'maxLength' && name) return errorPage(reply, 400, 'Something is not right', `The field "${name}" is too long.`);
-  return errorPage(reply, 400, 'Bad request', 'Latchkey could not understand this request.');
+  if (error.validationContext === 'body' && first?.keyword === 'maxLength' && name) return errorPage(reply, 400, t('errors.notRight'), t('errors.tooLong', { name }));
+  return errorPage(reply, 400, t('errors.badRequest.title'), t('errors.badRequest.message'));
 }
 
 export function errorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof UserError) return errorPage(reply, error.status, 'Something is not right', error.message);
+    if (error instanceof UserError) return errorPage(reply, error.status, t('errors.notRight'), error.message);
     if (error.validation) return refusedInput(reply, error);
-    const known = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
+    const known = error.code ? FRAMEWORK_ERRORS[error.code]?.() : undefined;
     if (known) return errorPage(reply, known[0], known[1], known[2]);
-    if (error.statusCode === 429) return errorPage(reply, 429, 'Too many requests', 'Too many attempts from your address. Wait a minute and try again.');
+    if (error.statusCode === 429) return errorPage(reply, 429, t('errors.tooMany.title'), t('errors.tooMany.message'));
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-      return errorPage(reply, error.statusCode, 'Bad request', 'Latchkey could not understand this request.');
+      return errorPage(reply, error.statusCode, t('errors.badRequest.title'), t('errors.badRequest.message'));
     }
     request.log.error({ err: error }, 'unexpected error');
-    return errorPage(reply, 500, 'Something went wrong', `Latchkey hit an unexpected problem. Try again; if it keeps happening, give your administrator this reference: ${request.id}.`);
+    return errorPage(reply, 500, t('errors.unexpected.title'), t('errors.unexpected.message', { reference: request.id }));
   });
-  app.setNotFoundHandler((_request, reply) => errorPage(reply, 404, 'Page not found', 'There is no page at this address.'));
+  app.setNotFoundHandler((_request, reply) => errorPage(reply, 404, t('errors.notFound.title'), t('errors.notFound.message')));
 }

@@ -231,7 +231,7 @@ describe('Sign in with Latchkey, in a browser, through the example application',
     await page.waitForURL(`${latchkey}/oidc/interaction/**`);
     await logIn(page, email, GOOD_PASSWORD);
     assert.equal(await heading(page), 'Team Calendar wants to:');
-    assert.deepEqual(await page.getByRole('listitem').allInnerTexts(), [
+    assert.deepEqual(await page.getByRole('main').getByRole('listitem').allInnerTexts(), [
       'know who you are on Latchkey',
       'see your name',
       'see your email address',

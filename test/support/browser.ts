@@ -43,8 +43,9 @@ export interface BrowserSession {
  * collected; unless allowed in advance they fail the test when the session closes — which happens by
  * itself at the end of the test `t`, as in Epic Stack's e2e fixtures.
  */
-export async function openSession(browser: Browser, t?: TestContext, options: { baseURL?: string } = {}): Promise<BrowserSession> {
-  const context = await browser.newContext({ baseURL: options.baseURL, locale: 'en-US', viewport: { width: 1024, height: 800 } });
+export async function openSession(browser: Browser, t?: TestContext, options: { baseURL?: string; locale?: string } = {}): Promise<BrowserSession> {
+  // The locale also sets the browser's Accept-Language, which chooses the pages' language.
+  const context = await browser.newContext({ baseURL: options.baseURL, locale: options.locale ?? 'en-US', viewport: { width: 1024, height: 800 } });
   context.setDefaultTimeout(5_000);
   context.setDefaultNavigationTimeout(10_000);
   const problems: string[] = [];

@@ -10,23 +10,27 @@ import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { accountPage } from './account.views.ts';
 import { noticeFor } from '../../views/components.ts';
+import { t } from '../../infra/i18n.ts';
+import { chosenLanguage } from '../../views/language-select.ts';
 
-const NOTICES: Record<string, string> = {
-  'password-changed': 'Your password was changed. Every other session has been logged out.',
-  'sessions-ended': 'Every other session has been logged out.',
-  'passkey-added': 'Your passkey was added.',
-  'passkey-removed': 'The passkey was removed.',
-  'password-chosen': 'Welcome! Your password is set and you are logged in.',
-  'email-change-sent': 'A confirmation link was sent to your new address: your account changes to it once you use the link. Your current address was told about the change.',
+/** The notices of /account by the name in its address; texts looked up per request, in the reader's language. */
+const NOTICES: Record<string, () => string> = {
+  'password-changed': () => t('account.notices.passwordChanged'),
+  'sessions-ended': () => t('account.notices.sessionsEnded'),
+  'passkey-added': () => t('account.notices.passkeyAdded'),
+  'passkey-removed': () => t('account.notices.passkeyRemoved'),
+  'password-chosen': () => t('account.notices.passwordChosen'),
+  'email-change-sent': () => t('account.notices.emailChangeSent'),
 };
 
 /** After "Revoke": the application is named from the registry, never from the address. */
-const revokedNotice = (application: string) => `${application} can no longer use your account. It will ask you to sign in again.`;
+const revokedNotice = (application: string) => t('account.applications.revoked', { application });
 
 const AccountQuery = query({ notice: text(64), application: text(100) });
 const PasswordForm = formBody({ current: text(1024), password: text(1024), confirmation: text(1024) });
 const RevokeForm = formBody({ application: text(100) });
 const EmailForm = formBody({ email: text(320), current: text(1024) });
+const LanguageForm = formBody({ language: text(35) });
 
 export function accountPages(services: Services): FastifyPluginAsync {
   const { sessions, passwords, policy, cookies, applications } = services;
@@ -34,7 +38,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
   async function render(
     reply: FastifyReply,
     auth: Auth,
-    extra: { notice?: string | null; broken?: string[]; error?: string | null; emailForm?: { email: string; error: string }; status?: number },
+    extra: { notice?: string | null; broken?: string[]; error?: string | null; emailForm?: { email: string; error: string }; languageError?: string; status?: number },
   ) {
     const list = await sessions.list(auth.user.id);
     const signedIn = await applications.signedInFor(auth.user.id);
@@ -44,6 +48,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
       accountPage({
         viewer: { name: auth.user.name, email: auth.user.email, role: auth.user.role },
         emailVerifiedAt: auth.user.email_verified_at,
+        language: auth.user.language,
         csrfToken: reply.generateCsrf(),
         sessions: list,
         applications: signedIn,
@@ -67,7 +72,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
         const application = await applications.get(query.application);
         if (application) return render(reply, auth, { notice: revokedNotice(application.name) });
       }
-      return render(reply, auth, { notice: noticeFor(NOTICES, query.notice) });
+      return render(reply, auth, { notice: noticeFor(NOTICES, query.notice)?.() ?? null });
     });
 
     // Limited like the login form: the current password must not be guessable through this form either.
@@ -84,7 +89,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
         if (error instanceof UserError) return render(reply, auth, { error: error.message, status: 400 });
         throw error;
       }
-      if (change.outcome === 'wrong current') return render(reply, auth, { error: 'The current password is not correct.', status: 400 });
+      if (change.outcome === 'wrong current') return render(reply, auth, { error: t('account.changePassword.wrongCurrent'), status: 400 });
       if (change.outcome === 'session ended') {
         cookies.clear(reply, 'session');
         cookies.sessionChanged(reply);
@@ -108,7 +113,7 @@ export function accountPages(services: Services): FastifyPluginAsync {
         if (!(error instanceof UserError)) throw error;
         return render(reply, auth, { emailForm: { email, error: error.message }, status: error.status });
       }
-      if (change.outcome === 'wrong current') return render(reply, auth, { emailForm: { email, error: 'The current password is not correct.' }, status: 400 });
+      if (change.outcome === 'wrong current') return render(reply, auth, { emailForm: { email, error: t('account.changePassword.wrongCurrent') }, status: 400 });
       if (change.outcome === 'session ended') {
         cookies.clear(reply, 'session');
         cookies.sessionChanged(reply);
@@ -123,6 +128,19 @@ export function accountPages(services: Services): FastifyPluginAsync {
       await sessions.endOthers(auth.user, auth.session, actorOf(request, auth.user.id));
       cookies.clear(reply, 'reset');
       return reply.redirect('/account?notice=sessions-ended', 303);
+    });
+
+    // "Language": from the next page on, pages and mails are in the chosen language (the browser's when none).
+    app.post('/account/language', { schema: { body: LanguageForm } }, async (request, reply) => {
+      const auth = await requireUser(request, reply);
+      if (!auth) return reply;
+      try {
+        await services.users.setLanguage(auth.user.id, chosenLanguage(request.body.language), actorOf(request, auth.user.id));
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        return render(reply, auth, { languageError: error.message, status: error.status });
+      }
+      return reply.redirect('/account#language', 303);
     });
 
     // "Revoke": the application loses this user's grants and tokens; the person lands back on the list.

@@ -15,6 +15,7 @@ import type { SafeHtml } from '../../views/html.ts';
 import type { ApiKey } from '../apikeys/apikeys.service.ts';
 import { consolePage } from './console.views.ts';
 import { apiKeyForm, apiKeyPage, apiKeysList, keyShownOnce, NOTICES } from './api-keys.views.ts';
+import { t } from '../../infra/i18n.ts';
 
 const NewKeyBody = formBody({ name: text(300), scopes: texts(40, 20), expires: text(20) });
 
@@ -27,7 +28,7 @@ export function apiKeyPages(services: Services): FastifyPluginAsync {
 
   async function find(id: string): Promise<ApiKey> {
     const key = await apiKeys.get(id);
-    if (!key) throw new NotFoundError('There is no such API key.');
+    if (!key) throw new NotFoundError(t('apiKeys.noSuchKey'));
     return key;
   }
 
@@ -36,11 +37,11 @@ export function apiKeyPages(services: Services): FastifyPluginAsync {
 
     app.get('/admin/api-keys', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
       const keys = (await apiKeys.list()).map((key) => ({ ...key, state: apiKeys.stateOf(key) }));
-      return render(reply, adminOf(request), 'API Keys', apiKeysList(keys), 200, noticeFor(NOTICES, request.query.notice));
+      return render(reply, adminOf(request), t('apiKeys.title'), apiKeysList(keys), 200, noticeFor(NOTICES, request.query.notice)?.() ?? null);
     });
 
     app.get('/admin/api-keys/new', async (request, reply) =>
-      render(reply, adminOf(request), 'New API Key', apiKeyForm({ csrfToken: reply.generateCsrf(), values: { name: '', scopes: ['users:read'], expires: '' } })),
+      render(reply, adminOf(request), t('apiKeys.new'), apiKeyForm({ csrfToken: reply.generateCsrf(), values: { name: '', scopes: ['users:read'], expires: '' } })),
     );
 
     app.post('/admin/api-keys', { schema: { body: NewKeyBody } }, async (request, reply) => {
@@ -50,14 +51,14 @@ export function apiKeyPages(services: Services): FastifyPluginAsync {
         let expiresAt: number | null = null;
         if (values.expires !== '') {
           expiresAt = /^\d{4}-\d{2}-\d{2}$/.test(values.expires) ? Date.parse(`${values.expires}T23:59:59.999Z`) : Number.NaN;
-          if (Number.isNaN(expiresAt)) throw new UserError('The expiry is not a date.', 400, { expires: 'Give a date such as 2027-01-31, or leave it empty.' });
+          if (Number.isNaN(expiresAt)) throw new UserError(t('apiKeys.error.expiry'), 400, { expires: t('apiKeys.error.expiryHint') });
         }
         const { key, secret } = await apiKeys.create({ name: values.name, scopes: values.scopes, expiresAt }, actorOf(request, auth.user.id));
         handoff.give(reply, key.id, auth.user.id, secret, null);
         return reply.redirect(`/admin/api-keys/${key.id}/created`, 303);
       } catch (error) {
         if (!(error instanceof UserError) || error.status !== 400) throw error;
-        return render(reply, auth, 'New API Key', apiKeyForm({ csrfToken: reply.generateCsrf(), values, errors: error.fields, error: error.message }), 400);
+        return render(reply, auth, t('apiKeys.new'), apiKeyForm({ csrfToken: reply.generateCsrf(), values, errors: error.fields, error: error.message }), 400);
       }
     });
 
@@ -67,12 +68,12 @@ export function apiKeyPages(services: Services): FastifyPluginAsync {
       const key = await find(request.params.id);
       const shown = handoff.take(request, reply, key.id, auth.user.id);
       if (!shown) return reply.redirect(`/admin/api-keys/${key.id}?notice=key-shown`, 303);
-      return render(reply, auth, 'API Key Created', keyShownOnce(key, shown.secret));
+      return render(reply, auth, t('apiKeys.created'), keyShownOnce(key, shown.secret));
     });
 
     app.get('/admin/api-keys/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {
       const key = await find(request.params.id);
-      return render(reply, adminOf(request), key.name, apiKeyPage({ ...key, state: apiKeys.stateOf(key) }, reply.generateCsrf()), 200, noticeFor(NOTICES, request.query.notice));
+      return render(reply, adminOf(request), key.name, apiKeyPage({ ...key, state: apiKeys.stateOf(key) }, reply.generateCsrf()), 200, noticeFor(NOTICES, request.query.notice)?.() ?? null);
     });
 
     app.post('/admin/api-keys/:id/revoke', { schema: { params: IdParams, body: formBody({}) } }, async (request, reply) => {

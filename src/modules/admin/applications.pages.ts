@@ -18,6 +18,7 @@ import type { SafeHtml } from '../../views/html.ts';
 import type { Application, ApplicationInput } from '../applications/applications.service.ts';
 import { consolePage } from './console.views.ts';
 import { applicationForm, applicationsList, NOTICES, removeConfirm, rotateConfirm, secretShownOnce, type ApplicationFormView } from './applications.views.ts';
+import { t } from '../../infra/i18n.ts';
 
 const lines = (text: string) => text.split(/\r?\n/);
 
@@ -54,7 +55,7 @@ function readForm(body: Static<typeof ApplicationFields>): { values: Application
 
 
 /** Why the secret is shown: the page's heading. */
-const SECRET_HEADINGS = { created: 'Application Registered', rotated: 'New Client Secret' } as const;
+const SECRET_HEADINGS = { created: () => t('applications.registered'), rotated: () => t('applications.newSecret') } as const;
 type SecretReason = keyof typeof SECRET_HEADINGS;
 
 function valuesOf(application: Application | null): ApplicationFormView['values'] {
@@ -84,7 +85,7 @@ export function applicationPages(services: Services): FastifyPluginAsync {
 
   async function find(id: string): Promise<Application> {
     const application = await applications.get(id);
-    if (!application) throw new NotFoundError('There is no such application.');
+    if (!application) throw new NotFoundError(t('applications.noSuchApplication'));
     return application;
   }
 
@@ -104,7 +105,7 @@ export function applicationPages(services: Services): FastifyPluginAsync {
     } catch (error) {
       if (!(error instanceof UserError) || error.status !== 400) throw error;
       const form = applicationForm({ application: existing, csrfToken: reply.generateCsrf(), values, errors: error.fields, error: error.message });
-      return render(reply, auth, existing?.name ?? 'New Application', form, 400);
+      return render(reply, auth, existing?.name ?? t('applications.new'), form, 400);
     }
   }
 
@@ -112,19 +113,19 @@ export function applicationPages(services: Services): FastifyPluginAsync {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
 
     app.get('/admin/applications', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
-      const notice = noticeFor(NOTICES, request.query.notice);
-      return render(reply, adminOf(request), 'Applications', applicationsList(await applications.list()), 200, notice);
+      const notice = noticeFor(NOTICES, request.query.notice)?.() ?? null;
+      return render(reply, adminOf(request), t('applications.title'), applicationsList(await applications.list()), 200, notice);
     });
 
     app.get('/admin/applications/new', async (request, reply) =>
-      render(reply, adminOf(request), 'New Application', applicationForm({ application: null, csrfToken: reply.generateCsrf(), values: valuesOf(null) })),
+      render(reply, adminOf(request), t('applications.new'), applicationForm({ application: null, csrfToken: reply.generateCsrf(), values: valuesOf(null) })),
     );
 
     app.post('/admin/applications', { schema: { body: ApplicationFields } }, async (request, reply) => submit(request, reply, request.body, null));
 
     app.get('/admin/applications/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {
       const application = await find(request.params.id);
-      const notice = noticeFor(NOTICES, request.query.notice);
+      const notice = noticeFor(NOTICES, request.query.notice)?.() ?? null;
       const form = applicationForm({ application, csrfToken: reply.generateCsrf(), values: valuesOf(application) });
       return render(reply, adminOf(request), application.name, form, 200, notice);
     });
@@ -135,7 +136,7 @@ export function applicationPages(services: Services): FastifyPluginAsync {
 
     app.get('/admin/applications/:id/remove', { schema: { params: IdParams } }, async (request, reply) => {
       const application = await find(request.params.id);
-      return render(reply, adminOf(request), 'Remove Application', removeConfirm(application, reply.generateCsrf()));
+      return render(reply, adminOf(request), t('applications.remove'), removeConfirm(application, reply.generateCsrf()));
     });
 
     app.post('/admin/applications/:id/remove', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
@@ -146,7 +147,7 @@ export function applicationPages(services: Services): FastifyPluginAsync {
 
     app.get('/admin/applications/:id/rotate-secret', { schema: { params: IdParams } }, async (request, reply) => {
       const application = await find(request.params.id);
-      return render(reply, adminOf(request), 'Rotate Secret', rotateConfirm(application, reply.generateCsrf()));
+      return render(reply, adminOf(request), t('applications.rotate'), rotateConfirm(application, reply.generateCsrf()));
     });
 
     app.post('/admin/applications/:id/rotate-secret', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
@@ -162,7 +163,7 @@ export function applicationPages(services: Services): FastifyPluginAsync {
       const application = await find(request.params.id);
       const shown = handoff.take(request, reply, application.id, auth.user.id);
       if (!shown) return reply.redirect(`/admin/applications/${application.id}?notice=secret-shown`, 303);
-      return render(reply, auth, application.name, secretShownOnce(application, shown.secret, SECRET_HEADINGS[shown.extra]));
+      return render(reply, auth, application.name, secretShownOnce(application, shown.secret, SECRET_HEADINGS[shown.extra]()));
     });
   };
 }

@@ -12,6 +12,7 @@ import type { AuditQuery } from '../audit/audit.service.ts';
 import { consolePage } from './console.views.ts';
 import { parseNetwork } from '../security/networks.ts';
 import { auditCsv, auditPage } from './audit.views.ts';
+import { t } from '../../infra/i18n.ts';
 
 const PER_PAGE = 50;
 const CSV_MAX_ROWS = 100_000;
@@ -28,7 +29,7 @@ function parseDay(value: string, name: string): number | undefined {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
   const ms = match ? Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) : Number.NaN;
   if (!match || Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== value) {
-    throw new UserError(`"${name}" must be a date like 2026-01-31.`, 400);
+    throw new UserError(t('audit.error.day', { name }), 400);
   }
   return ms;
 }
@@ -41,7 +42,7 @@ function parseMoment(value: string, name: string): { ms: number; wholeDay: boole
     return day === undefined ? undefined : { ms: day, wholeDay: true };
   }
   const [hours, minutes, seconds] = [Number(match[2]), Number(match[3]), Number(match[4] ?? 0)];
-  if (hours > 23 || minutes > 59 || seconds > 59) throw new UserError(`"${name}" must be a date like 2026-01-31, or a time like 2026-01-31T14:00.`, 400);
+  if (hours > 23 || minutes > 59 || seconds > 59) throw new UserError(t('audit.error.moment', { name }), 400);
   return { ms: parseDay(match[1]!, name)! + ((hours * 60 + minutes) * 60 + seconds) * 1000, wholeDay: false };
 }
 
@@ -59,9 +60,9 @@ export function auditPages(services: Services): FastifyPluginAsync {
       else query.types = types as AuditType[];
     } else filters.type = '';
     if (filters.account === 'known' || filters.account === 'unknown') query.account = filters.account;
-    else if (filters.account !== '') throw new UserError('"Account" must be "known" or "unknown".', 400);
-    query.from = parseMoment(filters.from, 'From')?.ms;
-    const to = parseMoment(filters.to, 'To');
+    else if (filters.account !== '') throw new UserError(t('audit.error.account'), 400);
+    query.from = parseMoment(filters.from, t('audit.filter.from'))?.ms;
+    const to = parseMoment(filters.to, t('audit.filter.to'));
     if (to !== undefined) query.to = to.wholeDay ? to.ms + DAY_MS : to.ms; // A day is inclusive: the whole day.
     if (filters.user) {
       const email = filters.user.toLowerCase();
@@ -71,10 +72,10 @@ export function auditPages(services: Services): FastifyPluginAsync {
     }
     if (filters.ip.includes('/')) {
       const network = parseNetwork(filters.ip);
-      if (!network) throw new UserError('"IP Address" must be an address, or a network like 203.0.113.0/24 or 2001:db8:1:2::/64.', 400);
+      if (!network) throw new UserError(t('audit.error.ip'), 400);
       Object.assign(query, await services.security.addressesIn(network, query));
     } else if (filters.ip) {
-      if (isIP(filters.ip) === 0) throw new UserError('"IP Address" must be an address, or a network like 203.0.113.0/24 or 2001:db8:1:2::/64.', 400);
+      if (isIP(filters.ip) === 0) throw new UserError(t('audit.error.ip'), 400);
       query.ip = filters.ip;
     }
     const params = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== ''));
@@ -97,7 +98,7 @@ export function auditPages(services: Services): FastifyPluginAsync {
         reply.code(400);
         view = auditPage({ rows: [], total: 0, filters: { user: '', type: '', account: '', ip: '', from: '', to: '' }, page: 1, perPage: PER_PAGE, params: new URLSearchParams(), error: error.message });
       }
-      return sendHtml(reply, consolePage({ title: 'Audit Log', viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/audit', body: view }));
+      return sendHtml(reply, consolePage({ title: t('audit.title'), viewer: auth.user, csrfToken: reply.generateCsrf(), section: '/admin/audit', body: view }));
     });
 
     app.get('/admin/audit.csv', { schema: { querystring: CsvQuery } }, async (request, reply) => {

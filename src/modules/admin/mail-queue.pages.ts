@@ -10,6 +10,7 @@ import { MAILBOX } from '../mail/worker.ts';
 import { messageSource } from '../mail/transport.ts';
 import { consolePage } from './console.views.ts';
 import { mailMessage, mailQueue, STATUS_LABELS } from './mail-queue.views.ts';
+import { t } from '../../infra/i18n.ts';
 
 const PER_PAGE = 50;
 
@@ -33,11 +34,11 @@ export function mailQueuePages(services: Services): FastifyPluginAsync {
       return sendHtml(
         reply,
         consolePage({
-          title: 'Mail Queue',
+          title: t('mailQueue.title'),
           viewer: auth.user,
           csrfToken,
           section: '/admin/mail-queue',
-          notice: query.notice === 'retry' ? 'The message will be sent again now.' : query.notice === 'cancelled' ? 'The message was cancelled.' : null,
+          notice: query.notice === 'retry' ? t('mailQueue.notice.retry') : query.notice === 'cancelled' ? t('mailQueue.notice.cancelled') : null,
           body: mailQueue({ messages: rows, total, page, perPage: PER_PAGE, status, mailboxMode, csrfToken, params }),
         }),
       );

@@ -13,6 +13,7 @@ import type { MailServer, ServerInput } from '../mail/servers.ts';
 import { normalizeEmail } from '../users/identity.ts';
 import { consolePage } from './console.views.ts';
 import { serverForm, serversList, type ServerFormView } from './mail-servers.views.ts';
+import { t } from '../../infra/i18n.ts';
 
 /** The server form; "intent" is the button pressed (Save, Test Connection, Send Test Email). */
 const ServerForm = formBody({
@@ -74,7 +75,7 @@ export function mailServerPages(services: Services): FastifyPluginAsync {
     const { password: _password, ...shown } = input;
     const intent = body.intent || 'save';
     const actor = actorOf(request, auth.user.id);
-    const title = existing?.name ?? 'New Server';
+    const title = existing?.name ?? t('mailServers.new');
     try {
       if (intent === 'save') {
         const saved = await mailServers.save(existing?.id ?? null, input, actor);
@@ -89,7 +90,7 @@ export function mailServerPages(services: Services): FastifyPluginAsync {
         try {
           to = normalizeEmail(input.testRecipient);
         } catch (error) {
-          throw new UserError(`Test Recipient: ${(error as UserError).message}`, 400, { testRecipient: (error as UserError).message });
+          throw new UserError(`${t('mailServers.field.testRecipient')}: ${(error as UserError).message}`, 400, { testRecipient: (error as UserError).message });
         }
         const from = input.from.trim() ? normalizeEmail(input.from) : config.mailFrom;
         const mail = renderMail({ template: 'test', params: {} }, null, { baseUrl: config.baseUrl });
@@ -109,17 +110,17 @@ export function mailServerPages(services: Services): FastifyPluginAsync {
     app.get('/admin/mail-servers', { schema: { querystring: NoticeQuery } }, async (request, reply) => {
       const servers = await mailServers.list();
       const environment = mailServers.environmentUrl ? { label: describeEndpoint({ kind: 'url', url: mailServers.environmentUrl }).label } : null;
-      const notice = request.query.notice === 'deleted' ? 'The server was deleted.' : null;
-      return render(reply, adminOf(request), 'Outgoing Mail Servers', serversList({ servers, environment, csrfToken: reply.generateCsrf() }), 200, notice);
+      const notice = request.query.notice === 'deleted' ? t('mailServers.notice.deleted') : null;
+      return render(reply, adminOf(request), t('mailServers.title'), serversList({ servers, environment, csrfToken: reply.generateCsrf() }), 200, notice);
     });
 
-    app.get('/admin/mail-servers/new', async (request, reply) => render(reply, adminOf(request), 'New Server', serverForm(formView(reply, null))));
+    app.get('/admin/mail-servers/new', async (request, reply) => render(reply, adminOf(request), t('mailServers.new'), serverForm(formView(reply, null))));
 
     app.post('/admin/mail-servers', { schema: { body: ServerForm } }, async (request, reply) => submit(request, reply, request.body, null));
 
     app.get('/admin/mail-servers/:id', { schema: { params: IdParams, querystring: NoticeQuery } }, async (request, reply) => {
       const server = await mailServers.get(request.params.id);
-      const notice = request.query.notice === 'saved' ? 'The server was saved.' : null;
+      const notice = request.query.notice === 'saved' ? t('mailServers.notice.saved') : null;
       return render(reply, adminOf(request), server.name, serverForm(formView(reply, server)), 200, notice);
     });
 

@@ -1,4 +1,5 @@
 // The console's users pages: list, search, filters, sort, pages; create, edit, archive; a user's page and actions.
+import { chosenLanguage } from '../../views/language-select.ts';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -11,6 +12,7 @@ import { PasswordRefused } from '../passwords/passwords.service.ts';
 import { USER_FILTERS, USER_SORTS, type User, type UserFilter, type UserSort } from '../users/users.repo.ts';
 import { consolePage } from './console.views.ts';
 import { noticeFor } from '../../views/components.ts';
+import { t } from '../../infra/i18n.ts';
 import {
   actionRefused,
   BULK_ACTIONS,
@@ -32,17 +34,17 @@ const PER_PAGE = 50;
 const BULK_CAP = 5000;
 
 const NOTICES: Record<string, (user: User) => string> = {
-  'reset-sent': (user) => `Password reset instructions sent to ${user.email}`,
-  created: () => 'The user was created.',
-  invited: (user) => `The user was created and an invitation was sent to ${user.email}.`,
-  'invitation-sent': (user) => `Invitation sent to ${user.email}`,
-  'confirm-email-sent': (user) => `A request to confirm the address was sent to ${user.email}`,
-  saved: () => 'The changes were saved.',
-  archived: () => 'The user was archived: sessions ended and reset links voided.',
-  restored: () => 'The user was restored.',
-  'sessions-ended': () => 'Every session of the user has ended.',
-  'password-set': () => 'The password was set. Every session of the user has ended and the user was told by email.',
-  'two-step-removed': (user) => `Two-step verification was removed from ${user.email}. Every session of the user has ended and the user was told by email.`,
+  'reset-sent': (user) => t('users.notice.resetSent', { email: user.email }),
+  created: () => t('users.notice.created'),
+  invited: (user) => t('users.notice.invited', { email: user.email }),
+  'invitation-sent': (user) => t('users.notice.invitationSent', { email: user.email }),
+  'confirm-email-sent': (user) => t('users.notice.confirmEmailSent', { email: user.email }),
+  saved: () => t('users.notice.saved'),
+  archived: () => t('users.notice.archived'),
+  restored: () => t('users.notice.restored'),
+  'sessions-ended': () => t('users.notice.sessionsEnded'),
+  'password-set': () => t('users.notice.passwordSet'),
+  'two-step-removed': (user) => t('users.notice.twoStepRemoved', { email: user.email }),
 };
 
 /** The list's search and filters, as the list's address and the bulk form carry them. */
@@ -50,7 +52,7 @@ const LIST_FIELDS = { q: text(200), filter: texts(40, 20) };
 const ListQuery = query({ ...LIST_FIELDS, sort: text(40), dir: text(10), page: pageNumber });
 const BulkForm = formBody({ ...LIST_FIELDS, scope: text(20), ids: texts(64, BULK_CAP), confirmed: text(10) });
 /** The user form; the service says what is wrong with a value, beside its field. */
-const UserFields = formBody({ email: text(320), name: text(300), role: text(20), password: text(1024) });
+const UserFields = formBody({ email: text(320), name: text(300), role: text(20), password: text(1024), language: text(35) });
 const PasswordForm = formBody({ password: text(1024), confirmation: text(1024) });
 const ActionForm = formBody({});
 
@@ -72,7 +74,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
 
   async function loadUser(id: string): Promise<User> {
     const user = await users.get(id);
-    if (!user) throw new NotFoundError('There is no such user.');
+    if (!user) throw new NotFoundError(t('users.noSuchUser'));
     return user;
   }
 
@@ -92,7 +94,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       resetPending,
       twoStep,
       undeliverable,
-      form: extra.form ?? { email: user.email, name: user.name, role: user.role },
+      form: extra.form ?? { email: user.email, name: user.name, role: user.role, language: user.language },
       rules: policy.rules(),
       passwordBroken: extra.passwordBroken,
       passwordError: extra.passwordError,
@@ -115,12 +117,12 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       for (const filter of filters) params.append('filter', filter);
       params.set('sort', sort);
       params.set('dir', dir);
-      return send(reply, auth, 'Users', usersList({ rows, total, search, filters, sort, dir, page, perPage: PER_PAGE, params, csrfToken: reply.generateCsrf() }));
+      return send(reply, auth, t('users.list.title'), usersList({ rows, total, search, filters, sort, dir, page, perPage: PER_PAGE, params, csrfToken: reply.generateCsrf() }));
     });
 
     app.get('/admin/users/new', async (request, reply) => {
       const auth = adminOf(request);
-      return send(reply, auth, 'New User', newUserForm(reply.generateCsrf(), { email: '', name: '', role: 'user' }, policy.rules()));
+      return send(reply, auth, t('users.new.title'), newUserForm(reply.generateCsrf(), { email: '', name: '', role: 'user' }, policy.rules()));
     });
 
     app.post('/admin/users', { schema: { body: UserFields } }, async (request, reply) => {
@@ -131,7 +133,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
         return reply.redirect(`/admin/users/${user.id}?notice=${invited ? 'invited' : 'created'}`, 303);
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
-        return send(reply, auth, 'New User', newUserForm(reply.generateCsrf(), { ...form, errors: error.fields, error: error.message }, policy.rules()), null, error.status);
+        return send(reply, auth, t('users.new.title'), newUserForm(reply.generateCsrf(), { ...form, errors: error.fields, error: error.message }, policy.rules()), null, error.status);
       }
     });
 
@@ -153,7 +155,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
       }
       if (body.confirmed !== '1' || tooMany || ids.length === 0) {
         const status = ids.length === 0 || tooMany ? 400 : 200;
-        return send(reply, auth, BULK_ACTIONS[action].title, bulkConfirm({ action, csrfToken: reply.generateCsrf(), count: ids.length, hidden, tooMany, cap: BULK_CAP }), null, status);
+        return send(reply, auth, BULK_ACTIONS[action].title(), bulkConfirm({ action, csrfToken: reply.generateCsrf(), count: ids.length, hidden, tooMany, cap: BULK_CAP }), null, status);
       }
       const queued: User[] = [];
       const refused: Array<{ user: User; reason: string }> = [];
@@ -167,7 +169,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
           if (user) refused.push({ user, reason: error.message });
         }
       }
-      return send(reply, auth, BULK_ACTIONS[action].summary, bulkSummary(action, queued, refused));
+      return send(reply, auth, BULK_ACTIONS[action].summary(), bulkSummary(action, queued, refused));
     };
     const bulkReset = bulk('reset', (id, actor) => recovery.sendInstructions(id, actor, 'admin'));
     const bulkConfirmEmail = bulk('confirm-email', (id, actor) => services.addresses.askToConfirm(id, actor, 'admin'));
@@ -183,7 +185,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
     app.post('/admin/users/:id', { schema: { params: IdParams, body: UserFields } }, async (request, reply) => {
       const auth = adminOf(request);
       const user = await loadUser(request.params.id);
-      const form = readForm(request.body);
+      const form = { ...readForm(request.body), language: chosenLanguage(request.body.language) };
       try {
         await users.update(user.id, form, actorOf(request, auth.user.id));
       } catch (error) {
@@ -195,7 +197,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
 
     app.get('/admin/users/:id/send-reset', { schema: { params: IdParams } }, async (request, reply) => {
       const user = await loadUser(request.params.id);
-      return send(reply, adminOf(request), 'Send Password Reset Instructions', sendResetConfirm(user, reply.generateCsrf()));
+      return send(reply, adminOf(request), t('users.action.sendReset'), sendResetConfirm(user, reply.generateCsrf()));
     });
 
     app.post('/admin/users/:id/send-reset', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
@@ -205,7 +207,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
         await recovery.sendInstructions(user.id, actorOf(request, auth.user.id), 'admin');
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
-        return send(reply, auth, 'Send Password Reset Instructions', actionRefused(user, error.message), null, error.status);
+        return send(reply, auth, t('users.action.sendReset'), actionRefused(user, error.message), null, error.status);
       }
       return reply.redirect(`/admin/users/${user.id}?notice=reset-sent`, 303);
     });
@@ -217,7 +219,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
     ] as const satisfies ReadonlyArray<readonly [MailAction, string, unknown]>) {
       app.get(`/admin/users/:id/${action}`, { schema: { params: IdParams } }, async (request, reply) => {
         const user = await loadUser(request.params.id);
-        return send(reply, adminOf(request), MAIL_ACTIONS[action].title, mailActionConfirm(action, user, reply.generateCsrf()));
+        return send(reply, adminOf(request), MAIL_ACTIONS[action].title(), mailActionConfirm(action, user, reply.generateCsrf()));
       });
       app.post(`/admin/users/:id/${action}`, { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
         const auth = adminOf(request);
@@ -226,7 +228,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
           await act(user.id, actorOf(request, auth.user.id));
         } catch (error) {
           if (!(error instanceof UserError)) throw error;
-          return send(reply, auth, MAIL_ACTIONS[action].title, actionRefused(user, error.message, MAIL_ACTIONS[action].title), null, error.status);
+          return send(reply, auth, MAIL_ACTIONS[action].title(), actionRefused(user, error.message, MAIL_ACTIONS[action].title()), null, error.status);
         }
         return reply.redirect(`/admin/users/${user.id}?notice=${notice}`, 303);
       });
@@ -235,7 +237,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
     // "Remove Two-Step Verification": for a person who lost the app and the recovery codes; asks first.
     app.get('/admin/users/:id/remove-two-step', { schema: { params: IdParams } }, async (request, reply) => {
       const user = await loadUser(request.params.id);
-      return send(reply, adminOf(request), 'Remove Two-Step Verification', removeTwoStepConfirm(user, reply.generateCsrf()));
+      return send(reply, adminOf(request), t('users.action.removeTwoStep'), removeTwoStepConfirm(user, reply.generateCsrf()));
     });
 
     app.post('/admin/users/:id/remove-two-step', { schema: { params: IdParams, body: ActionForm } }, async (request, reply) => {
@@ -245,7 +247,7 @@ export function adminUserPages(services: Services): FastifyPluginAsync {
         await services.twoStep.removeByAdministrator(user, actorOf(request, auth.user.id));
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
-        return send(reply, auth, 'Remove Two-Step Verification', actionRefused(user, error.message, 'Remove Two-Step Verification'), null, error.status);
+        return send(reply, auth, t('users.action.removeTwoStep'), actionRefused(user, error.message, t('users.action.removeTwoStep')), null, error.status);
       }
       return reply.redirect(`/admin/users/${user.id}?notice=two-step-removed`, 303);
     });

@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import type { Services } from '../../services.ts';
 import type { MailStatus } from '../../infra/db.ts';
-import { AUDIT_LABELS, AUDIT_TYPES, type AuditType } from '../audit/audit.ts';
+import { auditLabel, AUDIT_TYPES, type AuditType } from '../audit/audit.ts';
 import type { Api } from './route-parts.ts';
 import { Limit, Cursor } from './schemas.ts';
 import { cursorCodec, KEYED_ERRORS, security } from './route-parts.ts';
@@ -97,7 +97,7 @@ export function recordRoutes(v1: Api, services: Services): void {
           id: Number(row.id),
           at: new Date(Number(row.at)).toISOString(),
           type: row.type,
-          label: AUDIT_LABELS[row.type as AuditType] ?? row.type,
+          label: auditLabel(row.type),
           user_id: row.user_id,
           user_email: row.email,
           user_current_email: row.user_email,

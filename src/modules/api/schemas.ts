@@ -18,11 +18,15 @@ export const UserSchema = Type.Object(
     has_password: Type.Boolean(),
     invited: Type.Boolean({ description: 'Created without a password and not yet chosen one: the console shows the status "Invited"' }),
     email_verified_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the user last proved the address by using an emailed link; null: unverified' }),
+    language: Type.Union([Type.String(), Type.Null()], { description: "The language of the user's pages and mails (a code of the installation's languages: en, fr, de, es); null: the browser's for pages, LATCHKEY_LANGUAGE for mails" }),
     undeliverable: Type.Boolean({ description: 'A hard bounce marked the address: mail to it does not arrive (cleared when a link mailed to it is used: a reset, an invitation or an address confirmation)' }),
   },
   { $id: 'User', additionalProperties: false },
 );
 export type ApiUser = Static<typeof UserSchema>;
+
+/** A language to set: one of the installation's codes, or null for none (checked by the user directory). */
+export const LanguageInput = Type.Union([Type.String({ maxLength: 35 }), Type.Null()], { description: 'A language code of the installation (en, fr, de, es), or null for none; another code is refused with 400' });
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -39,6 +43,7 @@ export function userJson(user: User, undeliverable: boolean): ApiUser {
     has_password: user.password_hash !== null,
     invited: isInvited(user),
     email_verified_at: iso(user.email_verified_at),
+    language: user.language,
     undeliverable,
   };
 }

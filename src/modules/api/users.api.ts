@@ -4,7 +4,7 @@ import type { Services } from '../../services.ts';
 import type { User, UserFilter, UserSort } from '../users/users.repo.ts';
 import { apiActor, cursorCodec, KEYED_ERRORS, once, ProblemRef, security, UserRef, type Api } from './route-parts.ts';
 import { ApiProblem } from './problems.ts';
-import { Email, IdParams, Name, NoQuery, Page, Password, Role, UserListQuery, userJson } from './schemas.ts';
+import { Email, IdParams, LanguageInput, Name, NoQuery, Page, Password, Role, UserListQuery, userJson } from './schemas.ts';
 
 const userCursor = cursorCodec('users');
 
@@ -60,13 +60,13 @@ export function userRoutes(v1: Api, services: Services): void {
           'Without a password the user is invited: an invitation mail with a link to choose a password (valid LATCHKEY_INVITATION_TTL, 7 days by default) is sent in the same transaction, and the user reads `invited: true` until the password is chosen. A password must pass the policy.',
         security,
         querystring: NoQuery,
-        body: Type.Object({ email: Email, name: Name, role: Type.Optional(Role), password: Type.Optional(Password) }, { additionalProperties: false }),
+        body: Type.Object({ email: Email, name: Name, role: Type.Optional(Role), password: Type.Optional(Password), language: Type.Optional(LanguageInput) }, { additionalProperties: false }),
         response: { 201: UserRef, 409: ProblemRef, 422: ProblemRef, ...KEYED_ERRORS },
       },
     },
     async (request, reply) => {
-      const { email, name, role = 'user', password } = request.body;
-      const { user } = await services.addresses.createUser({ email, name, role, password: password ?? null }, apiActor(request), 'admin');
+      const { email, name, role = 'user', password, language = null } = request.body;
+      const { user } = await services.addresses.createUser({ email, name, role, password: password ?? null, language }, apiActor(request), 'admin');
       return reply.code(201).send(await json(user));
     },
   );
@@ -82,14 +82,14 @@ export function userRoutes(v1: Api, services: Services): void {
         security,
         params: IdParams,
         querystring: NoQuery,
-        body: Type.Object({ email: Type.Optional(Email), name: Type.Optional(Name), role: Type.Optional(Role) }, { additionalProperties: false, minProperties: 1 }),
+        body: Type.Object({ email: Type.Optional(Email), name: Type.Optional(Name), role: Type.Optional(Role), language: Type.Optional(LanguageInput) }, { additionalProperties: false, minProperties: 1 }),
         response: { 200: UserRef, 404: ProblemRef, 409: ProblemRef, ...KEYED_ERRORS },
       },
     },
     async (request) => {
       const user = await existing(request.params.id);
-      const { email = user.email, name = user.name, role = user.role } = request.body;
-      return json(await users.update(user.id, { email, name, role }, apiActor(request)));
+      const { email = user.email, name = user.name, role = user.role, language } = request.body;
+      return json(await users.update(user.id, { email, name, role, language }, apiActor(request)));
     },
   );
 

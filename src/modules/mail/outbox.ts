@@ -4,7 +4,9 @@ import { forUpdate, type Database, type Executor, type Db, type MailAttemptsTabl
 import { NotFoundError, UserError } from '../../infra/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { newOrderedId, type SecretBox } from '../../infra/crypto.ts';
+import { inLanguage, type Languages } from '../../infra/i18n.ts';
 import { recordAudit, recordAuditsOf, type Actor } from '../audit/audit.ts';
+import { languagesOfUsers } from '../users/users.repo.ts';
 import { LINK_PATHS, renderMail, subjectOf, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
 
 export interface QueuedMail {
@@ -14,12 +16,14 @@ export interface QueuedMail {
   resetLinkId?: string | null;
   /** A reset token for the link inside the mail; stored sealed, never in the clear. */
   token?: string;
+  /** The language to write it in; by default the recipient user's own, else the installation's. */
+  language?: string | null;
 }
 
 /** Why the worker is woken: new mail to send, or a self-service reset request to act on. */
 export type WakeCause = 'mail' | 'request';
 
-export type StoredMessage = Pick<MailMessagesTable, 'template' | 'params' | 'sealed_token'>;
+export type StoredMessage = Pick<MailMessagesTable, 'template' | 'params' | 'sealed_token' | 'language'>;
 
 /**
  * Wipes the sealed tokens of users' mails: once their links are void, nothing may keep them. `keeping`: the
@@ -62,6 +66,7 @@ export class Outbox {
     private readonly clock: Clock,
     private readonly box: SecretBox,
     readonly settings: MailSettings,
+    private readonly languages: Languages,
   ) {}
 
   async enqueue(db: Executor, actor: Actor, queued: QueuedMail): Promise<string> {
@@ -73,11 +78,18 @@ export class Outbox {
   async enqueueMany(db: Executor, mails: Array<{ actor: Actor; queued: QueuedMail }>): Promise<string[]> {
     if (mails.length === 0) return [];
     const now = this.clock.now();
-    const rows = mails.map(({ queued }) => ({
+    // Each mail in its recipient's language: the users' own, read in one query, where the caller named none.
+    const unnamed = [...new Set(mails.filter(({ queued }) => queued.language === undefined && queued.userId).map(({ queued }) => queued.userId!))];
+    const chosen = await languagesOfUsers(db, unnamed);
+    const rows = mails.map(({ queued }) => {
+      const language = queued.language !== undefined ? queued.language : queued.userId ? (chosen.get(queued.userId) ?? null) : null;
+      return { queued, language, translator: this.languages.get(language) };
+    }).map(({ queued, language, translator }) => ({
       id: newOrderedId(),
       template: queued.mail.template,
       to_address: queued.to,
-      subject: subjectOf(queued.mail),
+      subject: inLanguage(translator, () => subjectOf(queued.mail)),
+      language: translator.lang,
       params: JSON.stringify(queued.mail.params),
       sealed_token: queued.token ? this.box.seal(queued.token) : null,
       user_id: queued.userId ?? null,
@@ -120,7 +132,7 @@ export class Outbox {
   render(message: StoredMessage, reveal: boolean): RenderedMail {
     const mail = { template: message.template, params: JSON.parse(message.params) } as MailTemplate;
     const token = reveal && message.sealed_token ? this.box.open(message.sealed_token) : null;
-    return renderMail(mail, token ? this.linkFor(token, mail.template) : null, this.settings);
+    return inLanguage(this.languages.get(message.language), () => renderMail(mail, token ? this.linkFor(token, mail.template) : null, this.settings));
   }
 
   /** Whether the message's reset link can still be put in the mail. */

@@ -1,4 +1,6 @@
 // Every email Latchkey sends, its subject and its text and HTML parts, in one place per mail.
+import { t, translator } from '../../infra/i18n.ts';
+import { when } from '../../views/components.ts';
 import { html, type SafeHtml } from '../../views/html.ts';
 
 export type MailTemplate =
@@ -31,17 +33,17 @@ export interface MailSettings {
   baseUrl: URL;
 }
 
-/** "24 hours", "1 hour", "15 minutes": the link lifetime as a person reads it. */
+/** "24 hours", "1 hour", "15 minutes": the link lifetime as a person reads it, in the reader's language. */
 export function describeDuration(seconds: number): string {
-  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
-  if (seconds % 86400 === 0 && seconds >= 2 * 86400) return plural(seconds / 86400, 'day');
-  if (seconds % 3600 === 0) return plural(seconds / 3600, 'hour');
-  if (seconds >= 60) return plural(Math.round(seconds / 60), 'minute');
-  return plural(seconds, 'second');
+  if (seconds % 86400 === 0 && seconds >= 2 * 86400) return t('mail.duration.days', { count: seconds / 86400 });
+  if (seconds % 3600 === 0) return t('mail.duration.hours', { count: seconds / 3600 });
+  if (seconds >= 60) return t('mail.duration.minutes', { count: Math.round(seconds / 60) });
+  return t('mail.duration.seconds', { count: seconds });
 }
 
 function frame(title: string, body: SafeHtml): string {
-  return '<!doctype html>' + html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${title}</title></head>
+  const { lang, dir } = translator();
+  return '<!doctype html>' + html`<html lang="${lang}" dir="${dir}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${title}</title></head>
 <body style="margin:0;padding:24px;background:#f5f6f8;font-family:Arial,Helvetica,sans-serif;color:#1d2330;font-size:16px;line-height:1.5">
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center">
 <table role="presentation" width="560" cellpadding="0" cellspacing="0" style="background:#ffffff;border-radius:8px;padding:24px">
@@ -54,23 +56,23 @@ function frame(title: string, body: SafeHtml): string {
 export function subjectOf(mail: MailTemplate): string {
   switch (mail.template) {
     case 'reset':
-      return `Password reset for ${mail.params.name}`;
+      return t('mail.reset.subject', { name: mail.params.name });
     case 'password_changed':
-      return 'Your password was changed';
+      return t('mail.passwordChanged.subject');
     case 'test':
-      return 'Latchkey test email';
+      return t('mail.test.subject');
     case 'security_alert':
-      return `Security alert: ${mail.params.title}`;
+      return t('mail.securityAlert.subject', { title: mail.params.title });
     case 'two_step_removed':
-      return 'Two-step verification was removed from your account';
+      return t('mail.twoStepRemoved.subject');
     case 'invitation':
-      return `You're invited to Latchkey, ${mail.params.name}`;
+      return t('mail.invitation.subject', { name: mail.params.name });
     case 'confirm_email':
-      return 'Please confirm your email address';
+      return t('mail.confirmEmail.subject');
     case 'email_change':
-      return 'Confirm your new email address';
+      return t('mail.emailChange.subject');
     case 'email_change_notice':
-      return 'Your email address is being changed';
+      return t('mail.emailChangeNotice.subject');
   }
 }
 
@@ -80,123 +82,120 @@ function button(url: string, label: string): SafeHtml {
 
 /** A mail built around one link: greeting, paragraphs, the button, how long the link works, and the closing words. */
 function linkMail(subject: string, name: string, before: string[], url: string, label: string, validity: string, after: string[]): RenderedMail {
-  const text = [`Hello ${name},`, '', ...before.flatMap((line) => [line, '']), url, '', `The link is valid for ${validity} and works once.`, '', ...after.flatMap((line) => [line, '']), '— Latchkey'].join('\n');
-  const body = html`<p>Hello ${name},</p>
+  const hello = t('mail.common.hello', { name });
+  const valid = t('mail.common.validity', { validity });
+  const signature = t('mail.common.signature');
+  const text = [hello, '', ...before.flatMap((line) => [line, '']), url, '', valid, '', ...after.flatMap((line) => [line, '']), signature].join('\n');
+  const body = html`<p>${hello}</p>
 ${before.map((line) => html`<p>${line}</p>`)}
 ${button(url, label)}
-<p>The link is valid for ${validity} and works once. If the button does not work, copy this address into your browser:<br><span style="word-break:break-all">${url}</span></p>
+<p>${valid} ${t('mail.common.copyAddress')}<br><span style="word-break:break-all">${url}</span></p>
 ${after.map((line) => html`<p>${line}</p>`)}
-<p>— Latchkey</p>`;
+<p>${signature}</p>`;
   return { subject, text, html: frame(subject, body) };
 }
 
-/** The reset link is passed separately: the queue stores only a sealed token, and shows a masked one. */
+/** The sentence that says how the password was changed, one whole sentence per way so that each language can word it. */
+function passwordChangedSentence(how: Extract<MailTemplate, { template: 'password_changed' }>['params']['how'], at: string): string {
+  switch (how) {
+    case 'administrator':
+      return t('mail.passwordChanged.changedByAdministrator', { when: at });
+    case 'command line':
+      return t('mail.passwordChanged.changedFromCommandLine', { when: at });
+    case 'invitation':
+      return t('mail.passwordChanged.changedWithInvitation', { when: at });
+    case 'reset':
+    case 'account':
+      return t('mail.passwordChanged.changed', { when: at });
+  }
+}
+
+/** The reset link is passed separately: the queue stores only a sealed token, and shows a masked one. Texts come in the
+ * language of the work in hand (the outbox renders each mail inside inLanguage for its recipient). */
 export function renderMail(mail: MailTemplate, link: string | null, settings: MailSettings): RenderedMail {
+  const signature = t('mail.common.signature');
   switch (mail.template) {
     case 'reset': {
       const { name, ttlSeconds, sentByAdministrator } = mail.params;
       const validity = describeDuration(ttlSeconds);
       const url = link ?? `${settings.baseUrl.href}reset-password/••••••••`;
-      const why = sentByAdministrator
-        ? 'An administrator sent you these instructions to set a new password for your account.'
-        : 'Someone, hopefully you, asked to reset the password of your account.';
+      const why = sentByAdministrator ? t('mail.reset.whyAdministrator') : t('mail.reset.whySelf');
       const subject = subjectOf(mail);
-      const text = [
-        `Hello ${name},`,
-        '',
-        why,
-        'To choose a new password, open this link:',
-        '',
-        url,
-        '',
-        `The link is valid for ${validity} and works once.`,
-        '',
-        'If you did not ask for this, you can ignore this email: your password stays as it is.',
-        '',
-        '— Latchkey',
-      ].join('\n');
-      const body = html`<p>Hello ${name},</p>
+      const hello = t('mail.common.hello', { name });
+      const valid = t('mail.common.validity', { validity });
+      const ignore = t('mail.reset.ignore');
+      const text = [hello, '', why, t('mail.reset.openLink'), '', url, '', valid, '', ignore, '', signature].join('\n');
+      const body = html`<p>${hello}</p>
 <p>${why}</p>
-<p><a href="${url}" style="display:inline-block;padding:12px 20px;background:#2456c9;color:#ffffff;border-radius:6px;text-decoration:none">Choose a new password</a></p>
-<p>The link is valid for ${validity} and works once. If the button does not work, copy this address into your browser:<br><span style="word-break:break-all">${url}</span></p>
-<p>If you did not ask for this, you can ignore this email: your password stays as it is.</p>
-<p>— Latchkey</p>`;
+<p><a href="${url}" style="display:inline-block;padding:12px 20px;background:#2456c9;color:#ffffff;border-radius:6px;text-decoration:none">${t('mail.reset.button')}</a></p>
+<p>${valid} ${t('mail.common.copyAddress')}<br><span style="word-break:break-all">${url}</span></p>
+<p>${ignore}</p>
+<p>${signature}</p>`;
       return { subject, text, html: frame(subject, body) };
     }
     case 'password_changed': {
       const { name, changedAt, how } = mail.params;
-      const when = new Date(changedAt).toUTCString();
       const subject = subjectOf(mail);
-      const byWhom = how === 'administrator' ? ' by an administrator' : how === 'command line' ? ' from the command line' : how === 'invitation' ? ' (chosen with your invitation)' : '';
       const resetUrl = `${settings.baseUrl.href}reset-password`;
-      const text = [
-        `Hello ${name},`,
-        '',
-        `The password of your account was changed${byWhom} on ${when}. Every session that was signed in has been logged out.`,
-        '',
-        'If this was you, there is nothing more to do.',
-        `If it was not, reset your password now at ${resetUrl} and tell your administrator.`,
-        '',
-        '— Latchkey',
-      ].join('\n');
-      const body = html`<p>Hello ${name},</p>
-<p>The password of your account was changed${byWhom} on ${when}. Every session that was signed in has been logged out.</p>
-<p>If this was you, there is nothing more to do.</p>
-<p>If it was not, <a href="${resetUrl}">reset your password now</a> and tell your administrator.</p>
-<p>— Latchkey</p>`;
+      const hello = t('mail.common.hello', { name });
+      const changed = passwordChangedSentence(how, when(changedAt));
+      const wasYou = t('mail.passwordChanged.wasYou');
+      const text = [hello, '', changed, '', wasYou, t('mail.passwordChanged.ifNotText', { url: resetUrl }), '', signature].join('\n');
+      const body = html`<p>${hello}</p>
+<p>${changed}</p>
+<p>${wasYou}</p>
+<p>${t('mail.passwordChanged.ifNotBefore')}<a href="${resetUrl}">${t('mail.passwordChanged.ifNotLink')}</a>${t('mail.passwordChanged.ifNotAfter')}</p>
+<p>${signature}</p>`;
       return { subject, text, html: frame(subject, body) };
     }
     case 'test': {
       const subject = subjectOf(mail);
-      const text = 'This is a test email from Latchkey. If you can read it, outgoing mail works.\n\n— Latchkey';
-      const body = html`<p>This is a test email from Latchkey. If you can read it, outgoing mail works.</p><p>— Latchkey</p>`;
+      const line = t('mail.test.body');
+      const text = `${line}\n\n${signature}`;
+      const body = html`<p>${line}</p><p>${signature}</p>`;
       return { subject, text, html: frame(subject, body) };
     }
     case 'security_alert': {
       const { title, alerts } = mail.params;
       const subject = subjectOf(mail);
       const url = `${settings.baseUrl.href}admin/security`;
+      const raised = t('mail.securityAlert.raised');
+      const limits = t('mail.securityAlert.limits');
+      const items = alerts.map((alert) => t('mail.securityAlert.item', { when: when(alert.at), summary: alert.summary }));
       const text = [
-        'Hello,',
+        t('mail.common.helloNoName'),
         '',
-        `Latchkey raised a security alert: ${title}.`,
+        `${raised} ${title}.`,
         '',
-        ...alerts.map((alert) => `- ${new Date(alert.at).toUTCString()}: ${alert.summary}`),
+        ...items.map((item) => `- ${item}`),
         '',
-        `See the Security page, and acknowledge the alert there once you have looked into it: ${url}`,
+        t('mail.securityAlert.seeText', { url }),
         '',
-        'Administrators get at most one mail an hour about each kind of alert; the Security page lists every alert.',
+        limits,
         '',
-        '— Latchkey',
+        signature,
       ].join('\n');
-      const body = html`<p>Hello,</p>
-<p>Latchkey raised a security alert: <strong>${title}</strong>.</p>
-<ul>${alerts.map((alert) => html`<li>${new Date(alert.at).toUTCString()}: ${alert.summary}</li>`)}</ul>
-<p><a href="${url}" style="display:inline-block;padding:12px 20px;background:#2456c9;color:#ffffff;border-radius:6px;text-decoration:none">Open the Security page</a></p>
-<p>Acknowledge the alert there once you have looked into it. Administrators get at most one mail an hour about each kind of alert; the Security page lists every alert.</p>
-<p>— Latchkey</p>`;
+      const body = html`<p>${t('mail.common.helloNoName')}</p>
+<p>${raised} <strong>${title}</strong>.</p>
+<ul>${items.map((item) => html`<li>${item}</li>`)}</ul>
+<p><a href="${url}" style="display:inline-block;padding:12px 20px;background:#2456c9;color:#ffffff;border-radius:6px;text-decoration:none">${t('mail.securityAlert.button')}</a></p>
+<p>${t('mail.securityAlert.acknowledge')} ${limits}</p>
+<p>${signature}</p>`;
       return { subject, text, html: frame(subject, body) };
     }
     case 'two_step_removed': {
       const { name, removedAt } = mail.params;
-      const when = new Date(removedAt).toUTCString();
       const subject = subjectOf(mail);
       const accountUrl = `${settings.baseUrl.href}account`;
-      const text = [
-        `Hello ${name},`,
-        '',
-        `An administrator removed two-step verification from your account on ${when}. Every session that was signed in has been logged out; your password alone now lets you in.`,
-        '',
-        `Set up two-step verification again on your account page: ${accountUrl}`,
-        'If you did not ask for this, tell your administrator at once.',
-        '',
-        '— Latchkey',
-      ].join('\n');
-      const body = html`<p>Hello ${name},</p>
-<p>An administrator removed two-step verification from your account on ${when}. Every session that was signed in has been logged out; your password alone now lets you in.</p>
-<p><a href="${accountUrl}">Set up two-step verification again</a> on your account page.</p>
-<p>If you did not ask for this, tell your administrator at once.</p>
-<p>— Latchkey</p>`;
+      const hello = t('mail.common.hello', { name });
+      const removed = t('mail.twoStepRemoved.removed', { when: when(removedAt) });
+      const tell = t('mail.twoStepRemoved.tellAdministrator');
+      const text = [hello, '', removed, '', t('mail.twoStepRemoved.setUpText', { url: accountUrl }), tell, '', signature].join('\n');
+      const body = html`<p>${hello}</p>
+<p>${removed}</p>
+<p><a href="${accountUrl}">${t('mail.twoStepRemoved.setUpLink')}</a>${t('mail.twoStepRemoved.setUpAfter')}</p>
+<p>${tell}</p>
+<p>${signature}</p>`;
       return { subject, text, html: frame(subject, body) };
     }
     case 'invitation': {
@@ -205,11 +204,11 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
       return linkMail(
         subjectOf(mail),
         name,
-        [`An administrator created an account for you on Latchkey at ${settings.baseUrl.host}. Your email address is your user name.`, 'To start using it, choose your password by opening this link:'],
+        [t('mail.invitation.created', { host: settings.baseUrl.host }), t('mail.invitation.openLink')],
         url,
-        'Choose your password',
+        t('mail.invitation.button'),
         describeDuration(ttlSeconds),
-        ['If the link has expired, ask your administrator to send a new invitation. If you did not expect this invitation, you can ignore this email.'],
+        [t('mail.invitation.expired')],
       );
     }
     case 'confirm_email': {
@@ -218,11 +217,11 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
       return linkMail(
         subjectOf(mail),
         name,
-        ['An administrator asked you to confirm that this email address still reaches you. Opening the link below and pressing the button confirms it; nothing else changes and no password is asked for.'],
+        [t('mail.confirmEmail.asked')],
         url,
-        'Confirm my email address',
+        t('mail.confirmEmail.button'),
         describeDuration(ttlSeconds),
-        ['If you no longer use this account, you can ignore this email.'],
+        [t('mail.confirmEmail.ignore')],
       );
     }
     case 'email_change': {
@@ -231,11 +230,11 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
       return linkMail(
         subjectOf(mail),
         name,
-        [`You asked to use ${newEmail} for your account. The change takes effect once you confirm this address with the link below.`],
+        [t('mail.emailChange.asked', { newEmail })],
         url,
-        'Confirm my new address',
+        t('mail.emailChange.button'),
         describeDuration(ttlSeconds),
-        ['If you did not ask for this, ignore this email: your account keeps its current address.'],
+        [t('mail.emailChange.ignore')],
       );
     }
     case 'email_change_notice': {
@@ -244,14 +243,11 @@ export function renderMail(mail: MailTemplate, link: string | null, settings: Ma
       return linkMail(
         subjectOf(mail),
         name,
-        [
-          `Someone signed in to your account asked to change its email address to ${newEmail}. The change takes effect once that address is confirmed.`,
-          'If this was you, there is nothing more to do. If it was not, undo the change with this link, then reset your password:',
-        ],
+        [t('mail.emailChangeNotice.asked', { newEmail }), t('mail.emailChangeNotice.undo')],
         url,
-        'Undo the change',
+        t('mail.emailChangeNotice.button'),
         describeDuration(ttlSeconds),
-        ['Undoing keeps (or puts back) this address on your account and logs out every session.'],
+        [t('mail.emailChangeNotice.undoing')],
       );
     }
   }

@@ -13,20 +13,28 @@ import { recordAudit } from '../audit/audit.ts';
 import { loginPage } from '../sessions/auth.views.ts';
 import { LoginForm } from '../sessions/auth.pages.ts';
 import { passwordNeededAfterRevoke, signedInAgainAfterRevoke } from './grants.service.ts';
-import { consentView } from './interactions.views.ts';
+import { consentView, expiredSignIn, failedSignIn, loginIntro } from './interactions.views.ts';
 import { startSecondStep } from '../twostep/twostep.pages.ts';
 import { amrOf } from '../sessions/sessions.ts';
 import { INTERACTION_PATH, type OidcProvider, type Provider } from './provider.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-const EXPIRED = 'This sign-in has expired or was already finished. Go back to the application and sign in again.';
-
 /** The provider's interaction id; any text, since one that is not this browser's sign-in is simply "expired". */
 const InteractionParams = Type.Object({ uid: Type.String() });
 
 export function interactionPages(services: Services, oidc: OidcProvider): FastifyPluginAsync {
   const { login, sessions, cookies, clock, db } = services;
+
+  function expired(reply: FastifyReply) {
+    const { title, message } = expiredSignIn();
+    return errorPage(reply, 400, title, message);
+  }
+
+  function failed(reply: FastifyReply) {
+    const { title, message } = failedSignIn();
+    return errorPage(reply, 400, title, message);
+  }
 
   /** The interaction of this browser (by the provider's cookie), and only if it is the one in the address. */
   async function detailsOf(request: FastifyRequest, reply: FastifyReply, uid: string): Promise<Details | null> {
@@ -91,7 +99,7 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
         action: `${action}/login`,
         // After a reset by mail, the browser comes back here and the sign-in continues.
         resetHref: `/reset-password?next=${encodeURIComponent(action)}`,
-        intro: `Log in to continue to ${application}.`,
+        intro: loginIntro(application),
         // A passkey login comes back here too, with its session begun during this sign-in.
         passkeyNext: action,
         ...extra,
@@ -104,7 +112,7 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
     const { Grant } = oidc.provider;
     const clientId = String(details.params.client_id);
     const grant = details.grantId ? await Grant.find(details.grantId) : new Grant({ accountId: auth.user.id, clientId });
-    if (!grant) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+    if (!grant) return expired(reply);
     const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     // prompt=consent asks again for what was granted before: the grant then holds every scope requested.
     const scopes = missing.missingOIDCScope ?? String(details.params.scope ?? '').split(' ').filter(Boolean);
@@ -140,7 +148,7 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
 
     app.get(`${INTERACTION_PATH}/:uid`, { schema: { params: InteractionParams } }, async (request, reply) => {
       const details = await detailsOf(request, reply, request.params.uid);
-      if (!details) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+      if (!details) return expired(reply);
       const application = await applicationName(details);
       formTargets.set(request, application.origins);
       const auth = await request.auth();
@@ -158,7 +166,7 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
         return loginForm(reply, details.uid, application.name);
       }
       if (details.prompt.name === 'consent') {
-        if (!auth || auth.user.id !== details.session?.accountId) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+        if (!auth || auth.user.id !== details.session?.accountId) return expired(reply);
         // First-party applications are part of the organisation: no consent screen (even for prompt=consent).
         if (application.firstParty) return grantConsent(request, reply, details, auth, false);
         const scopes = String(details.params.scope ?? '').split(' ');
@@ -167,12 +175,12 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
           consentView({ csrfToken: reply.generateCsrf(), action: `${INTERACTION_PATH}/${details.uid}`, application: application.name, scopes, viewer: auth.user }),
         );
       }
-      return errorPage(reply, 400, 'Sign-in failed', 'Latchkey cannot complete this sign-in.');
+      return failed(reply);
     });
 
     app.post(`${INTERACTION_PATH}/:uid/login`, { onRequest: formLimit(services, 'login'), schema: { params: InteractionParams, body: LoginForm } }, async (request, reply) => {
       const details = await detailsOf(request, reply, request.params.uid);
-      if (!details || details.prompt.name !== 'login') return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+      if (!details || details.prompt.name !== 'login') return expired(reply);
       const email = request.body.email ?? '';
       const password = request.body.password ?? '';
       const remembered = request.body.remember === 'yes';
@@ -199,14 +207,14 @@ export function interactionPages(services: Services, oidc: OidcProvider): Fastif
       const details = await detailsOf(request, reply, request.params.uid);
       const auth = await request.auth();
       if (!details || details.prompt.name !== 'consent' || !auth || auth.user.id !== details.session?.accountId) {
-        return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+        return expired(reply);
       }
       return grantConsent(request, reply, details, auth, true);
     });
 
     app.post(`${INTERACTION_PATH}/:uid/abort`, { schema: { params: InteractionParams, body: formBody({}) } }, async (request, reply) => {
       const details = await detailsOf(request, reply, request.params.uid);
-      if (!details) return errorPage(reply, 400, 'Sign-in expired', EXPIRED);
+      if (!details) return expired(reply);
       const returnTo = await oidc.provider.interactionResult(
         request.raw,
         reply.raw,

@@ -3,34 +3,50 @@
 import { html, SafeHtml } from '../../views/html.ts';
 import { csrfField } from '../../views/components.ts';
 import { page } from '../../views/layout.ts';
+import { t } from '../../infra/i18n.ts';
 
-/** What each scope lets an application do, as the consent screen says it. */
-const SCOPE_WORDS: Record<string, string> = {
-  openid: 'know who you are on Latchkey',
-  profile: 'see your name',
-  email: 'see your email address',
-  latchkey_admin: 'see whether you are a Latchkey administrator',
-  offline_access: 'stay signed in when you are not using it',
+/** What each scope lets an application do, as the consent screen says it (looked up in the reader's language). */
+const SCOPE_WORDS: Record<string, () => string> = {
+  openid: () => t('oidc.scopes.openid'),
+  profile: () => t('oidc.scopes.profile'),
+  email: () => t('oidc.scopes.email'),
+  latchkey_admin: () => t('oidc.scopes.latchkeyAdmin'),
+  offline_access: () => t('oidc.scopes.offlineAccess'),
 };
 
 export function scopeWords(scopes: string[]): string[] {
-  return scopes.filter((scope) => Object.hasOwn(SCOPE_WORDS, scope)).map((scope) => SCOPE_WORDS[scope]!);
+  return scopes.filter((scope) => Object.hasOwn(SCOPE_WORDS, scope)).map((scope) => SCOPE_WORDS[scope]!());
+}
+
+/** The line above the login form when an application sent the person. */
+export function loginIntro(application: string): string {
+  return t('oidc.login.intro', { application });
+}
+
+/** The page of a sign-in that is no longer this browser's, or already done. */
+export function expiredSignIn(): { title: string; message: string } {
+  return { title: t('oidc.expired.title'), message: t('oidc.expired.message') };
+}
+
+/** The page of a sign-in Latchkey has no step for. */
+export function failedSignIn(): { title: string; message: string } {
+  return { title: t('oidc.error.title'), message: t('oidc.error.cannotComplete') };
 }
 
 export function consentView(options: { csrfToken: string; action: string; application: string; scopes: string[]; viewer: { name: string; email: string } }): string {
   return page({
-    title: `Allow ${options.application}`,
+    title: t('oidc.consent.title', { application: options.application }),
     body: html`<div class="card narrow">
-<h1>${options.application} wants to:</h1>
+<h1>${t('oidc.consent.heading', { application: options.application })}</h1>
 <ul>${scopeWords(options.scopes).map((words) => html`<li>${words}</li>`)}</ul>
-<p class="muted">You are signed in to Latchkey as ${options.viewer.name} (${options.viewer.email}).</p>
+<p class="muted">${t('oidc.consent.signedInAs', { name: options.viewer.name, email: options.viewer.email })}</p>
 <form method="post" action="${options.action}/confirm" class="inline">
   ${csrfField(options.csrfToken)}
-  <button type="submit">Allow</button>
+  <button type="submit">${t('oidc.consent.allow')}</button>
 </form>
 <form method="post" action="${options.action}/abort" class="inline">
   ${csrfField(options.csrfToken)}
-  <button type="submit" class="secondary">Cancel</button>
+  <button type="submit" class="secondary">${t('oidc.consent.cancel')}</button>
 </form>
 </div>`,
   });
@@ -39,24 +55,24 @@ export function consentView(options: { csrfToken: string; action: string; applic
 /** The logout confirmation; `form` is the provider's own form (its id and anti-forgery field), which the buttons submit. */
 export function logoutView(application: string | null, form: string): string {
   return page({
-    title: 'Log out',
+    title: t('oidc.logout.title'),
     body: html`<div class="card narrow">
-<h1>Log out</h1>
-<p>${application ? `${application} asks to log you out.` : 'An application asks to log you out.'} Log out of Latchkey too?</p>
+<h1>${t('oidc.logout.title')}</h1>
+<p>${application ? t('oidc.logout.askedBy', { application }) : t('oidc.logout.askedByUnknown')} ${t('oidc.logout.question')}</p>
 ${rawForm(form)}
-<button type="submit" form="op.logoutForm" name="logout" value="yes">Log out</button>
-<button type="submit" form="op.logoutForm" class="secondary">Stay logged in to Latchkey</button>
+<button type="submit" form="op.logoutForm" name="logout" value="yes">${t('oidc.logout.confirm')}</button>
+<button type="submit" form="op.logoutForm" class="secondary">${t('oidc.logout.stay')}</button>
 </div>`,
   });
 }
 
 export function logoutDoneView(application: string | null): string {
   return page({
-    title: 'Logged out',
+    title: t('oidc.loggedOut.title'),
     body: html`<div class="card narrow">
-<h1>Logged out</h1>
-<p role="status">${application ? `You are logged out of ${application}.` : 'You are logged out.'}</p>
-<p><a href="/login">Log in again</a></p>
+<h1>${t('oidc.loggedOut.title')}</h1>
+<p role="status">${application ? t('oidc.loggedOut.fromApplication', { application }) : t('oidc.loggedOut.done')}</p>
+<p><a href="/login">${t('oidc.loggedOut.again')}</a></p>
 </div>`,
   });
 }
@@ -64,12 +80,12 @@ export function logoutDoneView(application: string | null): string {
 /** A request from an application that cannot be answered: the protocol's error code and its description. */
 export function errorView(error: string, description: string | undefined): string {
   return page({
-    title: 'Sign-in failed',
+    title: t('oidc.error.title'),
     body: html`<div class="card narrow">
-<h1>Sign-in failed</h1>
-<p class="error" role="alert">The application's request could not be completed: ${description ?? error}</p>
-<p class="muted">Error code: ${error}</p>
-<p><a href="/">Back to Latchkey</a></p>
+<h1>${t('oidc.error.title')}</h1>
+<p class="error" role="alert">${t('oidc.error.message', { description: description ?? error })}</p>
+<p class="muted">${t('oidc.error.code', { code: error })}</p>
+<p><a href="/">${t('oidc.error.back')}</a></p>
 </div>`,
   });
 }

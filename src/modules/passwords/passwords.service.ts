@@ -2,6 +2,7 @@
 import type { Clock } from '../../infra/clock.ts';
 import type { Db, Tx } from '../../infra/db.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
 import { voidOpenLinks } from '../recovery/reset-links.repo.ts';
@@ -41,7 +42,7 @@ export class Passwords {
     const broken = this.policy.check(password, { name: user.name, email: user.email });
     if (broken.length > 0) throw new PasswordRefused(broken);
     if (password !== confirmation) {
-      throw new UserError('The two passwords do not match.', 400, { confirmation: 'The two passwords do not match.' });
+      throw new UserError(t('passwords.mismatch'), 400, { confirmation: t('passwords.mismatch') });
     }
     return hashPassword(password);
   }
@@ -84,7 +85,7 @@ export class Passwords {
 
   /** An administrator sets the password of an active user; throws PasswordRefused or UserError. */
   async setByAdministrator(user: User, password: string, confirmation: string, actor: Actor): Promise<void> {
-    if (user.status !== 'active') throw new UserError('Restore the user before setting a password.', 409);
+    if (user.status !== 'active') throw new UserError(t('passwords.restoreFirst'), 409);
     const hash = await this.prepare(user, password, confirmation);
     await this.db.transaction().execute((trx) => this.apply(trx, user, hash, 'administrator', actor));
   }

@@ -4,6 +4,10 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { isCommonPassword, PasswordPolicy, type PasswordPolicySettings } from './policy.ts';
 import { DEFAULT_RULES } from '../../../test/support/contract.ts';
+import { Languages, readCatalogues, setDefaultTranslator } from '../../infra/i18n.ts';
+
+// The rules read in the reader's language; outside a request that is the default, English here.
+setDefaultTranslator(new Languages(readCatalogues(), { defaultLanguage: 'en', timeZone: 'UTC' }).get('en'));
 
 const ALL_RULES: PasswordPolicySettings['rules'] = ['upper', 'lower', 'digit', 'special', 'common', 'personal'];
 const DEFAULTS: PasswordPolicySettings = { minLength: 8, maxLength: 128, rules: [...ALL_RULES] };

@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import type { Config, PasswordRule } from '../../config.ts';
 import { normalizePassword } from './hashing.ts';
+import { t } from '../../infra/i18n.ts';
 
 export type PasswordPolicySettings = Config['passwordPolicy'];
 
@@ -17,15 +18,16 @@ export interface RuleText {
   broken: string;
 }
 
+// Functions, read when a form is shown or a password checked: the texts are in the reader's language.
 const TEXT: Record<PasswordRule | 'min' | 'max', (policy: PasswordPolicySettings) => RuleText> = {
-  min: (p) => ({ rule: `At least ${p.minLength} characters`, broken: `Use at least ${p.minLength} characters.` }),
-  max: (p) => ({ rule: `At most ${p.maxLength} characters`, broken: `Use at most ${p.maxLength} characters.` }),
-  upper: () => ({ rule: 'An upper-case letter', broken: 'Add an upper-case letter.' }),
-  lower: () => ({ rule: 'A lower-case letter', broken: 'Add a lower-case letter.' }),
-  digit: () => ({ rule: 'A digit', broken: 'Add a digit.' }),
-  special: () => ({ rule: 'A special character, such as ! ? # or %', broken: 'Add a special character, such as ! ? # or %.' }),
-  common: () => ({ rule: 'Not a commonly used password', broken: 'This password is too common; choose one that is harder to guess.' }),
-  personal: () => ({ rule: 'Does not contain your name or email', broken: 'Do not use your name or email address in the password.' }),
+  min: (p) => ({ rule: t('passwords.rules.min', { count: p.minLength }), broken: t('passwords.broken.min', { count: p.minLength }) }),
+  max: (p) => ({ rule: t('passwords.rules.max', { count: p.maxLength }), broken: t('passwords.broken.max', { count: p.maxLength }) }),
+  upper: () => ({ rule: t('passwords.rules.upper'), broken: t('passwords.broken.upper') }),
+  lower: () => ({ rule: t('passwords.rules.lower'), broken: t('passwords.broken.lower') }),
+  digit: () => ({ rule: t('passwords.rules.digit'), broken: t('passwords.broken.digit') }),
+  special: () => ({ rule: t('passwords.rules.special'), broken: t('passwords.broken.special') }),
+  common: () => ({ rule: t('passwords.rules.common'), broken: t('passwords.broken.common') }),
+  personal: () => ({ rule: t('passwords.rules.personal'), broken: t('passwords.broken.personal') }),
 };
 
 let commonPasswords: Set<string> | null = null;

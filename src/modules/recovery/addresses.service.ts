@@ -4,13 +4,14 @@
 import type { Clock } from '../../infra/clock.ts';
 import { isUniqueViolation, type Db, type Tx } from '../../infra/db.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Passwords } from '../passwords/passwords.service.ts';
 import type { Session } from '../sessions/sessions.repo.ts';
 import type { Sessions } from '../sessions/sessions.ts';
 import { normalizeEmail } from '../users/identity.ts';
 import { findUserByEmail, lockUserById, updateUserDetails, type User } from '../users/users.repo.ts';
-import { EMAIL_TAKEN, type NewUser, type UserDirectory } from '../users/users.service.ts';
+import type { NewUser, UserDirectory } from '../users/users.service.ts';
 import { LinkUnusable, type Inspection, type Recovery } from './recovery.service.ts';
 import { addressProven } from './proven.ts';
 import { claimLink, findLinkById, stateOf, voidOpenLinks, type LinkPurpose, type ResetLink } from './reset-links.repo.ts';
@@ -62,7 +63,7 @@ export class Addresses {
   async resendInvitation(userId: string, actor: Actor, by: SentBy): Promise<User> {
     return this.db.transaction().execute(async (trx) => {
       const user = await this.mailableUser(trx, userId);
-      if (user.password_hash !== null) throw new UserError(`${user.email} has already chosen a password: send password reset instructions instead.`, 409);
+      if (user.password_hash !== null) throw new UserError(t('addresses.errors.passwordChosen', { email: user.email }), 409);
       await this.invite(trx, user, actor, by);
       return user;
     });
@@ -72,7 +73,7 @@ export class Addresses {
   async askToConfirm(userId: string, actor: Actor, by: SentBy): Promise<User> {
     return this.db.transaction().execute(async (trx) => {
       const user = await this.mailableUser(trx, userId);
-      if (user.password_hash === null) throw new UserError(`${user.email} has not accepted the invitation yet: resend the invitation instead.`, 409);
+      if (user.password_hash === null) throw new UserError(t('addresses.errors.notAccepted', { email: user.email }), 409);
       const link = await this.recovery.issueLinkWithMail(
         trx,
         user,
@@ -97,14 +98,14 @@ export class Addresses {
    */
   async requestEmailChange(user: User, session: Session, input: { email: string; current: string }, actor: Actor): Promise<{ outcome: 'sent'; to: string } | { outcome: 'wrong current' | 'session ended' }> {
     const email = normalizeEmail(input.email);
-    if (email === user.email) throw new UserError('This is already the address of your account.', 400, { email: 'This is already the address of your account.' });
-    if (cannotReceiveMail(email)) throw new UserError('This address cannot receive mail.', 400, { email: 'This address cannot receive mail.' });
+    if (email === user.email) throw new UserError(t('addresses.errors.sameAddress'), 400, { email: t('addresses.errors.sameAddress') });
+    if (cannotReceiveMail(email)) throw new UserError(t('addresses.errors.cannotReceive'), 400, { email: t('addresses.errors.cannotReceive') });
     const checked = await this.passwords.checkCurrent(user, session, input.current, actor, 'email.change_refused');
     if (checked !== 'ok') return { outcome: checked };
-    if (await findUserByEmail(this.db, email)) throw new UserError(`${EMAIL_TAKEN}.`, 409, { email: `${EMAIL_TAKEN}.` });
+    if (await findUserByEmail(this.db, email)) throw new UserError(t('addresses.errors.taken'), 409, { email: t('addresses.errors.taken') });
     await this.db.transaction().execute(async (trx) => {
       const locked = await lockUserById(trx, user.id);
-      if (!locked || locked.status !== 'active') throw new UserError('This account cannot be changed.', 409);
+      if (!locked || locked.status !== 'active') throw new UserError(t('addresses.errors.cannotChange'), 409);
       const params = { name: locked.name, newEmail: email };
       const change = await this.recovery.issueLinkWithMail(
         trx,
@@ -188,7 +189,7 @@ export class Addresses {
         return { purpose: 'email-undo', user: changed, restored: target };
       });
     } catch (error) {
-      if (isUniqueViolation(error)) throw new UserError(`${found.link.email} is now used by another account, so it cannot be put on this one. Ask an administrator for help.`, 409);
+      if (isUniqueViolation(error)) throw new UserError(t('addresses.errors.takenSince', { email: found.link.email ?? '' }), 409);
       throw error;
     }
   }
@@ -216,9 +217,9 @@ export class Addresses {
   /** The user, locked until the transaction ends, if a mail can reach them. */
   private async mailableUser(trx: Tx, userId: string): Promise<User> {
     const user = await lockUserById(trx, userId);
-    if (!user) throw new UserError('This user does not exist.', 404);
-    if (user.status !== 'active') throw new UserError(`${user.email} is archived: restore the user first.`, 409);
-    if (cannotReceiveMail(user.email)) throw new UserError(`${user.email} cannot receive mail: set a real email address first.`, 409);
+    if (!user) throw new UserError(t('addresses.errors.noUser'), 404);
+    if (user.status !== 'active') throw new UserError(t('addresses.errors.archived', { email: user.email }), 409);
+    if (cannotReceiveMail(user.email)) throw new UserError(t('addresses.errors.noMail', { email: user.email }), 409);
     return user;
   }
 }

@@ -2,46 +2,47 @@
 import { html } from '../../views/html.ts';
 import { page } from '../../views/layout.ts';
 import { csrfField } from '../../views/components.ts';
+import { t } from '../../infra/i18n.ts';
 
 /** Before the link is used: opening it (a mail scanner does too) changes nothing; the button does. */
 export function confirmAddressPage(options: { csrfToken: string; name: string; email: string; change: boolean }): string {
-  const title = options.change ? 'Confirm Your New Email Address' : 'Confirm Your Email Address';
+  const title = options.change ? t('addresses.confirm.changeTitle') : t('addresses.confirm.title');
   return page({
     title,
     body: html`<div class="card narrow">
 <h1>${title}</h1>
 <p>${options.change
-      ? `Hello ${options.name}, confirm that ${options.email} is your new email address. Your account uses it from then on.`
-      : `Hello ${options.name}, confirm that ${options.email} is your email address.`}</p>
+      ? t('addresses.confirm.changeIntro', { name: options.name, email: options.email })
+      : t('addresses.confirm.intro', { name: options.name, email: options.email })}</p>
 <form method="post" action="/confirm-email/confirm">
   ${csrfField(options.csrfToken)}
-  <button type="submit">Confirm Email Address</button>
+  <button type="submit">${t('addresses.confirm.submit')}</button>
 </form>
 </div>`,
   });
 }
 
 export function addressConfirmedPage(options: { email: string; change: boolean; signedIn: boolean }): string {
-  const title = options.change ? 'Email address changed' : 'Email address confirmed';
+  const title = options.change ? t('addresses.confirmed.changeTitle') : t('addresses.confirmed.title');
   return page({
     title,
     body: html`<div class="card narrow">
 <h1>${title}</h1>
-<p role="status">${options.change ? `Your account now uses ${options.email}. Log in with it from now on.` : `Thank you: ${options.email} is confirmed.`}</p>
-<p><a class="button" href="${options.signedIn ? '/account' : '/login'}">${options.signedIn ? 'Go to your account' : 'Log in'}</a></p>
+<p role="status">${options.change ? t('addresses.confirmed.changeStatus', { email: options.email }) : t('addresses.confirmed.status', { email: options.email })}</p>
+<p><a class="button" href="${options.signedIn ? '/account' : '/login'}">${options.signedIn ? t('addresses.goToAccount') : t('addresses.logIn')}</a></p>
 </div>`,
   });
 }
 
 export function undoChangePage(options: { csrfToken: string; name: string; email: string }): string {
   return page({
-    title: 'Undo Email Change',
+    title: t('addresses.undo.title'),
     body: html`<div class="card narrow">
-<h1>Undo Email Change</h1>
-<p>Hello ${options.name}, keep ${options.email} as the email address of your account? A pending change is called off, a change already made is undone, and every session of the account is logged out.</p>
+<h1>${t('addresses.undo.title')}</h1>
+<p>${t('addresses.undo.intro', { name: options.name, email: options.email })}</p>
 <form method="post" action="/undo-email-change/confirm">
   ${csrfField(options.csrfToken)}
-  <button type="submit">Undo Email Change</button>
+  <button type="submit">${t('addresses.undo.title')}</button>
 </form>
 </div>`,
   });
@@ -49,12 +50,12 @@ export function undoChangePage(options: { csrfToken: string; name: string; email
 
 export function changeUndonePage(email: string): string {
   return page({
-    title: 'Email change undone',
+    title: t('addresses.undone.title'),
     body: html`<div class="card narrow">
-<h1>Email change undone</h1>
-<p role="status">Your account uses ${email} again, and every session was logged out.</p>
-<p>If you did not ask for the change, someone may know your password: choose a new one now.</p>
-<p><a class="button" href="/reset-password">Reset Password</a></p>
+<h1>${t('addresses.undone.title')}</h1>
+<p role="status">${t('addresses.undone.status', { email })}</p>
+<p>${t('addresses.undone.warning')}</p>
+<p><a class="button" href="/reset-password">${t('addresses.undone.resetPassword')}</a></p>
 </div>`,
   });
 }
@@ -62,11 +63,11 @@ export function changeUndonePage(email: string): string {
 /** The address could not be put on the account (someone else has it now); the link still works later. */
 export function addressRefusedPage(message: string): string {
   return page({
-    title: 'The address could not be changed',
+    title: t('addresses.refused.title'),
     body: html`<div class="card narrow">
-<h1>The address could not be changed</h1>
+<h1>${t('addresses.refused.title')}</h1>
 <p class="error" role="alert">${message}</p>
-<p><a href="/login">Back to log in</a></p>
+<p><a href="/login">${t('addresses.backToLogin')}</a></p>
 </div>`,
   });
 }

@@ -4,6 +4,7 @@ import type { Db, Tx } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { hashToken, newOrderedId, randomToken } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import { GroupCommit } from '../../infra/group-commit.ts';
 import { recordAudit, recordAuditsOf, type Actor, type AuditEntry } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
@@ -285,10 +286,10 @@ export class Recovery {
   /** The user, locked until the transaction ends (PostgreSQL): two requests for one user cannot leave two open links. */
   private async usableUser(trx: Tx, userId: string): Promise<User> {
     const user = await lockUserById(trx, userId);
-    if (!user) throw new UserError('This user does not exist.', 404);
-    if (user.status !== 'active') throw new UserError(`${user.email} is archived: an archived user cannot reset a password.`, 409);
+    if (!user) throw new UserError(t('recovery.errors.noUser'), 404);
+    if (user.status !== 'active') throw new UserError(t('recovery.errors.archived', { email: user.email }), 409);
     // RFC 2606 reserves .invalid for addresses that can never receive mail (placeholders for people without one).
-    if (user.email.endsWith('.invalid')) throw new UserError(`${user.email} cannot receive mail: set a real email address first.`, 409);
+    if (user.email.endsWith('.invalid')) throw new UserError(t('recovery.errors.noMail', { email: user.email }), 409);
     return user;
   }
 

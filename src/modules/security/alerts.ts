@@ -1,16 +1,17 @@
 // The alert rules of the Security view: what each kind of alert means, when it fires, and how it reads.
 import type { AlertSettings } from '../../config.ts';
+import { t } from '../../infra/i18n.ts';
 
 export type AlertKind = 'reset_surge' | 'spraying' | 'targeted_account' | 'failed_login_surge' | 'mail_failures' | 'reset_undeliverable';
 
-/** The kind of alert as a person reads it: the mail's subject and the heading on the Security page. */
-export const ALERT_TITLES: Record<AlertKind, string> = {
-  reset_surge: 'Reset requests far above normal',
-  spraying: 'One source asking for many accounts',
-  targeted_account: 'One account asked for from many places',
-  failed_login_surge: 'Failed logins far above normal',
-  mail_failures: 'Mail delivery failing',
-  reset_undeliverable: 'Reset asked for an undeliverable address',
+/** The kind of alert as a person reads it, in the reader's language: the mail's subject and the heading on the Security page. */
+export const ALERT_TITLES: Record<AlertKind, () => string> = {
+  reset_surge: () => t('security.alert.resetSurge'),
+  spraying: () => t('security.alert.spraying'),
+  targeted_account: () => t('security.alert.targetedAccount'),
+  failed_login_surge: () => t('security.alert.failedLoginSurge'),
+  mail_failures: () => t('security.alert.mailFailures'),
+  reset_undeliverable: () => t('security.alert.resetUndeliverable'),
 };
 
 /** What a rule found: one alert, unless one of the same kind about the same subject was raised within the hour. */

@@ -1,6 +1,7 @@
 // Charts drawn on the server as inline SVG: one stacked bar per hour, readable without JavaScript. The SVG is
 // an image with a name that says what it shows; the numbers themselves are in a table beside it.
 import { html, type SafeHtml } from '../../views/html.ts';
+import { translator } from '../../infra/i18n.ts';
 
 export interface Series {
   label: string;
@@ -15,7 +16,6 @@ const LEFT = 44;
 const RIGHT = 8;
 const TOP = 10;
 const BOTTOM = 24;
-const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
 /** 1, 2, 5, 10, 20, 50…: the smallest of these at or above `n`, so the scale reads easily. */
 function niceCeiling(n: number): number {
@@ -52,9 +52,11 @@ export function hourlyBarChart(options: { label: string; series: Series[]; first
   const ticks = [0, max / 2, max].filter((value, index) => index !== 1 || Number.isInteger(value));
   const grid = ticks.map(
     (value) =>
-      html`<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y(value).toFixed(1)}" y2="${y(value).toFixed(1)}" stroke="#d4d9e2"/><text x="${LEFT - 6}" y="${(y(value) + 4).toFixed(1)}" text-anchor="end">${value.toLocaleString('en-US')}</text>`,
+      html`<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y(value).toFixed(1)}" y2="${y(value).toFixed(1)}" stroke="#d4d9e2"/><text x="${LEFT - 6}" y="${(y(value) + 4).toFixed(1)}" text-anchor="end">${translator().number(value)}</text>`,
   );
   // A mark and a name under each midnight (UTC).
+  // The chart's hours are UTC, so its days are too; their names are in the reader's language ("Sun", "So.", "dim.").
+  const dayName = new Intl.DateTimeFormat(translator().lang, { weekday: 'short', timeZone: 'UTC' });
   const days: SafeHtml[] = [];
   for (let hour = 0; hour < hours; hour++) {
     const ms = (firstHour + hour) * 3_600_000;
@@ -62,7 +64,7 @@ export function hourlyBarChart(options: { label: string; series: Series[]; first
     const x = LEFT + hour * barWidth;
     const day = new Date(ms);
     days.push(
-      html`<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${TOP}" y2="${TOP + plotHeight + 4}" stroke="#b8bfcc"/><text x="${(x + 3).toFixed(1)}" y="${HEIGHT - 6}">${DAY_NAMES[day.getUTCDay()]} ${day.getUTCDate()}</text>`,
+      html`<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${TOP}" y2="${TOP + plotHeight + 4}" stroke="#b8bfcc"/><text x="${(x + 3).toFixed(1)}" y="${HEIGHT - 6}">${dayName.format(day)} ${day.getUTCDate()}</text>`,
     );
   }
   return html`<svg class="chart" width="100%" role="img" aria-label="${options.label}" viewBox="0 0 ${WIDTH} ${HEIGHT}" xmlns="http://www.w3.org/2000/svg" font-size="11" fill="#4a5262"><title>${options.label}</title>${grid}${days}${bars}<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${TOP + plotHeight}" y2="${TOP + plotHeight}" stroke="#4a5262"/></svg>`;

@@ -9,8 +9,9 @@ import { formBody, IdParams, NoticeQuery } from '../../infra/page-schemas.ts';
 import { noticeFor } from '../../views/components.ts';
 import { ALERTS_SLOT, consolePage } from '../admin/console.views.ts';
 import { alertBanner, securityPage } from './security.views.ts';
+import { t } from '../../infra/i18n.ts';
 
-const NOTICES = { acknowledged: 'The alert was acknowledged.' };
+const NOTICES = { acknowledged: () => t('security.notice.acknowledged') };
 
 export function securityPages(services: Services): FastifyPluginAsync {
   const { security } = services;
@@ -24,11 +25,11 @@ export function securityPages(services: Services): FastifyPluginAsync {
       return sendHtml(
         reply,
         consolePage({
-          title: 'Security',
+          title: t('security.title'),
           viewer: auth.user,
           csrfToken,
           section: '/admin/security',
-          notice: noticeFor(NOTICES, request.query.notice),
+          notice: noticeFor(NOTICES, request.query.notice)?.() ?? null,
           body: securityPage({ overview, csrfToken }),
         }),
       );

@@ -115,7 +115,7 @@ export async function raiseAlerts(trx: Tx, outbox: Outbox, now: number, findings
     const alerts = raised.filter((alert) => alert.kind === kind).map((alert) => ({ summary: alert.summary, at: alert.raised_at }));
     await outbox.enqueueMany(
       trx,
-      admins.map((admin) => ({ actor: WATCH, queued: { to: admin.email, userId: admin.id, mail: { template: 'security_alert', params: { title: ALERT_TITLES[kind], alerts } } } })),
+      admins.map((admin) => ({ actor: WATCH, queued: { to: admin.email, userId: admin.id, mail: { template: 'security_alert', params: { title: ALERT_TITLES[kind](), alerts } } } })),
     );
   }
   return raised;

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { formLimit } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import { actorOf, sendHtml } from '../../infra/web.ts';
 import { formBody, query, text } from '../../infra/page-schemas.ts';
 import { loginPage } from './auth.views.ts';
@@ -16,10 +17,11 @@ export function safeNext(next: unknown): string | null {
   return /^[\x21-\x7e]{1,500}$/.test(next) ? next : null;
 }
 
-const NOTICES: Record<string, string> = {
-  'logged-out': 'You have been logged out.',
-  'password-attempts': 'You were logged out after too many wrong current passwords. Log in again, or reset your password.',
-  'second-step-expired': 'The time for the second step ran out, or it was finished. Log in again.',
+// Functions, so each notice is read in the language of the request that shows it.
+const NOTICES: Record<string, () => string> = {
+  'logged-out': () => t('auth.notices.loggedOut'),
+  'password-attempts': () => t('auth.notices.passwordAttempts'),
+  'second-step-expired': () => t('auth.notices.secondStepExpired'),
 };
 
 /** `next`: where to go after logging in (checked by safeNext; anything else is ignored). */
@@ -34,7 +36,7 @@ export function authPages(services: Services): FastifyPluginAsync {
     app.get('/login', { schema: { querystring: LoginQuery } }, async (request, reply) => {
       const next = safeNext(request.query.next);
       if (await request.auth()) return reply.redirect(next ?? '/account', 303);
-      const notice = noticeFor(NOTICES, request.query.notice);
+      const notice = noticeFor(NOTICES, request.query.notice)?.() ?? null;
       return sendHtml(reply, loginPage({ csrfToken: reply.generateCsrf(), next: next ?? undefined, notice }));
     });
 

@@ -3,6 +3,7 @@ import { html } from '../../views/html.ts';
 import { passkeySignInForm } from '../twostep/twostep.views.ts';
 import { csrfField } from '../../views/components.ts';
 import { page } from '../../views/layout.ts';
+import { t } from '../../infra/i18n.ts';
 
 export function loginPage(options: {
   csrfToken: string;
@@ -21,23 +22,23 @@ export function loginPage(options: {
   passkeyNext?: string;
 }): string {
   return page({
-    title: 'Log in',
+    title: t('auth.login.title'),
     notice: options.notice,
     body: html`<div class="card narrow">
-<h1>Log in</h1>
+<h1>${t('auth.login.title')}</h1>
 ${options.intro ? html`<p>${options.intro}</p>` : ''}
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" action="${options.action ?? `/login${options.next ? `?next=${encodeURIComponent(options.next)}` : ''}`}">
   ${csrfField(options.csrfToken)}
-  <label for="email">Email</label>
+  <label for="email">${t('auth.login.email')}</label>
   <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${options.email ?? ''}" autofocus>
-  <label for="password">Password</label>
+  <label for="password">${t('auth.login.password')}</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
-  <p><label class="check"><input name="remember" type="checkbox" value="yes"${options.remembered ? html` checked` : ''}> Remember me on this device</label></p>
-  <button type="submit">Log in</button>
+  <p><label class="check"><input name="remember" type="checkbox" value="yes"${options.remembered ? html` checked` : ''}> ${t('auth.login.remember')}</label></p>
+  <button type="submit">${t('auth.login.submit')}</button>
 </form>
 ${passkeySignInForm(options.csrfToken, options.passkeyNext ?? options.next)}
-<p><a href="${options.resetHref ?? '/reset-password'}">Reset Password</a></p>
+<p><a href="${options.resetHref ?? '/reset-password'}">${t('auth.login.resetPassword')}</a></p>
 </div>`,
   });
 }

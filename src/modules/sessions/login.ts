@@ -2,6 +2,7 @@
 import type { Db } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { hashPassword, verifyPassword } from '../passwords/hashing.ts';
 import type { Throttle } from '../throttle/throttle.ts';
@@ -11,8 +12,9 @@ import type { Session } from './sessions.repo.ts';
 import type { Sessions } from './sessions.ts';
 import type { SecondStep, TwoStep } from '../twostep/twostep.service.ts';
 
-export const LOGIN_FAILED = 'Wrong email or password.';
-export const LOGIN_THROTTLED = 'Too many failed attempts for this email. Wait 15 minutes, or reset your password.';
+/** The one answer to every failed login, in the reader's language. */
+export const LOGIN_FAILED = () => t('auth.errors.failed');
+export const LOGIN_THROTTLED = () => t('auth.errors.throttled');
 
 export class Login {
   constructor(
@@ -39,7 +41,7 @@ export class Login {
     // Refused attempts are recorded apart (login.throttled) and do not extend the pause.
     if (await this.throttle.loginPaused(email, actor.ip ?? null)) {
       await recordAudit(this.db, this.clock.now(), actor, { type: 'login.throttled', email });
-      throw new UserError(LOGIN_THROTTLED, 429);
+      throw new UserError(LOGIN_THROTTLED(), 429);
     }
 
     const found = await this.users.findByTypedEmail(typedEmail);
@@ -53,7 +55,7 @@ export class Login {
         email,
         detail: { reason: found ? (found.status === 'archived' ? 'archived' : 'wrong password') : 'unknown email' },
       });
-      throw new UserError(LOGIN_FAILED, 401);
+      throw new UserError(LOGIN_FAILED(), 401);
     }
 
     // The password was right: an old or imported hash is upgraded now, whether or not a second step follows (the

@@ -237,6 +237,7 @@ export class UserImport {
       search_key: searchKeyOf(draft.name, draft.email),
       // Moving in proves nothing about the address: it is unverified until its user uses an emailed link.
       email_verified_at: null,
+      language: null,
     }));
     await insertUsers(trx, users);
     await recordAudits(

@@ -8,6 +8,7 @@ import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simp
 import { formLimit, requireUser } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import { actorOf, sendHtml } from '../../infra/web.ts';
 import { formBody, IdParams, query, text } from '../../infra/page-schemas.ts';
 import { SealedCookie } from '../../infra/sealed-cookie.ts';
@@ -37,7 +38,8 @@ const AddForm = formBody({ name: text(200), passwordless: text(3), response: tex
 const AnswerForm = formBody({ response: text(12_000) });
 const NextQuery = query({ next: text(2000) });
 
-const NO_CEREMONY = 'The passkey prompt expired, or another one was opened since. Try again.';
+/** A function, read in the language of the request it answers. */
+const NO_CEREMONY = () => t('twostep.errors.noCeremony');
 
 export function passkeyPages(services: Services): FastifyPluginAsync {
   const { twoStep, cookies, sessions, clock } = services;
@@ -75,7 +77,7 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
       const auth = await request.auth();
       const pending = auth ? null : pendingSignIns.read(request);
       const user = auth?.user ?? (pending?.step === 'setup' ? await services.users.get(pending.userId) : undefined);
-      if (!user || (pending && !stillPending(pending, user))) return refuse(reply, 401, 'Log in again to add a passkey.');
+      if (!user || (pending && !stillPending(pending, user))) return refuse(reply, 401, t('twostep.errors.logInToAdd'));
       const passwordless = auth !== null && request.query.passwordless === 'yes';
       const options = await twoStep.passkeyRegistrationOptions(user, passwordless);
       begin(reply, 'register', user.id, options.challenge, passwordless);
@@ -85,7 +87,7 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
     app.get('/passkeys/options/second-step', async (request, reply) => {
       const pending = pendingSignIns.read(request);
       const user = pending?.step === 'verify' ? await services.users.get(pending.userId) : undefined;
-      if (!pending || !stillPending(pending, user)) return refuse(reply, 401, 'The time for the second step ran out. Log in again.');
+      if (!pending || !stillPending(pending, user)) return refuse(reply, 401, t('twostep.errors.secondStepExpired'));
       const options = await twoStep.passkeySecondStepOptions(user);
       begin(reply, 'second-step', user.id, options.challenge);
       return reply.send(options);
@@ -109,7 +111,7 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
       const name = request.body.name ?? '';
       const challenge = take(request, reply, 'register', auth.user.id);
       try {
-        if (!challenge) throw new UserError(NO_CEREMONY, 400);
+        if (!challenge) throw new UserError(NO_CEREMONY(), 400);
         const response = parseCeremonyResponse<RegistrationResponseJSON>(request.body.response);
         // Whether it may log in alone is what the options asked the authenticator for, not the box as posted.
         const codes = await twoStep.addPasskey(auth.user, name, response, challenge, challenge.passwordless, actorOf(request, auth.user.id));
@@ -164,7 +166,7 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
       try {
         // Nothing posted (no JavaScript) is no try at a passkey: it is not counted as a failure.
         const response = parseCeremonyResponse<AuthenticationResponseJSON>(request.body.response);
-        if (!response) throw new UserError(PASSKEY_NO_ANSWER, 400);
+        if (!response) throw new UserError(PASSKEY_NO_ANSWER(), 400);
         const started = await twoStep.signInWithPasskey(user, response, challenge, actorOf(request), { remembered: pending.remembered, via: pending.via });
         return signedIn(reply, pending, started);
       } catch (error) {
@@ -179,11 +181,11 @@ export function passkeyPages(services: Services): FastifyPluginAsync {
       const challenge = take(request, reply, 'sign-in', null) ?? { value: '', expiresAt: 0 };
       try {
         const response = parseCeremonyResponse<AuthenticationResponseJSON>(request.body.response);
-        if (!response) throw new UserError(PASSKEY_NO_ANSWER, 400);
+        if (!response) throw new UserError(PASSKEY_NO_ANSWER(), 400);
         const started = await twoStep.signInWithPasskeyAlone(response, challenge, actorOf(request), { remembered: false });
         cookies.sessionChanged(reply);
         cookies.set(reply, 'session', started.token, sessions.cookieLifetime(started.session));
-        return goOn(reply, { next, via: 'password' }, 'Logged in with your passkey.');
+        return goOn(reply, { next, via: 'password' }, t('twostep.continue.passkeyLogin'));
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         return sendHtml(reply, loginPage({ csrfToken: reply.generateCsrf(), error: error.message, next: next ?? undefined }), error.status);

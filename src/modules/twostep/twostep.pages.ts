@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { formLimit, requireUser } from '../../guards.ts';
 import type { Services } from '../../services.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import { actorOf, sendHtml } from '../../infra/web.ts';
 import { formBody, text } from '../../infra/page-schemas.ts';
 import { continueSignInPage } from '../recovery/recovery.views.ts';
@@ -136,7 +137,7 @@ export function twoStepPages(services: Services): FastifyPluginAsync {
       try {
         if (pending.step === 'verify') return signedIn(reply, pending, await twoStep.signInWithCode(user, code, actorOf(request), options));
         const secret = openSetup(request.body.setup, user.id);
-        if (secret === null) return showSecondStep(reply, pending, user, 'This form has expired. Scan the new QR code and enter the code again.', 400);
+        if (secret === null) return showSecondStep(reply, pending, user, t('twostep.errors.setupExpired'), 400);
         const { codes, ...started } = await twoStep.enableAndSignIn(user, secret, code, actorOf(request), options);
         newCodes.put(reply, { userId: user.id, codes, next: pending.next ?? (pending.via === 'reset link' ? '/account?notice=password-changed' : null) });
         return signedIn(reply, pending, started, '/account/two-step/recovery-codes');

@@ -6,6 +6,7 @@ import type { Db, Executor } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { hashToken, type SecretBox } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
+import { t } from '../../infra/i18n.ts';
 import type { TwoStepRequired } from '../../config.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
@@ -43,17 +44,18 @@ import {
   type RelyingParty,
 } from './webauthn.ts';
 
-export const WRONG_CODE = 'That code is not correct. Enter the code your authenticator app shows now.';
-export const WRONG_RECOVERY_CODE = 'That recovery code is not correct, or it was already used.';
-export const SECOND_STEP_PAUSED = 'Too many wrong codes. Wait 15 minutes, then log in again.';
-export const SETUP_CODE_WRONG = 'That code does not match. Check that the app was set up with this key, and enter the code it shows now.';
-export const PASSKEY_NOT_VERIFIED = 'That passkey could not be verified. Try again, or use another way to sign in.';
-export const PASSKEY_NOT_CREATED = 'The passkey was not added: your browser did not create it, or the page waited too long. Try again.';
-export const PASSKEY_NO_ANSWER = 'Your browser sent no passkey. Passkeys need JavaScript: turn it on, or use another way to sign in.';
-export const PASSKEY_NAME_NEEDED = 'Give the passkey a name of up to 60 characters, such as "Work laptop", so you can tell it apart later.';
-export const PASSKEY_ALREADY_ADDED = 'This passkey is already added to your account.';
-export const PASSKEY_SIGN_IN_FAILED = 'That passkey could not log you in. Log in with your email and password, or use a passkey you set up for logging in without a password.';
-export const PASSKEY_SIGN_IN_PAUSED = 'Too many passkey attempts from your network. Wait 15 minutes, or log in with your email and password.';
+// Functions: each message is read in the language of the request that fails.
+export const WRONG_CODE = () => t('twostep.errors.wrongCode');
+export const WRONG_RECOVERY_CODE = () => t('twostep.errors.wrongRecoveryCode');
+export const SECOND_STEP_PAUSED = () => t('twostep.errors.secondStepPaused');
+export const SETUP_CODE_WRONG = () => t('twostep.errors.setupCodeWrong');
+export const PASSKEY_NOT_VERIFIED = () => t('twostep.errors.passkeyNotVerified');
+export const PASSKEY_NOT_CREATED = () => t('twostep.errors.passkeyNotCreated');
+export const PASSKEY_NO_ANSWER = () => t('twostep.errors.passkeyNoAnswer');
+export const PASSKEY_NAME_NEEDED = () => t('twostep.errors.passkeyNameNeeded');
+export const PASSKEY_ALREADY_ADDED = () => t('twostep.errors.passkeyAlreadyAdded');
+export const PASSKEY_SIGN_IN_FAILED = () => t('twostep.errors.passkeySignInFailed');
+export const PASSKEY_SIGN_IN_PAUSED = () => t('twostep.errors.passkeySignInPaused');
 const PASSKEY_NAME_MAX = 60;
 
 export const RECOVERY_CODE_COUNT = 10;
@@ -172,7 +174,7 @@ export class TwoStep {
   /** New recovery codes replace the old ones (used or not). */
   async regenerateRecoveryCodes(user: User, actor: Actor): Promise<string[]> {
     return this.db.transaction().execute(async (trx) => {
-      if (!(await this.hasMethod(trx, user.id))) throw new UserError('Set up two-step verification first.', 409);
+      if (!(await this.hasMethod(trx, user.id))) throw new UserError(t('twostep.errors.setUpFirst'), 409);
       return this.newRecoveryCodes(trx, user, actor);
     });
   }
@@ -183,13 +185,13 @@ export class TwoStep {
     const authenticator = await findAuthenticator(this.db, user.id);
     const secret = authenticator ? this.box.open(authenticator.secret_sealed) : null;
     const step = secret === null ? null : matchingStep(secret, typed, this.clock.now());
-    if (step === null) return this.failed(user, actor, 'authenticator', 'wrong code', WRONG_CODE);
+    if (step === null) return this.failed(user, actor, 'authenticator', 'wrong code', WRONG_CODE());
     const started = await this.db.transaction().execute(async (trx) => {
       // A code is good for one sign-in: its time step (and every earlier one) is used up.
       if (!(await claimStep(trx, user.id, step, this.clock.now()))) return null;
       return this.startSession(trx, user, actor, options, 'authenticator');
     });
-    return started ?? this.failed(user, actor, 'authenticator', 'code already used', WRONG_CODE);
+    return started ?? this.failed(user, actor, 'authenticator', 'code already used', WRONG_CODE());
   }
 
   /** The second step with a recovery code, which is then used up. */
@@ -205,7 +207,7 @@ export class TwoStep {
             await recordAudit(trx, this.clock.now(), actor, { type: 'two_step.recovery_code_used', userId: user.id, email: user.email, detail: { left } });
             return this.startSession(trx, user, actor, options, 'recovery code');
           });
-    return started ?? this.failed(user, actor, 'recovery code', 'wrong or used recovery code', WRONG_RECOVERY_CODE);
+    return started ?? this.failed(user, actor, 'recovery code', 'wrong or used recovery code', WRONG_RECOVERY_CODE());
   }
 
   /** Options for the browser to create a passkey for this user (the pages seal the challenge in its cookie). */
@@ -258,9 +260,9 @@ export class TwoStep {
   /** A new passkey's name and the browser's answer, checked before anything is written. */
   private async checkNewPasskey(typedName: string, response: RegistrationResponseJSON | null, challenge: PasskeyChallenge, passwordless: boolean) {
     const name = typedName.trim();
-    if (name.length === 0 || name.length > PASSKEY_NAME_MAX) throw new UserError(PASSKEY_NAME_NEEDED, 400);
+    if (name.length === 0 || name.length > PASSKEY_NAME_MAX) throw new UserError(PASSKEY_NAME_NEEDED(), 400);
     const created = response && challenge.expiresAt > this.clock.now() ? await verifiedRegistration(this.settings.relyingParty, response, challenge.value, passwordless) : null;
-    if (!created) throw new UserError(PASSKEY_NOT_CREATED, 400);
+    if (!created) throw new UserError(PASSKEY_NOT_CREATED(), 400);
     return { ...created, name };
   }
 
@@ -274,8 +276,8 @@ export class TwoStep {
     actor: Actor,
   ): Promise<{ passkey: Passkey; codes: string[] | null }> {
     const now = this.clock.now();
-    if (!(await claimChallenge(trx, hashToken(challenge.value), challenge.expiresAt, now))) throw new UserError(PASSKEY_NOT_CREATED, 400);
-    if (await findPasskeyByCredential(trx, created.credentialId)) throw new UserError(PASSKEY_ALREADY_ADDED, 409);
+    if (!(await claimChallenge(trx, hashToken(challenge.value), challenge.expiresAt, now))) throw new UserError(PASSKEY_NOT_CREATED(), 400);
+    if (await findPasskeyByCredential(trx, created.credentialId)) throw new UserError(PASSKEY_ALREADY_ADDED(), 409);
     const first = !(await this.hasMethod(trx, user.id));
     const passkey: Passkey = {
       id: newId(),
@@ -299,7 +301,7 @@ export class TwoStep {
   async removePasskey(user: User, passkeyId: string, actor: Actor): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const removed = await deletePasskey(trx, user.id, passkeyId);
-      if (!removed) throw new UserError('That passkey is not on your account.', 404);
+      if (!removed) throw new UserError(t('twostep.errors.passkeyNotYours'), 404);
       const twoStepOff = !(await this.hasMethod(trx, user.id));
       if (twoStepOff) await deleteRecoveryCodes(trx, user.id);
       await recordAudit(trx, this.clock.now(), actor, { type: 'two_step.passkey_removed', userId: user.id, email: user.email, detail: { name: removed.name, twoStepOff } });
@@ -310,15 +312,15 @@ export class TwoStep {
   async signInWithPasskey(user: User, response: AuthenticationResponseJSON, challenge: PasskeyChallenge, actor: Actor, options: SignInOptions): Promise<SignedIn> {
     await this.refuseWhilePaused(user, actor);
     const passkey = await findPasskeyByCredential(this.db, response.id);
-    if (!passkey || passkey.user_id !== user.id) return this.failed(user, actor, 'passkey', 'unknown passkey', PASSKEY_NOT_VERIFIED);
+    if (!passkey || passkey.user_id !== user.id) return this.failed(user, actor, 'passkey', 'unknown passkey', PASSKEY_NOT_VERIFIED());
     const used = challenge.expiresAt > this.clock.now() ? await verifiedAuthentication(this.settings.relyingParty, response, challenge.value, passkey, false) : null;
-    if (!used) return this.failed(user, actor, 'passkey', 'not verified', PASSKEY_NOT_VERIFIED);
+    if (!used) return this.failed(user, actor, 'passkey', 'not verified', PASSKEY_NOT_VERIFIED());
     const started = await this.db.transaction().execute(async (trx) => {
       if (!(await claimChallenge(trx, hashToken(challenge.value), challenge.expiresAt, this.clock.now()))) return null;
       await passkeyUsed(trx, passkey.id, used.counter, this.clock.now());
       return this.startSession(trx, user, actor, options, 'passkey', passkey);
     });
-    return started ?? this.failed(user, actor, 'passkey', 'challenge already answered', PASSKEY_NOT_VERIFIED);
+    return started ?? this.failed(user, actor, 'passkey', 'challenge already answered', PASSKEY_NOT_VERIFIED());
   }
 
   /**
@@ -334,14 +336,14 @@ export class TwoStep {
     const ip = actor.ip ?? '';
     if (await this.throttle.passkeySignInPaused(ip)) {
       await recordAudit(this.db, this.clock.now(), actor, { type: 'login.throttled', detail: { via: 'passkey' } });
-      throw new UserError(PASSKEY_SIGN_IN_PAUSED, 429);
+      throw new UserError(PASSKEY_SIGN_IN_PAUSED(), 429);
     }
     const passkey = await findPasskeyByCredential(this.db, response.id);
     const owner = passkey ? await findUserById(this.db, passkey.user_id) : undefined;
     const refuse = async (reason: string): Promise<never> => {
       await this.throttle.passkeySignInFailed(ip);
       await recordAudit(this.db, this.clock.now(), actor, { type: 'login.failed', userId: owner?.id ?? null, email: owner?.email ?? null, detail: { via: 'passkey', reason } });
-      throw new UserError(PASSKEY_SIGN_IN_FAILED, 401);
+      throw new UserError(PASSKEY_SIGN_IN_FAILED(), 401);
     };
     if (!passkey || !owner) return refuse('unknown passkey');
     if (owner.status !== 'active') return refuse('archived');
@@ -370,7 +372,7 @@ export class TwoStep {
    */
   async removeByAdministrator(user: User, actor: Actor, by: 'administrator' | 'command line' = 'administrator'): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      if (!(await removeTwoStep(trx, user.id))) throw new UserError(`${user.email} has no two-step verification to remove.`, 409);
+      if (!(await removeTwoStep(trx, user.id))) throw new UserError(t('twostep.errors.nothingToRemove', { email: user.email }), 409);
       const now = this.clock.now();
       const ended = await this.sessions.endAll(trx, user.id, undefined, actor);
       await recordAudit(trx, now, actor, { type: 'two_step.removed', userId: user.id, email: user.email, detail: { by, sessionsEnded: ended } });
@@ -381,7 +383,7 @@ export class TwoStep {
   private async enableIn(trx: Executor, user: User, secret: string, code: string, actor: Actor): Promise<string[]> {
     const now = this.clock.now();
     const step = matchingStep(secret, code, now);
-    if (step === null) throw new UserError(SETUP_CODE_WRONG, 400);
+    if (step === null) throw new UserError(SETUP_CODE_WRONG(), 400);
     // The confirming code is used: it cannot sign in again.
     await saveAuthenticator(trx, { user_id: user.id, secret_sealed: this.box.seal(secret), created_at: now, last_used_step: step, last_used_at: now });
     await recordAudit(trx, now, actor, { type: 'two_step.enabled', userId: user.id, email: user.email, detail: { method: 'authenticator' } });
@@ -414,7 +416,7 @@ export class TwoStep {
   private async refuseWhilePaused(user: User, actor: Actor): Promise<void> {
     if (!(await this.throttle.secondStepPaused(user.id))) return;
     await recordAudit(this.db, this.clock.now(), actor, { type: 'login.throttled', userId: user.id, email: user.email, detail: { step: 'second' } });
-    throw new UserError(SECOND_STEP_PAUSED, 429);
+    throw new UserError(SECOND_STEP_PAUSED(), 429);
   }
 
   /** A wrong second step: counted (outside any transaction), audited, and answered with the page's message. */

@@ -1,8 +1,9 @@
 // The pages of two-step verification: the second step at sign-in, setting up an app, adding a passkey, the recovery
 // codes, the "Two-Step Verification" card of /account, and the "Log in with a passkey" form of the login pages.
-import { html, SafeHtml } from '../../views/html.ts';
+import { escapeHtml, html, SafeHtml } from '../../views/html.ts';
 import { page, type Viewer } from '../../views/layout.ts';
 import { csrfField, when } from '../../views/components.ts';
+import { t } from '../../infra/i18n.ts';
 import { RECOVERY_CODE_COUNT, twoStepOn, type TwoStepMethods } from './twostep.service.ts';
 
 /** The same-origin scripts of a page with a passkey form: the library's bundle, then Latchkey's ceremony. */
@@ -14,13 +15,13 @@ const passkeyScripts = html`<script src="/assets/webauthn.js" defer></script><sc
  */
 function passkeyForm(options: { ceremony: 'register' | 'second-step' | 'sign-in'; action: string; csrfToken: string; button: string; fields?: SafeHtml; secondary?: boolean }): SafeHtml {
   return html`<form method="post" action="${options.action}" data-passkey="${options.ceremony}"
- data-unsupported="This browser cannot use passkeys." data-failed="The passkey was not used: the browser's prompt was closed, or the passkey did not answer. Try again.">
+ data-unsupported="${t('twostep.passkeyForm.unsupported')}" data-failed="${t('twostep.passkeyForm.failed')}">
   ${csrfField(options.csrfToken)}
   ${options.fields ?? ''}
   <input type="hidden" name="response" value="">
   <p class="error" role="alert" data-passkey-status hidden></p>
   <button type="submit"${options.secondary ? html` class="secondary"` : ''}>${options.button}</button>
-  <noscript><p class="muted">Passkeys need JavaScript, which is off in this browser.</p></noscript>
+  <noscript><p class="muted">${t('twostep.passkeyForm.noScript')}</p></noscript>
 </form>
 ${passkeyScripts}`;
 }
@@ -28,26 +29,26 @@ ${passkeyScripts}`;
 /** The second step's page: the code from the app and/or a passkey, as the user has them, or the way to a recovery code. */
 export function verifyPage(options: { csrfToken: string; error?: string | null; viaReset: boolean; app: boolean; passkeys: boolean }): string {
   return page({
-    title: 'Two-Step Verification',
+    title: t('twostep.verify.title'),
     body: html`<div class="card narrow">
-<h1>Two-Step Verification</h1>
-${options.viaReset ? html`<p role="status">Your password was changed. Your account has two-step verification: pass it to sign in.</p>` : ''}
+<h1>${t('twostep.verify.title')}</h1>
+${options.viaReset ? html`<p role="status">${t('twostep.verify.viaReset')}</p>` : ''}
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 ${options.app
-    ? html`<p>Enter the 6-digit code your authenticator app shows for Latchkey.</p>
+    ? html`<p>${t('twostep.verify.enterCode')}</p>
 <form method="post" action="/login/two-step">
   ${csrfField(options.csrfToken)}
-  <label for="code">Verification code</label>
+  <label for="code">${t('twostep.verificationCode')}</label>
   <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" required maxlength="10" autofocus>
-  <button type="submit">Verify</button>
+  <button type="submit">${t('twostep.verify.submit')}</button>
 </form>`
     : ''}
 ${options.passkeys
-    ? html`<p>${options.app ? 'Or use one of your passkeys.' : 'Use one of your passkeys to finish signing in.'}</p>
-${passkeyForm({ ceremony: 'second-step', action: '/login/two-step/passkey', csrfToken: options.csrfToken, button: 'Use a passkey', secondary: options.app })}`
+    ? html`<p>${options.app ? t('twostep.verify.orPasskey') : t('twostep.verify.usePasskey')}</p>
+${passkeyForm({ ceremony: 'second-step', action: '/login/two-step/passkey', csrfToken: options.csrfToken, button: t('twostep.verify.passkeyButton'), secondary: options.app })}`
     : ''}
-<p><a href="/login/two-step/recovery">Use a recovery code</a></p>
-<p><a href="/login">Cancel</a></p>
+<p><a href="/login/two-step/recovery">${t('twostep.recoveryCode.title')}</a></p>
+<p><a href="/login">${t('twostep.cancel')}</a></p>
 </div>`,
   });
 }
@@ -55,26 +56,28 @@ ${passkeyForm({ ceremony: 'second-step', action: '/login/two-step/passkey', csrf
 /** A recovery code instead of the app's code or a passkey: each works once. */
 export function recoveryCodePage(options: { csrfToken: string; error?: string | null; app: boolean }): string {
   return page({
-    title: 'Use a recovery code',
+    title: t('twostep.recoveryCode.title'),
     body: html`<div class="card narrow">
-<h1>Use a recovery code</h1>
-<p>Enter one of the recovery codes you saved when you set up two-step verification. Each code works once.</p>
+<h1>${t('twostep.recoveryCode.title')}</h1>
+<p>${t('twostep.recoveryCode.intro')}</p>
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" action="/login/two-step/recovery">
   ${csrfField(options.csrfToken)}
-  <label for="recovery-code">Recovery code</label>
+  <label for="recovery-code">${t('twostep.recoveryCode.label')}</label>
   <input id="recovery-code" name="code" type="text" autocomplete="off" spellcheck="false" required maxlength="20" autofocus>
-  <button type="submit">Verify</button>
+  <button type="submit">${t('twostep.verify.submit')}</button>
 </form>
-<p><a href="/login/two-step">${options.app ? 'Use the authenticator app instead' : 'Use a passkey instead'}</a></p>
-<p>Lost both? Ask an administrator to remove two-step verification from your account.</p>
+<p><a href="/login/two-step">${options.app ? t('twostep.recoveryCode.useApp') : t('twostep.recoveryCode.usePasskey')}</a></p>
+<p>${t('twostep.recoveryCode.lostBoth')}</p>
 </div>`,
   });
 }
 
 /** The QR code drawn on the server, named for screen readers. */
 function qrFigure(svg: string): SafeHtml {
-  return new SafeHtml(`<div class="qr">${svg.replace('<svg ', '<svg role="img" aria-label="QR code for your authenticator app" width="200" height="200" ')}</div>`);
+  const label = escapeHtml(t('twostep.setup.qrLabel'));
+  // A function replacement, so no "$" in a translation is read as a replacement pattern.
+  return new SafeHtml(`<div class="qr">${svg.replace('<svg ', () => `<svg role="img" aria-label="${label}" width="200" height="200" `)}</div>`);
 }
 
 /** Setting up an app: scan the QR code (or type the key), then confirm with the first code. */
@@ -91,32 +94,32 @@ export function setupPage(options: {
 }): string {
   const grouped = options.secret.match(/.{1,4}/g)!.join(' ');
   return page({
-    title: 'Set Up Authenticator App',
+    title: t('twostep.setup.title'),
     viewer: options.viewer,
     csrfToken: options.csrfToken,
     body: html`<div class="card narrow">
-<h1>Set Up Authenticator App</h1>
-${options.required ? html`<p role="status">Your organisation requires two-step verification for your account. Set it up now to continue.</p>` : ''}
+<h1>${t('twostep.setup.title')}</h1>
+${options.required ? html`<p role="status">${t('twostep.setup.required')}</p>` : ''}
 <ol>
-<li>Open an authenticator app on your phone and add an account by scanning this QR code.</li>
-<li>Or type this key into the app: <code data-testid="authenticator-secret">${grouped}</code></li>
-<li>Enter the 6-digit code the app then shows.</li>
+<li>${t('twostep.setup.scan')}</li>
+<li>${t('twostep.setup.typeKey')} <code data-testid="authenticator-secret">${grouped}</code></li>
+<li>${t('twostep.setup.enterCode')}</li>
 </ol>
 ${qrFigure(options.qrSvg)}
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
 <form method="post" action="${options.action}">
   ${csrfField(options.csrfToken)}
   <input type="hidden" name="setup" value="${options.sealedSetup}">
-  <label for="code">Verification code</label>
+  <label for="code">${t('twostep.verificationCode')}</label>
   <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" required maxlength="10">
-  <button type="submit">Verify</button>
+  <button type="submit">${t('twostep.verify.submit')}</button>
 </form>
 ${options.required
-    ? html`<h2>Or add a passkey</h2>
-<p>A passkey on this device, a phone or a security key can be your second step instead of an app.</p>
-${passkeyForm({ ceremony: 'register', action: '/login/two-step/new-passkey', csrfToken: options.csrfToken, button: 'Add a Passkey', fields: passkeyNameField(''), secondary: true })}`
+    ? html`<h2>${t('twostep.setup.orPasskey')}</h2>
+<p>${t('twostep.setup.passkeyIntro')}</p>
+${passkeyForm({ ceremony: 'register', action: '/login/two-step/new-passkey', csrfToken: options.csrfToken, button: t('twostep.addPasskey.title'), fields: passkeyNameField(''), secondary: true })}`
     : ''}
-<p><a href="${options.required ? '/login' : '/account'}">Cancel</a></p>
+<p><a href="${options.required ? '/login' : '/account'}">${t('twostep.cancel')}</a></p>
 </div>`,
   });
 }
@@ -124,14 +127,14 @@ ${passkeyForm({ ceremony: 'register', action: '/login/two-step/new-passkey', csr
 /** The recovery codes, shown once. */
 export function recoveryCodesPage(options: { csrfToken: string; viewer: Viewer; codes: string[]; next: string }): string {
   return page({
-    title: 'Your recovery codes',
+    title: t('twostep.codes.title'),
     viewer: options.viewer,
     csrfToken: options.csrfToken,
     body: html`<div class="card narrow">
-<h1>Your recovery codes</h1>
-<p role="status">Two-step verification is on. Save these codes somewhere safe, away from your phone: if you lose your authenticator app or passkeys, each code lets you sign in once. This is the only time they are shown.</p>
+<h1>${t('twostep.codes.title')}</h1>
+<p role="status">${t('twostep.codes.intro')}</p>
 <ul class="codes" data-testid="recovery-codes">${options.codes.map((code) => html`<li><code>${code}</code></li>`)}</ul>
-<p><a class="button" href="${options.next}">Continue</a></p>
+<p><a class="button" href="${options.next}">${t('twostep.codes.continue')}</a></p>
 </div>`,
   });
 }
@@ -141,50 +144,50 @@ export function twoStepCard(methods: TwoStepMethods, csrfToken: string): SafeHtm
   const app = methods.authenticator;
   const on = twoStepOn(methods);
   return html`<div class="card" id="two-step">
-<h2>Two-Step Verification</h2>
+<h2>${t('twostep.verify.title')}</h2>
 ${on
-    ? html`<p>On: after your password, Latchkey asks for ${app && methods.passkeys.length > 0 ? 'a code from your authenticator app or one of your passkeys' : app ? 'a code from your authenticator app' : 'one of your passkeys'}.</p>`
-    : html`<p>Off: your password alone lets you in. With two-step verification, a code from an app on your phone or a passkey is needed too, even after a password reset by email.</p>`}
-${app ? html`<p>Authenticator app: set up ${when(app.createdAt)}, last used ${when(app.lastUsedAt)}.</p>` : ''}
+    ? html`<p>${app && methods.passkeys.length > 0 ? t('twostep.card.onBoth') : app ? t('twostep.card.onApp') : t('twostep.card.onPasskeys')}</p>`
+    : html`<p>${t('twostep.card.off')}</p>`}
+${app ? html`<p>${t('twostep.card.app', { setUp: when(app.createdAt), lastUsed: when(app.lastUsedAt) })}</p>` : ''}
 ${methods.passkeys.length > 0
     ? html`<table data-testid="passkeys">
-<caption>Your passkeys</caption>
-<thead><tr><th scope="col">Name</th><th scope="col">Added</th><th scope="col">Last used</th><th scope="col">Logs in without a password</th><th scope="col"><span class="visually-hidden">Remove</span></th></tr></thead>
+<caption>${t('twostep.card.passkeys')}</caption>
+<thead><tr><th scope="col">${t('twostep.card.name')}</th><th scope="col">${t('twostep.card.added')}</th><th scope="col">${t('twostep.card.lastUsed')}</th><th scope="col">${t('twostep.card.passwordless')}</th><th scope="col"><span class="visually-hidden">${t('twostep.card.remove')}</span></th></tr></thead>
 <tbody>${methods.passkeys.map(
-        (passkey) => html`<tr><td>${passkey.name}</td><td>${when(passkey.createdAt)}</td><td>${when(passkey.lastUsedAt)}</td><td>${passkey.passwordless ? 'Yes' : 'No'}</td>
-<td><form method="post" action="/account/two-step/passkeys/${passkey.id}/remove" class="inline">${csrfField(csrfToken)}<button type="submit" class="secondary">Remove<span class="visually-hidden"> ${passkey.name}</span></button></form></td></tr>`,
+        (passkey) => html`<tr><td>${passkey.name}</td><td>${when(passkey.createdAt)}</td><td>${when(passkey.lastUsedAt)}</td><td>${passkey.passwordless ? t('twostep.card.yes') : t('twostep.card.no')}</td>
+<td><form method="post" action="/account/two-step/passkeys/${passkey.id}/remove" class="inline">${csrfField(csrfToken)}<button type="submit" class="secondary">${t('twostep.card.remove')}<span class="visually-hidden"> ${passkey.name}</span></button></form></td></tr>`,
       )}</tbody>
 </table>`
     : ''}
 ${on
-    ? html`<p>Recovery codes left: <strong data-testid="recovery-codes-left">${methods.recoveryCodesLeft}</strong> of ${RECOVERY_CODE_COUNT}.</p>
-<form method="post" action="/account/two-step/recovery-codes" class="inline">${csrfField(csrfToken)}<button type="submit" class="secondary">Make New Recovery Codes</button></form>`
+    ? html`<p>${t('twostep.card.codesLeft')} <strong data-testid="recovery-codes-left">${methods.recoveryCodesLeft}</strong> ${t('twostep.card.codesOf', { total: RECOVERY_CODE_COUNT })}</p>
+<form method="post" action="/account/two-step/recovery-codes" class="inline">${csrfField(csrfToken)}<button type="submit" class="secondary">${t('twostep.card.newCodes')}</button></form>`
     : ''}
-<p><a class="button${on ? ' secondary' : ''}" href="/account/two-step/authenticator">Set Up Authenticator App</a>${app ? ' (replaces the current one)' : ''}
-<a class="button secondary" href="/account/two-step/passkey">Add a Passkey</a></p>
+<p><a class="button${on ? ' secondary' : ''}" href="/account/two-step/authenticator">${t('twostep.setup.title')}</a>${app ? ` ${t('twostep.card.replaces')}` : ''}
+<a class="button secondary" href="/account/two-step/passkey">${t('twostep.addPasskey.title')}</a></p>
 </div>`;
 }
 
 function passkeyNameField(value: string): SafeHtml {
-  return html`<label for="passkey-name">Passkey name</label>
+  return html`<label for="passkey-name">${t('twostep.addPasskey.name')}</label>
   <input id="passkey-name" name="name" type="text" required maxlength="60" autocomplete="off" value="${value}" aria-describedby="passkey-name-hint">
-  <p class="muted" id="passkey-name-hint">A name that tells you where the passkey is, such as "Work laptop" or "Phone".</p>`;
+  <p class="muted" id="passkey-name-hint">${t('twostep.addPasskey.nameHint')}</p>`;
 }
 
 /** "Add a Passkey": its name, whether it may log in alone, then the browser's ceremony. */
 export function addPasskeyPage(options: { csrfToken: string; viewer: Viewer; error?: string | null; name?: string }): string {
   const fields = html`${passkeyNameField(options.name ?? '')}
-  <p><label class="check"><input name="passwordless" type="checkbox" value="yes"> Use this passkey to log in without a password</label></p>`;
+  <p><label class="check"><input name="passwordless" type="checkbox" value="yes"> ${t('twostep.addPasskey.passwordless')}</label></p>`;
   return page({
-    title: 'Add a Passkey',
+    title: t('twostep.addPasskey.title'),
     viewer: options.viewer,
     csrfToken: options.csrfToken,
     body: html`<div class="card narrow">
-<h1>Add a Passkey</h1>
-<p>A passkey lives on this device, a phone or a security key, and is unlocked with your fingerprint, face, PIN or a touch. After your password, Latchkey can ask for it instead of a code.</p>
+<h1>${t('twostep.addPasskey.title')}</h1>
+<p>${t('twostep.addPasskey.intro')}</p>
 ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
-${passkeyForm({ ceremony: 'register', action: '/account/two-step/passkey', csrfToken: options.csrfToken, button: 'Add a Passkey', fields })}
-<p><a href="/account">Cancel</a></p>
+${passkeyForm({ ceremony: 'register', action: '/account/two-step/passkey', csrfToken: options.csrfToken, button: t('twostep.addPasskey.title'), fields })}
+<p><a href="/account">${t('twostep.cancel')}</a></p>
 </div>`,
   });
 }
@@ -192,17 +195,17 @@ ${passkeyForm({ ceremony: 'register', action: '/account/two-step/passkey', csrfT
 /** "Log in with a passkey" under the login form, for passkeys their owners set up for logging in without a password. */
 export function passkeySignInForm(csrfToken: string, next: string | undefined): SafeHtml {
   const action = `/login/passkey${next ? `?next=${encodeURIComponent(next)}` : ''}`;
-  return passkeyForm({ ceremony: 'sign-in', action, csrfToken, button: 'Log in with a passkey', secondary: true });
+  return passkeyForm({ ceremony: 'sign-in', action, csrfToken, button: t('twostep.passkeySignIn'), secondary: true });
 }
 
 /** After the second step (or a passkey login) of an application's sign-in: the browser goes on to it from here (see twostep.pages.ts). */
-export function continueToApplicationPage(next: string, status = 'Two-step verification passed.'): string {
+export function continueToApplicationPage(next: string, status = t('twostep.continue.passed')): string {
   return page({
-    title: 'Verified',
+    title: t('twostep.continue.title'),
     body: html`<div class="card narrow">
-<h1>Verified</h1>
+<h1>${t('twostep.continue.title')}</h1>
 <p role="status">${status}</p>
-<p><a class="button" href="${next}">Continue signing in</a></p>
+<p><a class="button" href="${next}">${t('twostep.continue.link')}</a></p>
 </div>`,
   });
 }

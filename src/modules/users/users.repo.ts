@@ -79,6 +79,10 @@ export async function updateUserDetails(db: Executor, id: string, details: Pick<
     .execute();
 }
 
+export async function setUserLanguage(db: Executor, id: string, language: string | null): Promise<void> {
+  await db.updateTable('users').set({ language }).where('id', '=', id).execute();
+}
+
 export async function setUserStatus(db: Executor, id: string, status: User['status']): Promise<void> {
   await db.updateTable('users').set({ status }).where('id', '=', id).execute();
 }
@@ -101,6 +105,13 @@ export async function setPasswordHash(db: Executor, id: string, passwordHash: st
 }
 
 /** A successful login; a new hash replaces the stored one when the hashing parameters changed. */
+/** The languages some users chose, by id (users who chose none are left out). */
+export async function languagesOfUsers(db: Executor, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('users').select(['id', 'language']).where('id', 'in', ids).where('language', 'is not', null).execute();
+  return new Map(rows.map((row) => [row.id, row.language!]));
+}
+
 export async function recordLogin(db: Executor, id: string, now: number): Promise<void> {
   await db.updateTable('users').set({ last_login_at: now }).where('id', '=', id).execute();
 }
