@@ -7,6 +7,7 @@ import { GOOD_PASSWORD, startTestApp, type TestApp } from '../support/app.ts';
 import { resetLinkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 import { assertAccessible } from '../support/axe.ts';
 import { launchBrowser, openSession } from '../support/browser.ts';
+import { pathOf } from '../support/pages.ts';
 
 const NEW_PASSWORD = 'Quiet-Lantern-77';
 
@@ -64,11 +65,6 @@ function onTestServer(link: string, lk: TestApp): string {
   return new URL(url.pathname + url.search, lk.url).toString();
 }
 
-function pathOf(page: Page): string {
-  const url = new URL(page.url());
-  return url.pathname + url.search;
-}
-
 /** The page is French: its language, its heading, and no English text of these pages in what a person reads. */
 async function assertFrench(page: Page, heading: string, what: string): Promise<void> {
   assert.equal(await page.locator('html').getAttribute('lang'), 'fr', `${what}: html lang`);
@@ -94,7 +90,9 @@ describe('in French', () => {
 
   it('a person who forgot the password goes from the login page to the new password reading only French', { timeout: 30_000 }, async (t) => {
     const email = 'camille.roux@example.com';
-    await lk.createUser({ email, name: 'Camille Roux' });
+    const camille = await lk.createUser({ email, name: 'Camille Roux' });
+    // Her account says French: mails go out in the recipient's own language.
+    await lk.services.db.updateTable('users').set({ language: 'fr' }).where('id', '=', camille.id).execute();
     const { page, allowStatus } = await openSession(browser, t, { baseURL: lk.url, locale: 'fr-FR' });
 
     // The login page, chosen by the browser's Accept-Language.
@@ -124,12 +122,14 @@ describe('in French', () => {
     // The link's lifetime ("1 hour") comes from the mail module's describeDuration, translated with the mails.
     await assertFrench(page, 'Consultez vos e-mails', 'the "check your email" page');
 
-    // The mail arrives at the real SMTP server, and its link works.
-    // FOR THE MERGER, once the mails are translated (namespace `mail`), add here: the subject is French
-    // (mail.subject is the French reset subject with "Camille Roux"), the text and HTML parts are French
-    // (no "Password reset", "Reset Password" or "If you did not ask" in mail.text / mail.html), and the
-    // HTML part says lang="fr".
+    // The mail arrives at the real SMTP server in French, and its link works.
     const mail = await smtp.waitForMail((m) => m.to.includes(email), 10_000);
+    assert.equal(mail.subject, 'Réinitialisation du mot de passe de Camille Roux');
+    for (const part of [mail.text, mail.html]) {
+      assert.match(part, /Choisir un nouveau mot de passe|Pour choisir un nouveau mot de passe/);
+      for (const phrase of ['Password reset', 'Reset Password', 'If you did not ask', 'The link', 'Hello']) assert.ok(!part.includes(phrase), `no "${phrase}" in the mail`);
+    }
+    assert.match(mail.html, /<html lang="fr"/);
     const link = onTestServer(resetLinkIn(mail), lk);
 
     // The link's page: the new-password form, its rules in French.
@@ -169,9 +169,12 @@ describe('in French', () => {
     assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
     await page.getByRole('button', { name: 'Se déconnecter', exact: true }).waitFor();
     await page.getByRole('heading', { level: 2, name: 'Validation en deux étapes', exact: true }).waitFor();
-    // FOR THE MERGER, once /account is translated (its own namespace): assert its French heading and notice
-    // ("Votre mot de passe a été modifié…") and run assertFrench on the whole page instead of these checks.
-    await assertAccessible(page, 'the account page');
+    await page.getByText('Votre mot de passe a été modifié. Toutes les autres sessions ont été déconnectées.', { exact: true }).waitFor();
+    await assertFrench(page, 'Votre compte', 'the account page');
+    // The notice of the change, in French too.
+    const notice = await smtp.waitForMail((m) => m.to.includes(email) && m.subject !== mail.subject, 10_000);
+    assert.equal(notice.subject, 'Votre mot de passe a été modifié');
+    assert.ok(!notice.text.includes('Your password'), notice.text);
 
     // The link worked once: opened again, it says so in French.
     allowStatus(410);
