@@ -13,8 +13,8 @@ import { Outbox } from './modules/mail/outbox.ts';
 import { MailRouter, MailServers } from './modules/mail/servers.ts';
 import { MailWorker } from './modules/mail/worker.ts';
 import { Bounces } from './modules/mail/bounces.service.ts';
-import { BounceListener } from './modules/mail/bounce-listener.ts';
-import { BounceMailbox } from './modules/mail/bounce-mailbox.ts';
+import type { BounceListener } from './modules/mail/bounce-listener.ts';
+import type { BounceMailbox } from './modules/mail/bounce-mailbox.ts';
 import { ReturnPaths } from './modules/mail/return-path.ts';
 import { Passwords } from './modules/passwords/passwords.service.ts';
 import { PasswordPolicy } from './modules/passwords/policy.ts';
@@ -106,8 +106,12 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const router = new MailRouter(mailServers, config.dkim);
   const returnPaths = config.bounces.domain ? new ReturnPaths(secret, config.bounces.domain) : null;
   const bounces = new Bounces(db, clock, returnPaths, logger);
-  const bounceListener = returnPaths && config.bounces.listen ? new BounceListener(bounces, returnPaths, config.bounces.listen, logger) : null;
-  const bounceMailbox = config.bounces.imap ? new BounceMailbox(bounces, config.bounces.imap, clock, logger) : null;
+  // The SMTP listener and the IMAP client load only where they are configured.
+  const bounceListener =
+    returnPaths && config.bounces.listen
+      ? new (await import('./modules/mail/bounce-listener.ts')).BounceListener(bounces, returnPaths, config.bounces.listen, logger)
+      : null;
+  const bounceMailbox = config.bounces.imap ? new (await import('./modules/mail/bounce-mailbox.ts')).BounceMailbox(bounces, config.bounces.imap, clock, logger) : null;
   const worker = new MailWorker(db, clock, outbox, () => router.transports(), logger, {
     from: config.mailFrom,
     replyTo: config.mailReplyTo,

@@ -1,5 +1,4 @@
 // Reads a delivery status notification (RFC 3464) with mailparser: whether it reports a hard bounce, and the remote server's words.
-import { simpleParser } from 'mailparser';
 
 export interface DeliveryReport {
   /** Action: failed, delayed, delivered, relayed or expanded (lower case). */
@@ -55,6 +54,8 @@ export function deliveryStatusFields(body: string): Array<Map<string, string>> {
 export async function readDsn(raw: Buffer): Promise<DsnReading> {
   let parsed;
   try {
+    // Loaded with the first report: an installation that receives none never pays for the parser.
+    const { simpleParser } = await import('mailparser');
     parsed = await simpleParser(raw, { keepDeliveryStatus: true, skipHtmlToText: true, skipTextLinks: true, skipImageLinks: true });
   } catch {
     return { ok: false, reason: 'the message could not be parsed', addresses: [] };

@@ -1,17 +1,16 @@
 // Passkey ceremonies (WebAuthn) through @simplewebauthn/server: the options a browser gets, and the checks of what it
 // sends back. The relying party is the site of LATCHKEY_BASE_URL; nothing here touches the database.
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransportFuture,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransportFuture,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Passkey } from './twostep.repo.ts';
+
+/** The library, loaded with the first ceremony: most sign-ins never need it (it costs ~25 MB of memory). */
+const library = () => import('@simplewebauthn/server');
 
 /** How long a browser has for a ceremony: the options' timeout, and the life of the challenge's cookie. */
 export const CEREMONY_SECONDS = 300;
@@ -39,12 +38,13 @@ function transportsOf(passkey: Pick<Passkey, 'transports'>): AuthenticatorTransp
  * without an email) and verify the person (a PIN or biometrics); others only have to be present. The user handle is
  * the user's id, which says nothing about the person.
  */
-export function registrationOptions(
+export async function registrationOptions(
   rp: RelyingParty,
   user: { id: string; email: string; name: string },
   existing: Passkey[],
   passwordless: boolean,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const { generateRegistrationOptions } = await library();
   return generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
@@ -60,7 +60,8 @@ export function registrationOptions(
 }
 
 /** Options to use a passkey: one of the user's (the second step), or any discoverable one of this site (logging in with a passkey alone). */
-export function authenticationOptions(rp: RelyingParty, passkeys: Passkey[] | 'discoverable'): Promise<PublicKeyCredentialRequestOptionsJSON> {
+export async function authenticationOptions(rp: RelyingParty, passkeys: Passkey[] | 'discoverable'): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  const { generateAuthenticationOptions } = await library();
   return generateAuthenticationOptions({
     rpID: rp.id,
     timeout: CEREMONY_SECONDS * 1000,
@@ -84,6 +85,7 @@ export interface NewPasskey {
  */
 export async function verifiedRegistration(rp: RelyingParty, response: RegistrationResponseJSON, challenge: string, passwordless: boolean): Promise<NewPasskey | null> {
   try {
+    const { verifyRegistrationResponse } = await library();
     const verified = await verifyRegistrationResponse({
       response,
       expectedChallenge: challenge,
@@ -116,6 +118,7 @@ export async function verifiedAuthentication(
   requireUserVerification: boolean,
 ): Promise<{ counter: number } | null> {
   try {
+    const { verifyAuthenticationResponse } = await library();
     const verified = await verifyAuthenticationResponse({
       response,
       expectedChallenge: challenge,
