@@ -20,7 +20,7 @@ export function languageHook(services: Services) {
   const { languages, cookies } = services;
   return async function chooseLanguage(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     // The API answers machines in English; files are the same in every language.
-    if (request.url.startsWith('/api/') || request.url.startsWith('/assets/')) return undefined;
+    if (request.url.startsWith('/api/') || request.url.startsWith('/assets/') || request.url === '/favicon.ico') return undefined;
     const picked = new URL(request.url, 'http://latchkey.invalid').searchParams.get('lang');
     if (picked !== null && request.method === 'GET') {
       // The switcher's link: remember the choice, and show the same page without the parameter.
