@@ -1,6 +1,7 @@
 // Builds the domain services from the settings: the one place that wires database, clock, mail and rules.
 import { ConfigError, describeDatabase, type Config } from './config.ts';
 import { Languages, readCatalogues, setDefaultTranslator } from './infra/i18n.ts';
+import { languagesOfUsers } from './modules/users/users.repo.ts';
 import { UserError } from './infra/errors.ts';
 import type { Clock } from './infra/clock.ts';
 import { BrowserCookies } from './infra/cookies.ts';
@@ -101,7 +102,7 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
   const languages = new Languages(readCatalogues(config.languages.localesDir), config.languages);
   // What runs outside a request or a mail (the command line, a worker's own messages) speaks the installation's language.
   setDefaultTranslator(languages.get(config.languages.defaultLanguage));
-  const outbox = new Outbox(db, clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl }, languages);
+  const outbox = new Outbox(db, clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl }, languages, languagesOfUsers);
   const mailServers = new MailServers(db, clock, new SecretBox(secret, 'mail-server-password'), config.smtpUrl);
   const router = new MailRouter(mailServers, config.dkim);
   const returnPaths = config.bounces.domain ? new ReturnPaths(secret, config.bounces.domain) : null;

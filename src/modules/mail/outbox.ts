@@ -6,7 +6,6 @@ import type { Clock } from '../../infra/clock.ts';
 import { newOrderedId, type SecretBox } from '../../infra/crypto.ts';
 import { inLanguage, type Languages } from '../../infra/i18n.ts';
 import { recordAudit, recordAuditsOf, type Actor } from '../audit/audit.ts';
-import { languagesOfUsers } from '../users/users.repo.ts';
 import { LINK_PATHS, renderMail, subjectOf, type MailSettings, type MailTemplate, type RenderedMail } from './templates.ts';
 
 export interface QueuedMail {
@@ -67,6 +66,8 @@ export class Outbox {
     private readonly box: SecretBox,
     readonly settings: MailSettings,
     private readonly languages: Languages,
+    /** The languages recipients chose, by user id (the users module's; handed in, so mail does not import users). */
+    private readonly languagesOfUsers: (db: Executor, ids: string[]) => Promise<Map<string, string>>,
   ) {}
 
   async enqueue(db: Executor, actor: Actor, queued: QueuedMail): Promise<string> {
@@ -80,7 +81,7 @@ export class Outbox {
     const now = this.clock.now();
     // Each mail in its recipient's language: the users' own, read in one query, where the caller named none.
     const unnamed = [...new Set(mails.filter(({ queued }) => queued.language === undefined && queued.userId).map(({ queued }) => queued.userId!))];
-    const chosen = await languagesOfUsers(db, unnamed);
+    const chosen = await this.languagesOfUsers(db, unnamed);
     const rows = mails.map(({ queued }) => {
       const language = queued.language !== undefined ? queued.language : queued.userId ? (chosen.get(queued.userId) ?? null) : null;
       return { queued, language, translator: this.languages.get(language) };
