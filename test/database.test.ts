@@ -55,7 +55,7 @@ describe(`the database (${onPostgres ? 'PostgreSQL' : 'SQLite'})`, () => {
     const db = await freshDatabase();
     await migrateToLatest(db);
     const now = Date.now();
-    const rows = Array.from({ length: 180 }, (_, i) => ({ id: `request-${String(i).padStart(3, '0')}`, email: `r${i}@example.com`, typed: `r${i}@example.com`, ip: null, user_agent: null, requested_at: now - 1000 + i, claim_id: null, lease_until: null }));
+    const rows = Array.from({ length: 180 }, (_, i) => ({ id: `request-${String(i).padStart(3, '0')}`, email: `r${i}@example.com`, typed: `r${i}@example.com`, ip: null, user_agent: null, requested_at: now - 1000 + i, claim_id: null, lease_until: null, language: null }));
     await insertRequests(db, rows);
     const claims = await Promise.all([0, 1, 2, 3].map((i) => claimRequests(db, `claim-${i}`, now, 60_000, 50)));
     for (const claim of claims) assert.ok(claim.length <= 50, `a claim of ${claim.length}`);

@@ -80,6 +80,16 @@ describe('mails in the recipient language', () => {
     assert.match(mail.html, /<html lang="es" dir="ltr">/);
   });
 
+  it('a user without a language who asks from a German browser gets the reset mail in German', async () => {
+    await lk.createUser({ email: 'ohne.sprache@example.com', name: 'Jo Lang' });
+    const browser = new WebClient(lk.url);
+    await browser.request('GET', '/reset-password', undefined, { 'accept-language': 'de-DE,de;q=0.9' });
+    await browser.request('POST', '/reset-password', new URLSearchParams({ _csrf: browser.csrfToken(), email: 'ohne.sprache@example.com' }), { 'accept-language': 'de-DE,de;q=0.9' });
+    const mail = await smtp.waitForMail((m) => m.to.includes('ohne.sprache@example.com'));
+    assert.equal(mail.subject, 'Passwort zurücksetzen für Jo Lang');
+    assert.match(mail.html, /<html lang="de" dir="ltr">/);
+  });
+
   it('the Language form on /account changes the page at once and the later mails, and is audited', async () => {
     const user = await lk.createUser({ email: 'pat@example.com', name: 'Pat Polyglot' });
     const client = await signIn('pat@example.com');

@@ -88,6 +88,8 @@ export interface ResetRequestsTable {
   requested_at: number;
   claim_id: string | null;
   lease_until: number | null;
+  /** The language of the page the request was made on: the mail's, if the account chose none. */
+  language: string | null;
 }
 
 export interface MailMessagesTable {

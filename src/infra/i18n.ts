@@ -148,6 +148,11 @@ export function translator(): Translator {
   return found;
 }
 
+/** The language a request was answered in (null outside a page request: the API, the command line, a worker). */
+export function requestLanguage(): string | null {
+  return ofRequest()?.lang ?? null;
+}
+
 /** The text of a key in the reader's language. */
 export function t(key: string, values?: Values): string {
   return translator().t(key, values);

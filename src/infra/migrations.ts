@@ -619,8 +619,11 @@ export const migrations: Record<string, Migration> = {
       // each mail was written in, so the worker renders the body in the language of the subject.
       await db.schema.alterTable('users').addColumn('language', 'text').execute();
       await db.schema.alterTable('mail_messages').addColumn('language', 'text').execute();
+      // The language a self-service request was made in: its mail speaks it when the account chose none.
+      await db.schema.alterTable('reset_requests').addColumn('language', 'text').execute();
     },
     async down(db: AnyDb) {
+      await db.schema.alterTable('reset_requests').dropColumn('language').execute();
       await db.schema.alterTable('mail_messages').dropColumn('language').execute();
       await db.schema.alterTable('users').dropColumn('language').execute();
     },

@@ -4,7 +4,7 @@ import type { Db, Tx } from '../../infra/db.ts';
 import type { Clock } from '../../infra/clock.ts';
 import { hashToken, newOrderedId, randomToken } from '../../infra/crypto.ts';
 import { UserError } from '../../infra/errors.ts';
-import { t } from '../../infra/i18n.ts';
+import { requestLanguage, t } from '../../infra/i18n.ts';
 import { GroupCommit } from '../../infra/group-commit.ts';
 import { recordAudit, recordAuditsOf, type Actor, type AuditEntry } from '../audit/audit.ts';
 import type { Outbox } from '../mail/outbox.ts';
@@ -111,6 +111,7 @@ export class Recovery {
       requested_at: this.clock.now(),
       claim_id: null,
       lease_until: null,
+      language: requestLanguage(),
     });
     this.outbox.notify('request');
   }
@@ -367,6 +368,8 @@ export class Recovery {
           userId: user.id,
           resetLinkId: link.id,
           token,
+          // The account's own language, else the one the request was made in.
+          language: user.language ?? request.language,
           mail: { template: 'reset', params: { name: user.name, ttlSeconds: this.settings.ttlSeconds, sentByAdministrator: false } },
         },
       })),
