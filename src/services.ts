@@ -1,6 +1,6 @@
 // Builds the domain services from the settings: the one place that wires database, clock, mail and rules.
 import { ConfigError, describeDatabase, type Config } from './config.ts';
-import { Languages, readCatalogues, setDefaultTranslator } from './infra/i18n.ts';
+import { CatalogueError, Languages, readCatalogues, setDefaultTranslator } from './infra/i18n.ts';
 import { languagesOfUsers } from './modules/users/users.repo.ts';
 import { UserError } from './infra/errors.ts';
 import type { Clock } from './infra/clock.ts';
@@ -88,6 +88,8 @@ export interface Services {
 
 /** Opens the database, applies migrations and wires every service. The mail worker is built, not started. */
 export async function createServices(config: Config, clock: Clock, logger: Logger, options: { backgroundCheckpoint?: boolean } = {}): Promise<Services> {
+  // Read first: a catalogue that cannot be read stops the start before anything is opened.
+  const languages = openLanguages(config);
   const secret = loadSecret(config.secret, config.dataDir);
   // On SQLite one server owns the file; the command line works beside it (see holdServerLock).
   const releaseLock = options.backgroundCheckpoint && config.database.kind === 'sqlite' ? holdServerLock(config.database.path) : () => undefined;
@@ -99,7 +101,6 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
     releaseLock();
     throw unreachable(error, config) ?? error;
   }
-  const languages = new Languages(readCatalogues(config.languages.localesDir), config.languages);
   // What runs outside a request or a mail (the command line, a worker's own messages) speaks the installation's language.
   setDefaultTranslator(languages.get(config.languages.defaultLanguage));
   const outbox = new Outbox(db, clock, new SecretBox(secret, 'mail-token'), { baseUrl: config.baseUrl }, languages, languagesOfUsers);
@@ -210,6 +211,16 @@ export async function createServices(config: Config, clock: Clock, logger: Logge
 const UNREACHABLE = ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', '28P01', '28000', '3D000', 'SQLITE_CANTOPEN', 'SQLITE_NOTADB'];
 
 /** A one-line message that names the database (never its password) when it cannot be reached. */
+/** The catalogues and their translators; a catalogue that cannot be read stops the start with one line naming it. */
+function openLanguages(config: Config): Languages {
+  try {
+    return new Languages(readCatalogues(config.languages.localesDir), config.languages);
+  } catch (error) {
+    if (error instanceof CatalogueError) throw new ConfigError(`LATCHKEY_LOCALES_DIR: ${error.message}`);
+    throw error;
+  }
+}
+
 function unreachable(error: unknown, config: Config): ConfigError | null {
   const e = error as { code?: string; message?: string };
   const timedOut = /timeout exceeded when trying to connect/i.test(e.message ?? '');

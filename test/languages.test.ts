@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ConfigError } from '../src/config.ts';
 import { LOCALES_DIR, type Catalogue } from '../src/infra/i18n.ts';
 import { GOOD_PASSWORD, startTestApp, type TestApp } from './support/app.ts';
 import { WebClient } from './support/client.ts';
@@ -96,5 +97,23 @@ describe('a language added later', () => {
     assert.deepEqual(htmlAttributes(page), { lang: 'ar-XB', dir: 'rtl' });
     assert.match(page, /<span lang="ar-XB" aria-current="true">Pseudo RTL<\/span>/);
     assert.equal(htmlAttributes(await loginPage(lk, { 'accept-language': 'fr' })).dir, 'ltr');
+  });
+});
+
+describe('a catalogue that cannot be read', () => {
+  it('stops the start with one line naming the file, before the database is opened', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'latchkey-locales-'));
+    try {
+      writeFileSync(path.join(dir, 'en.json'), readFileSync(path.join(LOCALES_DIR, 'en.json')));
+      writeFileSync(path.join(dir, 'it.json'), '{ "language": { "name": "Italiano", }');
+      await assert.rejects(startTestApp({ startWorker: false, env: { LATCHKEY_LOCALES_DIR: dir } }), (error: Error) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(error.message, /^LATCHKEY_LOCALES_DIR: .*it\.json is not valid JSON: /);
+        assert.doesNotMatch(error.message, /\n/);
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -43,11 +43,22 @@ export interface LanguageInfo {
   dir: 'ltr' | 'rtl';
 }
 
+/** A catalogue that cannot be read: its file and what is wrong, for one line at start (a language being written). */
+export class CatalogueError extends Error {}
+
 /** Reads every catalogue in a folder: the file name is the language. */
 export function readCatalogues(dir = LOCALES_DIR): Map<string, Catalogue> {
   const catalogues = new Map<string, Catalogue>();
   for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort()) {
-    catalogues.set(path.basename(file, '.json'), JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Catalogue);
+    const full = path.join(dir, file);
+    let catalogue: unknown;
+    try {
+      catalogue = JSON.parse(readFileSync(full, 'utf8'));
+    } catch (error) {
+      throw new CatalogueError(`${full} is not valid JSON: ${(error as Error).message.split('\n')[0]}`);
+    }
+    if (typeof catalogue !== 'object' || catalogue === null || Array.isArray(catalogue)) throw new CatalogueError(`${full} must hold one JSON object of texts`);
+    catalogues.set(path.basename(file, '.json'), catalogue as Catalogue);
   }
   return catalogues;
 }
